@@ -2,7 +2,7 @@
 // numbers of their own, so test packages run in parallel, and on a shared
 // machine, without stepping on each other.
 //
-// Every database it creates is named sisnotify_test_<unix time>_<name>_<n>,
+// Every database it creates is named sisnotify_test_<unix time>_<pid>_<n>_<name>,
 // and dropped when the test (or, for NewTemplate, the package) ends. A run
 // that crashed leaves its databases behind; `go run ./cmd/testdb clean`
 // drops those older than an hour.
@@ -91,7 +91,7 @@ func Create(ctx context.Context, name, template string) (Database, error) {
 		return Database{}, err
 	}
 	defer admin.Close()
-	full := fmt.Sprintf("%s%d_%s_%d", Prefix, time.Now().Unix(), safeName.ReplaceAllString(strings.ToLower(name), "_"), counter.Add(1))
+	full := fmt.Sprintf("%s%d_%d_%d_%s", Prefix, time.Now().Unix(), os.Getpid(), counter.Add(1), safeName.ReplaceAllString(strings.ToLower(name), "_"))
 	if len(full) > 63 {
 		full = full[:63]
 	}

@@ -1,0 +1,362 @@
+// Package sis reads the university Student Information System: the four
+// tables of the reference schema (reference-schema.sql, the contract in
+// DESIGN.md), in one consistent read-only snapshot.
+//
+// Every table is streamed with COPY ... TO STDOUT inside a single
+// REPEATABLE READ, READ ONLY transaction, ordered by its key in byte order
+// (COLLATE "C"), so a reader can merge it against its own copy row by row
+// and memory does not grow with the roster. The worker never writes to the
+// SIS; it needs a role with SELECT on these four tables (or views with these
+// names and columns) and nothing else.
+//
+// The stream uses pgx's pgconn because lib/pq, the driver of the worker's own
+// database, cannot run COPY TO; COPY is what makes the read as fast as the
+// server can produce rows.
+package sis
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Table names one SIS table (or view) and the columns read from it, in the
+// order a Row holds them. Key is the first column.
+type Table struct {
+	Name    string
+	Columns []string
+}
+
+// The four tables of the reference schema.
+var (
+	Faculties = Table{"sis.faculties", []string{
+		"faculty_id", "name", "dean_name", "dean_email", "dean_language"}}
+	Students = Table{"sis.students", []string{
+		"student_id", "given_name", "family_name", "email", "phone",
+		"preferred_language", "citizenship", "visa_regime", "faculty_id",
+		"enrollment_status", "passport_number", "passport_expires_on",
+		"planned_entry_on", "invitation_docs_on", "entered_on",
+		"office_check_in_on", "registered_on", "registration_expires_on",
+		"extension_requested_on", "moved_on", "address_registered_on",
+		"updated_at"}}
+	TravelRequests = Table{"sis.travel_requests", []string{
+		"request_id", "student_id", "kind", "submitted_on", "departure_on",
+		"return_on", "dean_decision", "exit_visa_ready", "departed_on",
+		"returned_on", "return_check_in_on", "cancelled", "updated_at"}}
+	AcademicPeriods = Table{"sis.academic_periods", []string{
+		"period_id", "kind", "starts_on", "ends_on"}}
+)
+
+// Column positions in a Row of Faculties.
+const (
+	FacultyID = iota
+	FacultyName
+	FacultyDeanName
+	FacultyDeanEmail
+	FacultyDeanLanguage
+)
+
+// Column positions in a Row of Students.
+const (
+	StudentID = iota
+	StudentGivenName
+	StudentFamilyName
+	StudentEmail
+	StudentPhone
+	StudentPreferredLanguage
+	StudentCitizenship
+	StudentVisaRegime
+	StudentFacultyID
+	StudentEnrollmentStatus
+	StudentPassportNumber
+	StudentPassportExpiresOn
+	StudentPlannedEntryOn
+	StudentInvitationDocsOn
+	StudentEnteredOn
+	StudentOfficeCheckInOn
+	StudentRegisteredOn
+	StudentRegistrationExpiresOn
+	StudentExtensionRequestedOn
+	StudentMovedOn
+	StudentAddressRegisteredOn
+	StudentUpdatedAt
+)
+
+// Column positions in a Row of TravelRequests.
+const (
+	TravelRequestID = iota
+	TravelStudentID
+	TravelKind
+	TravelSubmittedOn
+	TravelDepartureOn
+	TravelReturnOn
+	TravelDeanDecision
+	TravelExitVisaReady
+	TravelDepartedOn
+	TravelReturnedOn
+	TravelReturnCheckInOn
+	TravelCancelled
+	TravelUpdatedAt
+)
+
+// Column positions in a Row of AcademicPeriods.
+const (
+	PeriodID = iota
+	PeriodKind
+	PeriodStartsOn
+	PeriodEndsOn
+)
+
+// Select is the query that reads t: every column as text (dates as
+// YYYY-MM-DD), ordered by the key in byte order.
+func (t Table) Select() string {
+	cols := make([]string, len(t.Columns))
+	for i, c := range t.Columns {
+		cols[i] = c + "::text"
+	}
+	return "SELECT " + strings.Join(cols, ", ") + " FROM " + t.Name +
+		" ORDER BY " + t.Columns[0] + ` COLLATE "C"`
+}
+
+// CopyQuery is Select wrapped in COPY ... TO STDOUT: what the reader runs,
+// and the baseline a benchmark compares the sync against.
+func (t Table) CopyQuery() string { return "COPY (" + t.Select() + ") TO STDOUT" }
+
+// Row is one row of a table as text. Its slices are valid only until the
+// callback that received it returns; copy what must outlive it.
+type Row struct {
+	fields [][]byte
+	null   []bool
+	line   int64
+}
+
+// Len is the number of columns.
+func (r *Row) Len() int { return len(r.fields) }
+
+// Null reports whether column i is NULL.
+func (r *Row) Null(i int) bool { return r.null[i] }
+
+// Bytes returns column i as text; nil when NULL.
+func (r *Row) Bytes(i int) []byte { return r.fields[i] }
+
+// String returns column i as a new string ("" when NULL).
+func (r *Row) String(i int) string { return string(r.fields[i]) }
+
+// Number is the 1-based position of the row in its stream.
+func (r *Row) Number() int64 { return r.line }
+
+// Reader opens read-only snapshots of the SIS.
+type Reader struct {
+	url string
+}
+
+// NewReader returns a Reader for the SIS at url (a PostgreSQL URL).
+func NewReader(url string) *Reader { return &Reader{url: url} }
+
+// Snapshot is one consistent, read-only view of the SIS. Every Stream of a
+// Snapshot sees the same data, whatever is written to the SIS meanwhile.
+type Snapshot struct {
+	conn *pgconn.PgConn
+}
+
+// Read connects, opens a REPEATABLE READ READ ONLY transaction, hands it to
+// fn and ends it. The transaction is never committed with changes: it
+// cannot make any.
+func (r *Reader) Read(ctx context.Context, fn func(ctx context.Context, s *Snapshot) error) error {
+	conn, err := pgconn.Connect(ctx, r.url)
+	if err != nil {
+		return fmt.Errorf("connect to the SIS: %w", redact(err))
+	}
+	defer conn.Close(context.Background())
+	if err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL datestyle = 'ISO, YMD'").Close(); err != nil {
+		return fmt.Errorf("begin SIS snapshot: %w", err)
+	}
+	if err := fn(ctx, &Snapshot{conn: conn}); err != nil {
+		_ = conn.Exec(context.Background(), "ROLLBACK").Close()
+		return err
+	}
+	if err := conn.Exec(ctx, "COMMIT").Close(); err != nil {
+		return fmt.Errorf("end SIS snapshot: %w", err)
+	}
+	return nil
+}
+
+// redact keeps a connection error from carrying the URL's password: pgconn
+// errors name host and user but a wrapped parse error may quote the URL.
+func redact(err error) error {
+	var pe *pgconn.ParseConfigError
+	if errors.As(err, &pe) {
+		return errors.New("SISNOTIFY_SIS_URL is not a valid PostgreSQL URL")
+	}
+	return err
+}
+
+// ErrOrder is returned when a table's rows do not arrive in key order (a
+// mapped view that ignores ORDER BY, or a key with a different collation).
+var ErrOrder = errors.New("rows out of key order")
+
+// Stream reads every row of t and calls fn for each, in key order. A row
+// whose column count is wrong stops the stream with an error: the table
+// does not match the reference schema.
+func (s *Snapshot) Stream(ctx context.Context, t Table, fn func(*Row) error) error {
+	w := &rowWriter{fn: fn, row: Row{fields: make([][]byte, len(t.Columns)), null: make([]bool, len(t.Columns))}}
+	if _, err := s.conn.CopyTo(ctx, w, t.CopyQuery()); err != nil {
+		if w.err != nil {
+			return w.err
+		}
+		return fmt.Errorf("read %s: %w", t.Name, err)
+	}
+	if len(w.partial) > 0 {
+		return fmt.Errorf("read %s: stream ended inside a row", t.Name)
+	}
+	return nil
+}
+
+// rowWriter receives COPY data (PostgreSQL sends one row per message, but
+// nothing here relies on it), splits it into rows and decodes each field
+// in place.
+type rowWriter struct {
+	fn      func(*Row) error
+	row     Row
+	partial []byte
+	scratch []byte
+	err     error
+}
+
+func (w *rowWriter) Write(p []byte) (int, error) {
+	n := len(p)
+	if len(w.partial) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			w.partial = append(w.partial, p...)
+			return n, nil
+		}
+		w.partial = append(w.partial, p[:i]...)
+		if err := w.line(w.partial); err != nil {
+			return 0, err
+		}
+		w.partial = w.partial[:0]
+		p = p[i+1:]
+	}
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			w.partial = append(w.partial, p...)
+			break
+		}
+		if err := w.line(p[:i]); err != nil {
+			return 0, err
+		}
+		p = p[i+1:]
+	}
+	return n, nil
+}
+
+func (w *rowWriter) line(b []byte) error {
+	r := &w.row
+	r.line++
+	w.scratch = w.scratch[:0]
+	col := 0
+	for {
+		i := bytes.IndexByte(b, '\t')
+		f := b
+		if i >= 0 {
+			f = b[:i]
+		}
+		if col >= len(r.fields) {
+			w.err = fmt.Errorf("row %d: more columns than the %d expected", r.line, len(r.fields))
+			return w.err
+		}
+		switch {
+		case len(f) == 2 && f[0] == '\\' && f[1] == 'N':
+			r.fields[col], r.null[col] = nil, true
+		case bytes.IndexByte(f, '\\') >= 0:
+			start := len(w.scratch)
+			w.scratch = unescape(w.scratch, f)
+			r.fields[col], r.null[col] = w.scratch[start:len(w.scratch):len(w.scratch)], false
+		default:
+			r.fields[col], r.null[col] = f, false
+		}
+		col++
+		if i < 0 {
+			break
+		}
+		b = b[i+1:]
+	}
+	if col != len(r.fields) {
+		w.err = fmt.Errorf("row %d: %d columns, want %d", r.line, col, len(r.fields))
+		return w.err
+	}
+	if err := w.fn(r); err != nil {
+		w.err = err
+		return err
+	}
+	return nil
+}
+
+// unescape decodes COPY text escapes (\t \n \r \b \f \v \\, octal \ooo and
+// hex \xhh) of f onto dst.
+func unescape(dst, f []byte) []byte {
+	for i := 0; i < len(f); i++ {
+		c := f[i]
+		if c != '\\' || i+1 == len(f) {
+			dst = append(dst, c)
+			continue
+		}
+		i++
+		switch c = f[i]; c {
+		case 'b':
+			dst = append(dst, '\b')
+		case 'f':
+			dst = append(dst, '\f')
+		case 'n':
+			dst = append(dst, '\n')
+		case 'r':
+			dst = append(dst, '\r')
+		case 't':
+			dst = append(dst, '\t')
+		case 'v':
+			dst = append(dst, '\v')
+		case 'x':
+			v, k := 0, 0
+			for k < 2 && i+1 < len(f) && isHex(f[i+1]) {
+				i++
+				v = v*16 + hexVal(f[i])
+				k++
+			}
+			if k == 0 {
+				dst = append(dst, 'x')
+			} else {
+				dst = append(dst, byte(v))
+			}
+		case '0', '1', '2', '3', '4', '5', '6', '7':
+			v := int(c - '0')
+			for k := 0; k < 2 && i+1 < len(f) && f[i+1] >= '0' && f[i+1] <= '7'; k++ {
+				i++
+				v = v*8 + int(f[i]-'0')
+			}
+			dst = append(dst, byte(v))
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+func isHex(c byte) bool {
+	return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F'
+}
+
+func hexVal(c byte) int {
+	switch {
+	case c >= 'a':
+		return int(c-'a') + 10
+	case c >= 'A':
+		return int(c-'A') + 10
+	}
+	return int(c - '0')
+}

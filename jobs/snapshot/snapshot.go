@@ -1,0 +1,504 @@
+// Package snapshot keeps the worker's copy of the SIS (the roster
+// snapshot) in its own PostgreSQL database, and writes a night's changes to
+// it in bulk.
+//
+// A sync compares the SIS with the snapshot row by row, both read in key
+// order, so only new and changed rows are validated and written: every
+// table's changed rows go through one COPY into a temporary staging table,
+// then one set-based statement merges them. The whole sync is one
+// transaction: a sync that fails leaves the previous snapshot as it was.
+package snapshot
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/iec-almaty/sisnotify/jobs/validate"
+)
+
+// Entity names a snapshot table in data problems and counts.
+type Entity string
+
+// The snapshot's tables.
+const (
+	EntityFaculty Entity = "faculty"
+	EntityPeriod  Entity = "academic_period"
+	EntityStudent Entity = "student"
+	EntityTravel  Entity = "travel_request"
+)
+
+// crossCodes are problems found across tables or rows; each sync recomputes
+// them all rather than per changed row.
+var crossCodes = []string{validate.CodeUnknownFaculty, validate.CodeOrphan, validate.CodeDuplicateID}
+
+// table describes one snapshot table and its staging twin.
+type table struct {
+	entity  Entity
+	name    string // sisnotify.students
+	stage   string // stage_students
+	key     string
+	columns string // the data columns, in staging order
+}
+
+var tables = map[Entity]table{
+	EntityFaculty: {EntityFaculty, "sisnotify.faculties", "stage_faculties", "faculty_id",
+		"faculty_id, name, dean_name, dean_email, dean_language"},
+	EntityPeriod: {EntityPeriod, "sisnotify.academic_periods", "stage_periods", "period_id",
+		"period_id, kind, starts_on, ends_on"},
+	EntityStudent: {EntityStudent, "sisnotify.students", "stage_students", "student_id",
+		"student_id, given_name, family_name, email, phone, preferred_language, citizenship, visa_regime, faculty_id, enrollment_status, passport_number, passport_expires_on, planned_entry_on, invitation_docs_on, entered_on, office_check_in_on, registered_on, registration_expires_on, extension_requested_on, moved_on, address_registered_on, sis_updated_at"},
+	EntityTravel: {EntityTravel, "sisnotify.travel_requests", "stage_travel", "request_id",
+		"request_id, student_id, kind, submitted_on, departure_on, return_on, dean_decision, exit_visa_ready, departed_on, returned_on, return_check_in_on, cancelled, sis_updated_at"},
+}
+
+// lockKey serialises syncs across processes ("sissync" in ASCII).
+const lockKey = 0x73697373796e63
+
+// ErrBusy is returned by Begin while another sync holds the snapshot.
+var ErrBusy = errors.New("another sync is writing the snapshot")
+
+// Counts of one table in one sync.
+type Counts struct {
+	Read     int64 `json:"read"`
+	New      int64 `json:"new"`
+	Changed  int64 `json:"changed"`
+	Removed  int64 `json:"removed"`
+	Rejected int64 `json:"rejected"`
+}
+
+// Writer is one sync's write to the snapshot: a transaction on a dedicated
+// connection, holding the sync lock, plus a second connection that reads
+// the snapshot's current hashes.
+type Writer struct {
+	db     *sqlx.DB
+	conn   *sql.Conn // the write transaction
+	read   *sql.Conn // hash cursors
+	syncID int64
+	counts map[Entity]*Counts
+	dups   []dupProblem
+	done   bool
+}
+
+type dupProblem struct {
+	entity Entity
+	id     string
+}
+
+// Begin starts a sync's write. It fails with ErrBusy when another sync is
+// running.
+func Begin(ctx context.Context, db *sqlx.DB, syncID int64) (*Writer, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	var got bool
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, int64(lockKey)).Scan(&got); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("snapshot: lock: %w", err)
+	}
+	if !got {
+		conn.Close()
+		return nil, ErrBusy
+	}
+	w := &Writer{db: db, conn: conn, syncID: syncID, counts: map[Entity]*Counts{}}
+	if _, err := conn.ExecContext(ctx, `BEGIN`); err != nil {
+		w.Rollback()
+		return nil, fmt.Errorf("snapshot: begin: %w", err)
+	}
+	for _, t := range tables {
+		// Staging tables hold the data columns, the raw row's hash and the
+		// row's problems as JSON; they vanish with the transaction.
+		q := fmt.Sprintf(`CREATE TEMP TABLE %s ON COMMIT DROP AS SELECT %s, row_hash, NULL::jsonb AS problems FROM %s WITH NO DATA`, t.stage, t.columns, t.name)
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			w.Rollback()
+			return nil, fmt.Errorf("snapshot: staging %s: %w", t.entity, err)
+		}
+	}
+	if w.read, err = db.Conn(ctx); err != nil {
+		w.Rollback()
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	return w, nil
+}
+
+// Rollback abandons the sync; the snapshot stays as it was. It is safe to
+// call after Commit.
+func (w *Writer) Rollback() {
+	if w.done {
+		return
+	}
+	w.done = true
+	ctx := context.Background()
+	if w.read != nil {
+		w.read.Close()
+	}
+	_, _ = w.conn.ExecContext(ctx, `ROLLBACK`)
+	_, _ = w.conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, int64(lockKey))
+	w.conn.Close()
+}
+
+// Counts returns the counts so far, by table.
+func (w *Writer) Counts() map[Entity]Counts {
+	out := make(map[Entity]Counts, len(w.counts))
+	for k, v := range w.counts {
+		out[k] = *v
+	}
+	return out
+}
+
+// Table starts writing one table. Rows must then be offered with Next in
+// strictly increasing key order (byte order), and the table finished with
+// Close before the next one starts.
+func (w *Writer) Table(ctx context.Context, e Entity) (*TableWriter, error) {
+	t := tables[e]
+	c := &Counts{}
+	w.counts[e] = c
+	rows, err := w.read.QueryContext(ctx, fmt.Sprintf(`SELECT %s, row_hash, removed_at IS NOT NULL FROM %s ORDER BY %s`, t.key, t.name, t.key))
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: read %s hashes: %w", e, err)
+	}
+	cp, err := startCopy(ctx, w.conn, t.stage, t.columns+", row_hash, problems")
+	if err != nil {
+		rows.Close()
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	tw := &TableWriter{w: w, t: t, counts: c, rows: rows, copy: cp}
+	tw.advance()
+	return tw, nil
+}
+
+// TableWriter merges one SIS table, in key order, against the snapshot.
+type TableWriter struct {
+	w      *Writer
+	t      table
+	counts *Counts
+	rows   *sql.Rows
+	copy   *copyIn
+	cur    struct {
+		id      string
+		hash    int64
+		removed bool
+	}
+	has     bool
+	err     error
+	removed []string
+	line    line
+	lastID  string
+	started bool
+}
+
+func (tw *TableWriter) advance() {
+	tw.has = false
+	if tw.err != nil || !tw.rows.Next() {
+		if tw.err == nil {
+			tw.err = tw.rows.Err()
+		}
+		return
+	}
+	if err := tw.rows.Scan(&tw.cur.id, &tw.cur.hash, &tw.cur.removed); err != nil {
+		tw.err = err
+		return
+	}
+	tw.has = true
+}
+
+// ErrOrder is returned by Next when keys do not increase.
+var ErrOrder = errors.New("keys out of order")
+
+// Next offers the SIS row with key id and raw hash. It reports whether the
+// row is new or changed (the caller then validates it and calls Write), and
+// records as removed every snapshot row whose key it passed over. A key equal
+// to the previous one is a duplicate: it is counted as rejected, reported as
+// a data problem, and Next returns false.
+func (tw *TableWriter) Next(id string, hash uint64) (changed bool, err error) {
+	tw.counts.Read++
+	if tw.started {
+		if id == tw.lastID {
+			tw.counts.Rejected++
+			tw.w.dups = append(tw.w.dups, dupProblem{tw.t.entity, id})
+			return false, nil
+		}
+		if id < tw.lastID {
+			return false, fmt.Errorf("%s keys: %w", tw.t.entity, ErrOrder)
+		}
+	}
+	tw.started, tw.lastID = true, id
+	for tw.has && tw.cur.id < id {
+		if !tw.cur.removed {
+			tw.removed = append(tw.removed, tw.cur.id)
+		}
+		tw.advance()
+	}
+	if tw.err != nil {
+		return false, fmt.Errorf("snapshot: read %s hashes: %w", tw.t.entity, tw.err)
+	}
+	if tw.has && tw.cur.id == id {
+		same := tw.cur.hash == int64(hash) && !tw.cur.removed
+		tw.advance()
+		if same {
+			return false, nil
+		}
+		tw.counts.Changed++
+		return true, nil
+	}
+	tw.counts.New++
+	return true, nil
+}
+
+// Reject counts a row that could not be kept at all (no key).
+func (tw *TableWriter) Reject() { tw.counts.Read++; tw.counts.Rejected++ }
+
+func (tw *TableWriter) finishLine(ctx context.Context, hash uint64, problems []validate.Problem) error {
+	l := &tw.line
+	l.int(int64(hash))
+	if len(problems) == 0 {
+		l.sep()
+		l.b = append(l.b, '\\', 'N')
+	} else {
+		js, err := json.Marshal(problemsJSON(problems))
+		if err != nil {
+			return err
+		}
+		l.str(string(js))
+	}
+	return tw.copy.Line(ctx, l.b)
+}
+
+type problemJSON struct {
+	F string `json:"f"`
+	C string `json:"c"`
+	S string `json:"s"`
+	M string `json:"m"`
+}
+
+func problemsJSON(ps []validate.Problem) []problemJSON {
+	out := make([]problemJSON, len(ps))
+	for i, p := range ps {
+		out[i] = problemJSON{p.Field, p.Code, p.Severity, p.Message}
+	}
+	return out
+}
+
+// WriteStudent stages a new or changed student.
+func (tw *TableWriter) WriteStudent(ctx context.Context, s *validate.Student, hash uint64, problems []validate.Problem) error {
+	l := &tw.line
+	l.reset()
+	l.str(s.ID)
+	l.str(s.GivenName)
+	l.str(s.FamilyName)
+	for _, v := range []string{s.Email, s.Phone, s.Language, s.Citizenship, s.Regime, s.FacultyID, s.Status, s.PassportNumber} {
+		l.nullable(v)
+	}
+	l.date(s.PassportExpiresOn)
+	l.date(s.PlannedEntryOn)
+	l.date(s.InvitationDocsOn)
+	l.date(s.EnteredOn)
+	l.date(s.OfficeCheckInOn)
+	l.date(s.RegisteredOn)
+	l.date(s.RegistrationExpiresOn)
+	l.date(s.ExtensionRequestedOn)
+	l.date(s.MovedOn)
+	l.date(s.AddressRegisteredOn)
+	l.nullable(s.UpdatedAt)
+	return tw.finishLine(ctx, hash, problems)
+}
+
+// WriteTravel stages a new or changed travel request.
+func (tw *TableWriter) WriteTravel(ctx context.Context, t *validate.Travel, hash uint64, problems []validate.Problem) error {
+	l := &tw.line
+	l.reset()
+	l.str(t.ID)
+	l.str(t.StudentID)
+	l.nullable(t.Kind)
+	l.date(t.SubmittedOn)
+	l.date(t.DepartureOn)
+	l.date(t.ReturnOn)
+	l.nullable(t.DeanDecision)
+	l.boolean(t.ExitVisaReady, t.ExitVisaKnown)
+	l.date(t.DepartedOn)
+	l.date(t.ReturnedOn)
+	l.date(t.ReturnCheckInOn)
+	l.boolean(t.Cancelled, true)
+	l.nullable(t.UpdatedAt)
+	return tw.finishLine(ctx, hash, problems)
+}
+
+// WriteFaculty stages a new or changed faculty.
+func (tw *TableWriter) WriteFaculty(ctx context.Context, f *validate.Faculty, hash uint64, problems []validate.Problem) error {
+	l := &tw.line
+	l.reset()
+	l.str(f.ID)
+	l.str(f.Name)
+	l.str(f.DeanName)
+	l.nullable(f.DeanEmail)
+	l.nullable(f.DeanLanguage)
+	return tw.finishLine(ctx, hash, problems)
+}
+
+// WritePeriod stages a new or changed academic period.
+func (tw *TableWriter) WritePeriod(ctx context.Context, p *validate.Period, hash uint64, problems []validate.Problem) error {
+	l := &tw.line
+	l.reset()
+	l.str(p.ID)
+	l.nullable(p.Kind)
+	l.date(p.StartsOn)
+	l.date(p.EndsOn)
+	return tw.finishLine(ctx, hash, problems)
+}
+
+// Close ends the table: every snapshot row not offered is removed.
+func (tw *TableWriter) Close(ctx context.Context) error {
+	for tw.has {
+		if !tw.cur.removed {
+			tw.removed = append(tw.removed, tw.cur.id)
+		}
+		tw.advance()
+	}
+	rerr := tw.err
+	tw.rows.Close()
+	if err := tw.copy.Finish(); err != nil {
+		return fmt.Errorf("snapshot: stage %s: %w", tw.t.entity, err)
+	}
+	if rerr != nil {
+		return fmt.Errorf("snapshot: read %s hashes: %w", tw.t.entity, rerr)
+	}
+	tw.counts.Removed = int64(len(tw.removed))
+	if len(tw.removed) > 0 {
+		t := tw.t
+		if _, err := tw.w.conn.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET removed_at = now(), last_sync_id = $1 WHERE %s = ANY($2)`, t.name, t.key), tw.w.syncID, pq.Array(tw.removed)); err != nil {
+			return fmt.Errorf("snapshot: remove %s: %w", t.entity, err)
+		}
+		if _, err := tw.w.conn.ExecContext(ctx, `DELETE FROM sisnotify.data_problems WHERE entity = $1 AND row_id = ANY($2)`, string(t.entity), pq.Array(tw.removed)); err != nil {
+			return fmt.Errorf("snapshot: remove %s problems: %w", t.entity, err)
+		}
+	}
+	return tw.merge(ctx)
+}
+
+// merge moves the staged rows into the snapshot table, keeping when each
+// deadline-relevant fact last changed, and replaces their problems.
+func (tw *TableWriter) merge(ctx context.Context) error {
+	t := tw.t
+	cols := strings.Split(t.columns, ", ")
+	sets := make([]string, 0, len(cols)+8)
+	for _, c := range cols[1:] {
+		sets = append(sets, c+" = EXCLUDED."+c)
+	}
+	sets = append(sets, "row_hash = EXCLUDED.row_hash", "changed_at = now()", "removed_at = NULL")
+	insCols, selCols := t.columns+", row_hash", t.columns+", row_hash"
+	switch t.entity {
+	case EntityStudent, EntityTravel:
+		insCols += ", last_sync_id"
+		selCols += ", $1::bigint"
+		sets = append(sets, "last_sync_id = EXCLUDED.last_sync_id")
+	}
+	if t.entity == EntityStudent {
+		facts := []struct{ col, fields string }{
+			{"passport_changed_at", "passport_expires_on"},
+			{"entry_changed_at", "entered_on"},
+			{"registration_changed_at", "registered_on, registration_expires_on"},
+			{"move_changed_at", "moved_on"},
+		}
+		for _, f := range facts {
+			fs := strings.Split(f.fields, ", ")
+			old, nu, set := make([]string, len(fs)), make([]string, len(fs)), make([]string, len(fs))
+			for i, x := range fs {
+				old[i], nu[i], set[i] = "t."+x, "EXCLUDED."+x, x+" IS NOT NULL"
+			}
+			insCols += ", " + f.col
+			selCols += fmt.Sprintf(", CASE WHEN %s THEN now() END", strings.Join(set, " OR "))
+			sets = append(sets, fmt.Sprintf("%s = CASE WHEN (%s) IS DISTINCT FROM (%s) THEN now() ELSE t.%s END",
+				f.col, strings.Join(old, ", "), strings.Join(nu, ", "), f.col))
+		}
+	}
+	args := []any{}
+	if t.entity == EntityStudent || t.entity == EntityTravel {
+		args = append(args, tw.w.syncID)
+	}
+	q := fmt.Sprintf(`INSERT INTO %s AS t (%s) SELECT %s FROM %s ON CONFLICT (%s) DO UPDATE SET %s`,
+		t.name, insCols, strings.ReplaceAll(selCols, "sis_updated_at", "sis_updated_at::timestamptz"), t.stage, t.key, strings.Join(sets, ", "))
+	if _, err := tw.w.conn.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("snapshot: merge %s: %w", t.entity, err)
+	}
+	// The staged rows' own problems: keep first_seen_at of those that stay,
+	// drop those that are gone.
+	if _, err := tw.w.conn.ExecContext(ctx, fmt.Sprintf(`
+		INSERT INTO sisnotify.data_problems AS p (entity, row_id, field, code, severity, message, last_sync_id)
+		SELECT $1, s.%s, e.f, e.c, e.s, e.m, $2
+		FROM %s s, jsonb_to_recordset(s.problems) AS e(f text, c text, s text, m text)
+		WHERE s.problems IS NOT NULL
+		ON CONFLICT (entity, row_id, field, code) DO UPDATE
+		SET severity = EXCLUDED.severity, message = EXCLUDED.message, last_sync_id = EXCLUDED.last_sync_id`, t.key, t.stage),
+		string(t.entity), tw.w.syncID); err != nil {
+		return fmt.Errorf("snapshot: %s problems: %w", t.entity, err)
+	}
+	if _, err := tw.w.conn.ExecContext(ctx, fmt.Sprintf(`
+		DELETE FROM sisnotify.data_problems p USING %s s
+		WHERE p.entity = $1 AND p.row_id = s.%s AND p.last_sync_id <> $2 AND p.code <> ALL($3)`, t.stage, t.key),
+		string(t.entity), tw.w.syncID, pq.Array(crossCodes)); err != nil {
+		return fmt.Errorf("snapshot: %s problems: %w", t.entity, err)
+	}
+	return nil
+}
+
+// Commit recomputes the problems that span rows or tables (unknown
+// faculties, travel of unknown students, duplicate ids) and commits the
+// sync. It returns the number of current problems by severity.
+func (w *Writer) Commit(ctx context.Context) (errs, warnings int64, err error) {
+	defer w.Rollback()
+	c := w.conn
+	stmts := []string{
+		`INSERT INTO sisnotify.data_problems AS p (entity, row_id, field, code, severity, message, last_sync_id)
+		 SELECT 'student', s.student_id, 'faculty_id', 'unknown_faculty', 'warning', 'faculty_id names no faculty of the SIS: no dean to escalate to', $1
+		 FROM sisnotify.students s
+		 WHERE s.removed_at IS NULL AND s.faculty_id IS NOT NULL
+		   AND NOT EXISTS (SELECT 1 FROM sisnotify.faculties f WHERE f.faculty_id = s.faculty_id AND f.removed_at IS NULL)
+		 ON CONFLICT (entity, row_id, field, code) DO UPDATE SET last_sync_id = EXCLUDED.last_sync_id`,
+		`INSERT INTO sisnotify.data_problems AS p (entity, row_id, field, code, severity, message, last_sync_id)
+		 SELECT 'travel_request', t.request_id, 'student_id', 'unknown_student', 'error', 'travel request of a student the SIS does not list; ignored', $1
+		 FROM sisnotify.travel_requests t
+		 WHERE t.removed_at IS NULL
+		   AND NOT EXISTS (SELECT 1 FROM sisnotify.students s WHERE s.student_id = t.student_id AND s.removed_at IS NULL)
+		 ON CONFLICT (entity, row_id, field, code) DO UPDATE SET last_sync_id = EXCLUDED.last_sync_id`,
+	}
+	for _, q := range stmts {
+		if _, err := c.ExecContext(ctx, q, w.syncID); err != nil {
+			return 0, 0, fmt.Errorf("snapshot: cross-table checks: %w", err)
+		}
+	}
+	if len(w.dups) > 0 {
+		ents, ids := make([]string, len(w.dups)), make([]string, len(w.dups))
+		for i, d := range w.dups {
+			ents[i], ids[i] = string(d.entity), d.id
+		}
+		if _, err := c.ExecContext(ctx, `
+			INSERT INTO sisnotify.data_problems AS p (entity, row_id, field, code, severity, message, last_sync_id)
+			SELECT DISTINCT e, id, 'id', 'duplicate_id', 'error', 'the same id on several rows; the first row is kept, the others ignored', $1::bigint
+			FROM unnest($2::text[], $3::text[]) AS u(e, id)
+			ON CONFLICT (entity, row_id, field, code) DO UPDATE SET last_sync_id = EXCLUDED.last_sync_id`,
+			w.syncID, pq.Array(ents), pq.Array(ids)); err != nil {
+			return 0, 0, fmt.Errorf("snapshot: duplicate ids: %w", err)
+		}
+	}
+	if _, err := c.ExecContext(ctx, `DELETE FROM sisnotify.data_problems WHERE code = ANY($1) AND last_sync_id <> $2`, pq.Array(crossCodes), w.syncID); err != nil {
+		return 0, 0, fmt.Errorf("snapshot: cross-table checks: %w", err)
+	}
+	if err := c.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE severity = 'error'), count(*) FILTER (WHERE severity = 'warning') FROM sisnotify.data_problems`).Scan(&errs, &warnings); err != nil {
+		return 0, 0, fmt.Errorf("snapshot: count problems: %w", err)
+	}
+	if _, err := c.ExecContext(ctx, `COMMIT`); err != nil {
+		return 0, 0, fmt.Errorf("snapshot: commit: %w", err)
+	}
+	w.done = true
+	w.read.Close()
+	_, _ = c.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, int64(lockKey))
+	c.Close()
+	return errs, warnings, nil
+}

@@ -1,0 +1,195 @@
+// Package jobs holds the night's jobs, one file each: sync (the SIS into
+// the snapshot), evaluate (rules into obligations and notices), deliver
+// (a notice to SMTP or SMS) and digest (the daily emails). The rules, the
+// calendar, validation and the snapshot store live in the packages beside
+// this one.
+package jobs
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/iec-almaty/sisnotify/integrations/sis"
+	"github.com/iec-almaty/sisnotify/jobs/date"
+	"github.com/iec-almaty/sisnotify/jobs/snapshot"
+	"github.com/iec-almaty/sisnotify/jobs/validate"
+)
+
+// hashVersion is mixed into every row hash. Bump it when validation
+// changes, so the next sync re-validates every row.
+const hashVersion = "sisnotify-row-v1"
+
+// Sync reads the SIS in one consistent pass and brings the snapshot up to
+// date: new and changed rows validated and written, missing rows marked
+// removed, data problems recorded.
+type Sync struct {
+	SIS *sis.Reader
+	DB  *sqlx.DB
+	Log *slog.Logger
+}
+
+// SyncResult is what one sync did.
+type SyncResult struct {
+	SyncID   int64                               `json:"sync_id"`
+	AsOf     string                              `json:"as_of"`
+	Tables   map[snapshot.Entity]snapshot.Counts `json:"tables"`
+	Errors   int64                               `json:"problems_error"`
+	Warnings int64                               `json:"problems_warning"`
+	Duration time.Duration                       `json:"duration_ns"`
+}
+
+// Changed is the number of rows new, changed or removed across tables.
+func (r SyncResult) Changed() int64 {
+	var n int64
+	for _, c := range r.Tables {
+		n += c.New + c.Changed + c.Removed
+	}
+	return n
+}
+
+// Run syncs for the as-of date asOf (used to judge impossible dates).
+func (s *Sync) Run(ctx context.Context, asOf date.Date) (res SyncResult, err error) {
+	start := time.Now()
+	res.AsOf = asOf.String()
+	log := s.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := s.DB.QueryRowxContext(ctx, `INSERT INTO sisnotify.syncs (as_of) VALUES ($1) RETURNING sync_id`, res.AsOf).Scan(&res.SyncID); err != nil {
+		return res, fmt.Errorf("sync: record start: %w", err)
+	}
+	defer func() {
+		res.Duration = time.Since(start)
+		counts, _ := json.Marshal(res)
+		status, msg := "ok", ""
+		if err != nil {
+			status, msg = "failed", err.Error()
+		}
+		if _, uerr := s.DB.ExecContext(context.WithoutCancel(ctx),
+			`UPDATE sisnotify.syncs SET finished_at = now(), status = $2, counts = $3, error = NULLIF($4, '') WHERE sync_id = $1`,
+			res.SyncID, status, string(counts), msg); uerr != nil && err == nil {
+			err = fmt.Errorf("sync: record end: %w", uerr)
+		}
+	}()
+
+	w, err := snapshot.Begin(ctx, s.DB, res.SyncID)
+	if err != nil {
+		return res, fmt.Errorf("sync: %w", err)
+	}
+	defer w.Rollback()
+	m := &merger{check: validate.NewChecker(asOf)}
+	err = s.SIS.Read(ctx, func(ctx context.Context, snap *sis.Snapshot) error {
+		for _, t := range []struct {
+			table  sis.Table
+			entity snapshot.Entity
+			skip   int // the column left out of the hash (updated_at), or -1
+			write  func(context.Context, *snapshot.TableWriter, *sis.Row, uint64) error
+		}{
+			{sis.Faculties, snapshot.EntityFaculty, -1, m.faculty},
+			{sis.AcademicPeriods, snapshot.EntityPeriod, -1, m.period},
+			{sis.Students, snapshot.EntityStudent, sis.StudentUpdatedAt, m.student},
+			{sis.TravelRequests, snapshot.EntityTravel, sis.TravelUpdatedAt, m.travel},
+		} {
+			tstart := time.Now()
+			tw, err := w.Table(ctx, t.entity)
+			if err != nil {
+				return err
+			}
+			err = snap.Stream(ctx, t.table, func(r *sis.Row) error {
+				if len(r.Bytes(0)) == 0 {
+					tw.Reject()
+					return nil
+				}
+				h := m.hash(r, t.skip)
+				changed, err := tw.Next(string(r.Bytes(0)), h)
+				if err != nil || !changed {
+					return err
+				}
+				return t.write(ctx, tw, r, h)
+			})
+			if err != nil {
+				_ = tw.Close(ctx)
+				if errors.Is(err, snapshot.ErrOrder) {
+					return fmt.Errorf("%s: %w: the SIS view must return rows ordered by key (COLLATE \"C\")", t.table.Name, err)
+				}
+				return err
+			}
+			if err := tw.Close(ctx); err != nil {
+				return err
+			}
+			c := w.Counts()[t.entity]
+			log.InfoContext(ctx, "sync table", "table", string(t.entity), "read", c.Read, "new", c.New,
+				"changed", c.Changed, "removed", c.Removed, "rejected", c.Rejected, "duration", time.Since(tstart).Round(time.Millisecond))
+		}
+		return nil
+	})
+	if err != nil {
+		return res, fmt.Errorf("sync: %w", err)
+	}
+	if res.Errors, res.Warnings, err = w.Commit(ctx); err != nil {
+		return res, fmt.Errorf("sync: %w", err)
+	}
+	res.Tables = w.Counts()
+	return res, nil
+}
+
+// merger validates and stages changed rows, reusing its buffers.
+type merger struct {
+	check    *validate.Checker
+	digest   xxhash.Digest
+	problems []validate.Problem
+	studentV validate.Student
+	travelV  validate.Travel
+	facultyV validate.Faculty
+	periodV  validate.Period
+	lenBuf   [binary.MaxVarintLen64]byte
+}
+
+// hash is a 64-bit hash of the raw row, every column but skip, with NULL
+// distinct from the empty string.
+func (m *merger) hash(r *sis.Row, skip int) uint64 {
+	d := &m.digest
+	d.Reset()
+	_, _ = d.WriteString(hashVersion)
+	for i := 0; i < r.Len(); i++ {
+		if i == skip {
+			continue
+		}
+		if r.Null(i) {
+			_, _ = d.Write([]byte{0xff})
+			continue
+		}
+		n := binary.PutUvarint(m.lenBuf[:], uint64(len(r.Bytes(i))))
+		_, _ = d.Write(m.lenBuf[:n])
+		_, _ = d.Write(r.Bytes(i))
+	}
+	return d.Sum64()
+}
+
+func (m *merger) student(ctx context.Context, tw *snapshot.TableWriter, r *sis.Row, h uint64) error {
+	m.problems = m.check.Student(r, &m.studentV, m.problems[:0])
+	return tw.WriteStudent(ctx, &m.studentV, h, m.problems)
+}
+
+func (m *merger) travel(ctx context.Context, tw *snapshot.TableWriter, r *sis.Row, h uint64) error {
+	m.problems = m.check.Travel(r, &m.travelV, m.problems[:0])
+	return tw.WriteTravel(ctx, &m.travelV, h, m.problems)
+}
+
+func (m *merger) faculty(ctx context.Context, tw *snapshot.TableWriter, r *sis.Row, h uint64) error {
+	m.problems = m.check.Faculty(r, &m.facultyV, m.problems[:0])
+	return tw.WriteFaculty(ctx, &m.facultyV, h, m.problems)
+}
+
+func (m *merger) period(ctx context.Context, tw *snapshot.TableWriter, r *sis.Row, h uint64) error {
+	m.problems = m.check.Period(r, &m.periodV, m.problems[:0])
+	return tw.WritePeriod(ctx, &m.periodV, h, m.problems)
+}
