@@ -1,0 +1,277 @@
+package mail
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/mail"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults for Config.
+const (
+	DefaultFrom        = "International Office <international@localhost>"
+	DefaultOutboxDir   = "./outbox"
+	DefaultConnections = 4
+	DefaultTimeout     = 30 * time.Second
+	DefaultSMTPPort    = 587 // smtp:// (STARTTLS); go-mail's own default is 25
+	DefaultSMTPSPort   = 465 // smtps:// (implicit TLS)
+)
+
+// TLSMode says how the connection to the SMTP server is protected.
+type TLSMode int
+
+const (
+	// TLSStartTLS (smtp://) connects in plain text and requires STARTTLS
+	// before anything else; a server that does not offer it is refused.
+	TLSStartTLS TLSMode = iota
+	// TLSImplicit (smtps://) speaks TLS from the first byte.
+	TLSImplicit
+	// TLSNone (smtp://…?tls=none) never encrypts. ParseURL allows it only for
+	// loopback hosts: a local relay or a test sink.
+	TLSNone
+)
+
+func (m TLSMode) String() string {
+	switch m {
+	case TLSStartTLS:
+		return "starttls"
+	case TLSImplicit:
+		return "tls"
+	case TLSNone:
+		return "none"
+	}
+	return "TLSMode(" + strconv.Itoa(int(m)) + ")"
+}
+
+// Config configures the mail senders. Use ParseURL or ConfigFromEnv to fill
+// the SMTP part; the zero value (no Host) means "write to the outbox".
+type Config struct {
+	Host     string
+	Port     int
+	Username string
+	Password string
+	TLS      TLSMode
+
+	// From is the From header and envelope sender
+	// (SISNOTIFY_MAIL_FROM); empty means DefaultFrom.
+	From string
+	// OutboxDir is where the outbox sender writes .eml files
+	// (SISNOTIFY_OUTBOX_DIR); empty means DefaultOutboxDir.
+	OutboxDir string
+
+	// Connections is the number of SMTP connections the pool keeps, at most
+	// one per concurrent Send; <= 0 means DefaultConnections.
+	Connections int
+	// Timeout bounds each dial and each SMTP command; <= 0 means
+	// DefaultTimeout. The ctx given to Send bounds it further.
+	Timeout time.Duration
+	// TLSConfig, when set, is used for STARTTLS and implicit TLS (for a
+	// private CA, say). ServerName defaults to Host.
+	TLSConfig *tls.Config
+	// HELO is the name sent in EHLO; empty means the machine's host name.
+	HELO string
+}
+
+// String describes the configuration without the password.
+func (c Config) String() string {
+	if c.Host == "" {
+		return fmt.Sprintf("outbox dir=%s", c.outboxDir())
+	}
+	user := ""
+	if c.Username != "" {
+		user = "(user set)"
+	}
+	return fmt.Sprintf("smtp host=%s port=%d tls=%s auth=%s connections=%d",
+		c.Host, c.Port, c.TLS, user, c.connections())
+}
+
+// GoString is String, so that %#v does not print the password either.
+func (c Config) GoString() string { return c.String() }
+
+// LogValue keeps the password out of slog output.
+func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
+
+func (c Config) from() string {
+	if c.From == "" {
+		return DefaultFrom
+	}
+	return c.From
+}
+
+func (c Config) outboxDir() string {
+	if c.OutboxDir == "" {
+		return DefaultOutboxDir
+	}
+	return c.OutboxDir
+}
+
+func (c Config) connections() int {
+	if c.Connections <= 0 {
+		return DefaultConnections
+	}
+	return c.Connections
+}
+
+func (c Config) timeout() time.Duration {
+	if c.Timeout <= 0 {
+		return DefaultTimeout
+	}
+	return c.Timeout
+}
+
+// ParseURL parses SISNOTIFY_SMTP_URL into the SMTP part of a Config:
+//
+//	smtp://user:pass@host[:port]          STARTTLS required, port 587
+//	smtps://user:pass@host[:port]         implicit TLS, port 465
+//	smtp://host[:port]?tls=none           no TLS: loopback hosts only
+//
+// User and password are optional and must be percent-encoded. The only
+// query parameter is tls (starttls, none; tls for smtps). Errors never
+// repeat the URL or the password.
+func ParseURL(raw string) (Config, error) {
+	var cfg Config
+	raw = strings.TrimSpace(raw)
+	if raw == "" {
+		return cfg, errors.New("mail: SMTP URL is empty")
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		// url.Error repeats the whole URL, password included: drop it.
+		return cfg, errors.New("mail: SMTP URL does not parse (special characters in user or password must be percent-encoded)")
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "smtp":
+		cfg.TLS, cfg.Port = TLSStartTLS, DefaultSMTPPort
+	case "smtps":
+		cfg.TLS, cfg.Port = TLSImplicit, DefaultSMTPSPort
+	case "":
+		return cfg, errors.New("mail: SMTP URL has no scheme: use smtp:// or smtps://")
+	default:
+		return cfg, fmt.Errorf("mail: SMTP URL scheme %q is not supported: use smtp:// or smtps://", u.Scheme)
+	}
+	if u.Opaque != "" {
+		return cfg, errors.New("mail: SMTP URL must look like smtp://user:pass@host:port")
+	}
+	cfg.Host = u.Hostname()
+	if cfg.Host == "" {
+		return cfg, errors.New("mail: SMTP URL has no host")
+	}
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			return cfg, errors.New("mail: SMTP URL port is not a number between 1 and 65535")
+		}
+		cfg.Port = n
+	}
+	if u.Path != "" && u.Path != "/" {
+		return cfg, errors.New("mail: SMTP URL must not have a path")
+	}
+	if u.User != nil {
+		cfg.Username = u.User.Username()
+		cfg.Password, _ = u.User.Password()
+	}
+	q, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return cfg, errors.New("mail: SMTP URL query does not parse")
+	}
+	for k, v := range q {
+		if k != "tls" {
+			return cfg, fmt.Errorf("mail: SMTP URL parameter %q is not supported (only tls)", k)
+		}
+		if len(v) != 1 {
+			return cfg, errors.New("mail: SMTP URL parameter tls is given more than once")
+		}
+	}
+	if q.Has("tls") {
+		switch mode := strings.ToLower(q.Get("tls")); {
+		case mode == "none" && cfg.TLS == TLSStartTLS:
+			if !isLoopback(cfg.Host) {
+				return cfg, fmt.Errorf("mail: tls=none is only allowed for a loopback host (127.0.0.0/8, ::1, localhost), not %q: use STARTTLS or smtps://", cfg.Host)
+			}
+			cfg.TLS = TLSNone
+		case mode == "starttls" && cfg.TLS == TLSStartTLS:
+		case mode == "tls" && cfg.TLS == TLSImplicit:
+		default:
+			return cfg, fmt.Errorf("mail: tls=%s is not valid with %s:// (smtp: starttls or none; smtps: tls)", q.Get("tls"), strings.ToLower(u.Scheme))
+		}
+	}
+	return cfg, nil
+}
+
+// isLoopback reports whether host is localhost or a loopback IP literal.
+// Names other than "localhost" are not resolved: what they point to can
+// change.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// ConfigFromEnv reads SISNOTIFY_SMTP_URL (or SISNOTIFY_SMTP_URL_FILE, a file
+// holding it), SISNOTIFY_MAIL_FROM and SISNOTIFY_OUTBOX_DIR through lookup
+// (os.LookupEnv when nil). Without an SMTP URL the Config selects the
+// outbox.
+func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
+	if lookup == nil {
+		lookup = os.LookupEnv
+	}
+	var cfg Config
+	raw, err := secretFromEnv(lookup, "SISNOTIFY_SMTP_URL")
+	if err != nil {
+		return cfg, err
+	}
+	if raw != "" {
+		if cfg, err = ParseURL(raw); err != nil {
+			return cfg, err
+		}
+	}
+	if v, ok := lookup("SISNOTIFY_MAIL_FROM"); ok && strings.TrimSpace(v) != "" {
+		cfg.From = strings.TrimSpace(v)
+	}
+	if _, err := parseFrom(cfg.from()); err != nil {
+		return cfg, err
+	}
+	if v, ok := lookup("SISNOTIFY_OUTBOX_DIR"); ok && strings.TrimSpace(v) != "" {
+		cfg.OutboxDir = strings.TrimSpace(v)
+	}
+	return cfg, nil
+}
+
+// secretFromEnv returns NAME, or the trimmed content of the file NAME_FILE
+// names; setting both is an error.
+func secretFromEnv(lookup func(string) (string, bool), name string) (string, error) {
+	v, hasV := lookup(name)
+	f, hasF := lookup(name + "_FILE")
+	switch {
+	case hasV && v != "" && hasF && f != "":
+		return "", fmt.Errorf("mail: set %s or %s_FILE, not both", name, name)
+	case hasF && f != "":
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", fmt.Errorf("mail: reading %s_FILE: %w", name, err)
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	return strings.TrimSpace(v), nil
+}
+
+// parseFrom parses the configured sender. The error does not repeat it.
+func parseFrom(from string) (*mail.Address, error) {
+	if strings.ContainsAny(from, "\r\n") {
+		return nil, errors.New("mail: SISNOTIFY_MAIL_FROM must be one line")
+	}
+	addr, err := mail.ParseAddress(from)
+	if err != nil {
+		return nil, errors.New(`mail: SISNOTIFY_MAIL_FROM is not an address like "Office <office@example.org>"`)
+	}
+	return addr, nil
+}
