@@ -55,36 +55,53 @@ func (r SyncResult) Changed() int64 {
 	return n
 }
 
-// Run syncs for the as-of date asOf (used to judge impossible dates).
-func (s *Sync) Run(ctx context.Context, asOf date.Date) (res SyncResult, err error) {
+// Run syncs for the as-of date asOf (used to judge impossible dates) and
+// commits the new snapshot. A failed sync is rolled back and logged in
+// sisnotify.syncs; the previous snapshot stays.
+func (s *Sync) Run(ctx context.Context, asOf date.Date) (SyncResult, error) {
+	w, res, err := s.Stage(ctx, asOf)
+	if err == nil {
+		counts, _ := json.Marshal(res)
+		err = w.Commit(ctx, counts)
+	}
+	if err != nil {
+		if errors.Is(err, snapshot.ErrBusy) {
+			return res, fmt.Errorf("sync: %w", err)
+		}
+		if rerr := snapshot.RecordFailure(context.WithoutCancel(ctx), s.DB, asOf.String(), err); rerr != nil {
+			s.logger().ErrorContext(ctx, "record failed sync", "err", rerr)
+		}
+		return res, err
+	}
+	return res, nil
+}
+
+func (s *Sync) logger() *slog.Logger {
+	if s.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Log
+}
+
+// Stage does the sync's work in a transaction it leaves open: the caller
+// commits it (w.Commit) or rolls it back (w.Rollback, as a dry run does
+// after evaluating in it through w.Conn()).
+func (s *Sync) Stage(ctx context.Context, asOf date.Date) (w *snapshot.Writer, res SyncResult, err error) {
 	start := time.Now()
 	res.AsOf = asOf.String()
-	log := s.Log
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+	log := s.logger()
+	open, err := snapshot.Begin(ctx, s.DB, res.AsOf)
+	if err != nil {
+		return nil, res, fmt.Errorf("sync: %w", err)
 	}
-	if err := s.DB.QueryRowxContext(ctx, `INSERT INTO sisnotify.syncs (as_of) VALUES ($1) RETURNING sync_id`, res.AsOf).Scan(&res.SyncID); err != nil {
-		return res, fmt.Errorf("sync: record start: %w", err)
-	}
+	w = open
 	defer func() {
 		res.Duration = time.Since(start)
-		counts, _ := json.Marshal(res)
-		status, msg := "ok", ""
 		if err != nil {
-			status, msg = "failed", err.Error()
-		}
-		if _, uerr := s.DB.ExecContext(context.WithoutCancel(ctx),
-			`UPDATE sisnotify.syncs SET finished_at = now(), status = $2, counts = $3, error = NULLIF($4, '') WHERE sync_id = $1`,
-			res.SyncID, status, string(counts), msg); uerr != nil && err == nil {
-			err = fmt.Errorf("sync: record end: %w", uerr)
+			open.Rollback()
 		}
 	}()
-
-	w, err := snapshot.Begin(ctx, s.DB, res.SyncID)
-	if err != nil {
-		return res, fmt.Errorf("sync: %w", err)
-	}
-	defer w.Rollback()
+	res.SyncID = w.SyncID()
 	m := &merger{check: validate.NewChecker(asOf)}
 	err = s.SIS.Read(ctx, func(ctx context.Context, snap *sis.Snapshot) error {
 		for _, t := range []struct {
@@ -132,13 +149,14 @@ func (s *Sync) Run(ctx context.Context, asOf date.Date) (res SyncResult, err err
 		return nil
 	})
 	if err != nil {
-		return res, fmt.Errorf("sync: %w", err)
+		return nil, res, fmt.Errorf("sync: %w", err)
 	}
-	if res.Errors, res.Warnings, err = w.Commit(ctx); err != nil {
-		return res, fmt.Errorf("sync: %w", err)
+	if res.Errors, res.Warnings, err = w.Finish(ctx); err != nil {
+		return nil, res, fmt.Errorf("sync: %w", err)
 	}
 	res.Tables = w.Counts()
-	return res, nil
+	res.Duration = time.Since(start)
+	return w, res, nil
 }
 
 // merger validates and stages changed rows, reusing its buffers.

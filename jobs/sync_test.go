@@ -141,3 +141,31 @@ func TestSyncRunsWithASelectOnlyRole(t *testing.T) {
 		t.Fatalf("UPDATE as the read-only role: %v, want permission denied", err)
 	}
 }
+
+// A SIS that fails in the middle of the read leaves the previous snapshot
+// untouched and the failure on record.
+func TestSyncFailureKeepsPreviousSnapshot(t *testing.T) {
+	e := newEnv(t)
+	e.exec(t, baseFixture)
+	e.sync(t)
+	// Students change, then the read fails on the next table.
+	e.exec(t, `UPDATE sis.students SET passport_expires_on = '2031-01-01'`)
+	e.exec(t, `ALTER TABLE sis.travel_requests RENAME TO travel_requests_gone`)
+	s := &jobs.Sync{SIS: sis.NewReader(e.sisURL), DB: e.db}
+	if _, err := s.Run(context.Background(), asOf); err == nil || !strings.Contains(err.Error(), "travel_requests") {
+		t.Fatalf("sync with a broken SIS: %v, want an error naming the table", err)
+	}
+	var changed int
+	if err := e.db.Get(&changed, `SELECT count(*) FROM sisnotify.students WHERE passport_expires_on = '2031-01-01'`); err != nil || changed != 0 {
+		t.Fatalf("%d students took the half-read change (err %v), want 0", changed, err)
+	}
+	var status, msg string
+	if err := e.db.QueryRow(`SELECT status, error FROM sisnotify.syncs ORDER BY sync_id DESC LIMIT 1`).Scan(&status, &msg); err != nil || status != "failed" || msg == "" {
+		t.Fatalf("last sync = %s %q (%v), want failed with the error", status, msg, err)
+	}
+	// The SIS recovers: the change arrives.
+	e.exec(t, `ALTER TABLE sis.travel_requests_gone RENAME TO travel_requests`)
+	if res := e.sync(t); res.Tables[snapshot.EntityStudent].Changed != 2 {
+		t.Fatalf("after recovery: %+v", res.Tables[snapshot.EntityStudent])
+	}
+}

@@ -91,9 +91,11 @@ type dupProblem struct {
 	id     string
 }
 
-// Begin starts a sync's write. It fails with ErrBusy when another sync is
-// running.
-func Begin(ctx context.Context, db *sqlx.DB, syncID int64) (*Writer, error) {
+// Begin starts a sync's write for the as-of date asOf (YYYY-MM-DD) and
+// records the sync in sisnotify.syncs inside the same transaction, so a
+// rolled-back sync (a dry run) leaves no trace. It fails with ErrBusy when
+// another sync is running.
+func Begin(ctx context.Context, db *sqlx.DB, asOf string) (*Writer, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
@@ -107,10 +109,14 @@ func Begin(ctx context.Context, db *sqlx.DB, syncID int64) (*Writer, error) {
 		conn.Close()
 		return nil, ErrBusy
 	}
-	w := &Writer{db: db, conn: conn, syncID: syncID, counts: map[Entity]*Counts{}}
+	w := &Writer{db: db, conn: conn, counts: map[Entity]*Counts{}}
 	if _, err := conn.ExecContext(ctx, `BEGIN`); err != nil {
 		w.Rollback()
 		return nil, fmt.Errorf("snapshot: begin: %w", err)
+	}
+	if err := conn.QueryRowContext(ctx, `INSERT INTO sisnotify.syncs (as_of) VALUES ($1) RETURNING sync_id`, asOf).Scan(&w.syncID); err != nil {
+		w.Rollback()
+		return nil, fmt.Errorf("snapshot: record sync: %w", err)
 	}
 	for _, t := range tables {
 		// Staging tables hold the data columns, the raw row's hash and the
@@ -448,11 +454,18 @@ func (tw *TableWriter) merge(ctx context.Context) error {
 	return nil
 }
 
-// Commit recomputes the problems that span rows or tables (unknown
-// faculties, travel of unknown students, duplicate ids) and commits the
-// sync. It returns the number of current problems by severity.
-func (w *Writer) Commit(ctx context.Context) (errs, warnings int64, err error) {
-	defer w.Rollback()
+// SyncID is the id of this sync in sisnotify.syncs.
+func (w *Writer) SyncID() int64 { return w.syncID }
+
+// Conn is the connection of the sync's transaction: after Finish, a caller
+// may read the new snapshot and write more through it before Commit (a dry
+// run evaluates in it and rolls everything back).
+func (w *Writer) Conn() *sql.Conn { return w.conn }
+
+// Finish recomputes the problems that span rows or tables (unknown
+// faculties, travel of unknown students, duplicate ids), without
+// committing. It returns the number of current problems by severity.
+func (w *Writer) Finish(ctx context.Context) (errs, warnings int64, err error) {
 	c := w.conn
 	stmts := []string{
 		`INSERT INTO sisnotify.data_problems AS p (entity, row_id, field, code, severity, message, last_sync_id)
@@ -493,12 +506,30 @@ func (w *Writer) Commit(ctx context.Context) (errs, warnings int64, err error) {
 	if err := c.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE severity = 'error'), count(*) FILTER (WHERE severity = 'warning') FROM sisnotify.data_problems`).Scan(&errs, &warnings); err != nil {
 		return 0, 0, fmt.Errorf("snapshot: count problems: %w", err)
 	}
+	return errs, warnings, nil
+}
+
+// Commit marks the sync ok with its counts (JSON) and commits everything
+// written through Conn.
+func (w *Writer) Commit(ctx context.Context, counts []byte) error {
+	defer w.Rollback()
+	c := w.conn
+	if _, err := c.ExecContext(ctx, `UPDATE sisnotify.syncs SET finished_at = clock_timestamp(), status = 'ok', counts = $2 WHERE sync_id = $1`, w.syncID, string(counts)); err != nil {
+		return fmt.Errorf("snapshot: record sync: %w", err)
+	}
 	if _, err := c.ExecContext(ctx, `COMMIT`); err != nil {
-		return 0, 0, fmt.Errorf("snapshot: commit: %w", err)
+		return fmt.Errorf("snapshot: commit: %w", err)
 	}
 	w.done = true
 	w.read.Close()
 	_, _ = c.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, int64(lockKey))
 	c.Close()
-	return errs, warnings, nil
+	return nil
+}
+
+// RecordFailure logs a sync that failed (and was rolled back) in
+// sisnotify.syncs, so operators see it.
+func RecordFailure(ctx context.Context, db *sqlx.DB, asOf string, cause error) error {
+	_, err := db.ExecContext(ctx, `INSERT INTO sisnotify.syncs (as_of, finished_at, status, error) VALUES ($1, now(), 'failed', $2)`, asOf, cause.Error())
+	return err
 }
