@@ -188,3 +188,7 @@ func daysIn(y int, m time.Month) int {
 	}
 	return 31
 }
+
+// UnixEpoch is 1970-01-01. A SQL date column becomes a Date without
+// parsing as (col - DATE '1970-01-01') + UnixEpoch.
+const UnixEpoch Date = epochShift + 1

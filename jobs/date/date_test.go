@@ -75,3 +75,12 @@ func TestToday(t *testing.T) {
 		t.Errorf("Today = %s, want 2026-11-25", got)
 	}
 }
+
+func TestUnixEpoch(t *testing.T) {
+	if UnixEpoch.String() != "1970-01-01" {
+		t.Fatalf("UnixEpoch = %s", UnixEpoch)
+	}
+	if got := (UnixEpoch + 20782).String(); got != "2026-11-25" {
+		t.Fatalf("epoch + 20782 days = %s", got)
+	}
+}

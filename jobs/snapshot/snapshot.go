@@ -20,6 +20,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/iec-almaty/sisnotify/jobs/internal/pgcopy"
 	"github.com/iec-almaty/sisnotify/jobs/validate"
 )
 
@@ -170,7 +171,7 @@ func (w *Writer) Table(ctx context.Context, e Entity) (*TableWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: read %s hashes: %w", e, err)
 	}
-	cp, err := startCopy(ctx, w.conn, t.stage, t.columns+", row_hash, problems")
+	cp, err := pgcopy.Start(ctx, w.conn, t.stage, t.columns+", row_hash, problems")
 	if err != nil {
 		rows.Close()
 		return nil, fmt.Errorf("snapshot: %w", err)
@@ -186,7 +187,7 @@ type TableWriter struct {
 	t      table
 	counts *Counts
 	rows   *sql.Rows
-	copy   *copyIn
+	copy   *pgcopy.Copy
 	cur    struct {
 		id      string
 		hash    int64
@@ -195,7 +196,7 @@ type TableWriter struct {
 	has     bool
 	err     error
 	removed []string
-	line    line
+	line    pgcopy.Line
 	lastID  string
 	started bool
 }
@@ -263,18 +264,17 @@ func (tw *TableWriter) Reject() { tw.counts.Read++; tw.counts.Rejected++ }
 
 func (tw *TableWriter) finishLine(ctx context.Context, hash uint64, problems []validate.Problem) error {
 	l := &tw.line
-	l.int(int64(hash))
+	l.Int(int64(hash))
 	if len(problems) == 0 {
-		l.sep()
-		l.b = append(l.b, '\\', 'N')
+		l.Null()
 	} else {
 		js, err := json.Marshal(problemsJSON(problems))
 		if err != nil {
 			return err
 		}
-		l.str(string(js))
+		l.Str(string(js))
 	}
-	return tw.copy.Line(ctx, l.b)
+	return tw.copy.Line(ctx, l.B)
 }
 
 type problemJSON struct {
@@ -295,67 +295,67 @@ func problemsJSON(ps []validate.Problem) []problemJSON {
 // WriteStudent stages a new or changed student.
 func (tw *TableWriter) WriteStudent(ctx context.Context, s *validate.Student, hash uint64, problems []validate.Problem) error {
 	l := &tw.line
-	l.reset()
-	l.str(s.ID)
-	l.str(s.GivenName)
-	l.str(s.FamilyName)
+	l.Reset()
+	l.Str(s.ID)
+	l.Str(s.GivenName)
+	l.Str(s.FamilyName)
 	for _, v := range []string{s.Email, s.Phone, s.Language, s.Citizenship, s.Regime, s.FacultyID, s.Status, s.PassportNumber} {
-		l.nullable(v)
+		l.Nullable(v)
 	}
-	l.date(s.PassportExpiresOn)
-	l.date(s.PlannedEntryOn)
-	l.date(s.InvitationDocsOn)
-	l.date(s.EnteredOn)
-	l.date(s.OfficeCheckInOn)
-	l.date(s.RegisteredOn)
-	l.date(s.RegistrationExpiresOn)
-	l.date(s.ExtensionRequestedOn)
-	l.date(s.MovedOn)
-	l.date(s.AddressRegisteredOn)
-	l.nullable(s.UpdatedAt)
+	l.Date(s.PassportExpiresOn)
+	l.Date(s.PlannedEntryOn)
+	l.Date(s.InvitationDocsOn)
+	l.Date(s.EnteredOn)
+	l.Date(s.OfficeCheckInOn)
+	l.Date(s.RegisteredOn)
+	l.Date(s.RegistrationExpiresOn)
+	l.Date(s.ExtensionRequestedOn)
+	l.Date(s.MovedOn)
+	l.Date(s.AddressRegisteredOn)
+	l.Nullable(s.UpdatedAt)
 	return tw.finishLine(ctx, hash, problems)
 }
 
 // WriteTravel stages a new or changed travel request.
 func (tw *TableWriter) WriteTravel(ctx context.Context, t *validate.Travel, hash uint64, problems []validate.Problem) error {
 	l := &tw.line
-	l.reset()
-	l.str(t.ID)
-	l.str(t.StudentID)
-	l.nullable(t.Kind)
-	l.date(t.SubmittedOn)
-	l.date(t.DepartureOn)
-	l.date(t.ReturnOn)
-	l.nullable(t.DeanDecision)
-	l.boolean(t.ExitVisaReady, t.ExitVisaKnown)
-	l.date(t.DepartedOn)
-	l.date(t.ReturnedOn)
-	l.date(t.ReturnCheckInOn)
-	l.boolean(t.Cancelled, true)
-	l.nullable(t.UpdatedAt)
+	l.Reset()
+	l.Str(t.ID)
+	l.Str(t.StudentID)
+	l.Nullable(t.Kind)
+	l.Date(t.SubmittedOn)
+	l.Date(t.DepartureOn)
+	l.Date(t.ReturnOn)
+	l.Nullable(t.DeanDecision)
+	l.Bool(t.ExitVisaReady, t.ExitVisaKnown)
+	l.Date(t.DepartedOn)
+	l.Date(t.ReturnedOn)
+	l.Date(t.ReturnCheckInOn)
+	l.Bool(t.Cancelled, true)
+	l.Nullable(t.UpdatedAt)
 	return tw.finishLine(ctx, hash, problems)
 }
 
 // WriteFaculty stages a new or changed faculty.
 func (tw *TableWriter) WriteFaculty(ctx context.Context, f *validate.Faculty, hash uint64, problems []validate.Problem) error {
 	l := &tw.line
-	l.reset()
-	l.str(f.ID)
-	l.str(f.Name)
-	l.str(f.DeanName)
-	l.nullable(f.DeanEmail)
-	l.nullable(f.DeanLanguage)
+	l.Reset()
+	l.Str(f.ID)
+	l.Str(f.Name)
+	l.Str(f.DeanName)
+	l.Nullable(f.DeanEmail)
+	l.Nullable(f.DeanLanguage)
 	return tw.finishLine(ctx, hash, problems)
 }
 
 // WritePeriod stages a new or changed academic period.
 func (tw *TableWriter) WritePeriod(ctx context.Context, p *validate.Period, hash uint64, problems []validate.Problem) error {
 	l := &tw.line
-	l.reset()
-	l.str(p.ID)
-	l.nullable(p.Kind)
-	l.date(p.StartsOn)
-	l.date(p.EndsOn)
+	l.Reset()
+	l.Str(p.ID)
+	l.Nullable(p.Kind)
+	l.Date(p.StartsOn)
+	l.Date(p.EndsOn)
 	return tw.finishLine(ctx, hash, problems)
 }
 

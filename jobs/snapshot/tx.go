@@ -1,0 +1,72 @@
+package snapshot
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// Tx is a transaction on a dedicated connection that holds the snapshot
+// lock, for the stages after a sync (evaluation) that must not overlap with
+// a sync or with each other.
+type Tx struct {
+	conn *sql.Conn
+	done bool
+}
+
+// BeginTx takes the snapshot lock and begins a transaction. It fails with
+// ErrBusy while a sync or another evaluation runs.
+func BeginTx(ctx context.Context, db *sqlx.DB) (*Tx, error) {
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	var got bool
+	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, int64(lockKey)).Scan(&got); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("snapshot: lock: %w", err)
+	}
+	if !got {
+		conn.Close()
+		return nil, ErrBusy
+	}
+	t := &Tx{conn: conn}
+	if _, err := conn.ExecContext(ctx, `BEGIN`); err != nil {
+		t.Rollback()
+		return nil, fmt.Errorf("snapshot: begin: %w", err)
+	}
+	return t, nil
+}
+
+// Conn is the transaction's connection.
+func (t *Tx) Conn() *sql.Conn { return t.conn }
+
+// Commit commits and releases the lock.
+func (t *Tx) Commit(ctx context.Context) error {
+	if t.done {
+		return nil
+	}
+	_, err := t.conn.ExecContext(ctx, `COMMIT`)
+	t.release()
+	if err != nil {
+		return fmt.Errorf("snapshot: commit: %w", err)
+	}
+	return nil
+}
+
+// Rollback abandons the transaction; safe after Commit.
+func (t *Tx) Rollback() {
+	if t.done {
+		return
+	}
+	_, _ = t.conn.ExecContext(context.Background(), `ROLLBACK`)
+	t.release()
+}
+
+func (t *Tx) release() {
+	t.done = true
+	_, _ = t.conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, int64(lockKey))
+	t.conn.Close()
+}
