@@ -52,7 +52,6 @@ func (e *env) notices(t testing.TB, night string) []string {
 	return out
 }
 
-
 func TestEvaluateCreatesDueNoticesOnce(t *testing.T) {
 	e := newEnv(t)
 	e.exec(t, baseFixture)
