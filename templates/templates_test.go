@@ -1,0 +1,807 @@
+package templates
+
+import (
+	"bufio"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"unicode"
+	"unicode/utf16"
+
+	"github.com/iec-almaty/sisnotify/jobs/date"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/*.golden from the current templates")
+
+var (
+	setOnce sync.Once
+	theSet  *Set
+	setErr  error
+)
+
+func set(t *testing.T) *Set {
+	t.Helper()
+	setOnce.Do(func() { theSet, setErr = New() })
+	if setErr != nil {
+		t.Fatalf("New: %v", setErr)
+	}
+	return theSet
+}
+
+// office is realistic office data: the longest phone format the office
+// might configure, so that the SMS length checks hold in practice.
+var office = Office{
+	Name:    "International Office",
+	Address: "Main building, room 105, 28 Abay Avenue, Almaty",
+	Hours:   "Mon-Fri 09:00-18:00, lunch 13:00-14:00",
+	Phone:   "+7 (727) 355-05-67",
+	Email:   "international@iec.edu.kz",
+}
+
+// sample returns a notice of rule whose dates follow the rule's own
+// definition (RULES.md): asOf is the run date, offset its distance from the
+// due date (negative: days left).
+func sample(rule, audience, lang string, level, offset int) Notice {
+	due := date.MustParse("2026-12-18")
+	n := Notice{
+		Rule: rule, Level: level, Audience: audience, Lang: lang,
+		AsOf: due.AddDays(offset), Due: due,
+		StudentID: "S2026-0042", GivenName: "Aigerim", FamilyName: "Nurlanovna",
+		FacultyName: "Faculty of Economics", DeanName: "Prof. Serik Akhmetov",
+		VisaRegime: "visa_free", SubjectID: "S2026-0042", Office: office,
+	}
+	switch rule {
+	case "visa-invitation":
+		n.Anchor = due.AddDays(45)
+	case "arrival-check-in":
+		n.Anchor = due.AddDays(-1)
+	case "registration":
+		n.Anchor = due.AddDays(-3)
+	case "stay-extension":
+		n.Anchor = due.AddDays(30)
+	case "passport-renewal":
+		n.Anchor = due.AddMonths(6)
+	case "travel-late-notice":
+		n.Anchor, n.Departure, n.Return = due.AddDays(-2), due, due.AddDays(10)
+	case "travel-dean-approval":
+		n.Anchor, n.Departure, n.Return = due.AddDays(-10), due.AddDays(3), due.AddDays(8)
+	case "term-travel-limit":
+		n.Anchor, n.Departure, n.Return = due.AddDays(-12), due, due.AddDays(4)
+	case "exit-visa":
+		n.Anchor, n.Departure, n.Return = due, due, due.AddDays(40)
+		n.VisaRegime = "visa"
+	case "return-check-in":
+		n.Anchor, n.Return = due.AddDays(-3), due.AddDays(-3)
+		n.Departure = due.AddDays(-30)
+	case "address-registration":
+		n.Anchor = due.AddDays(-2)
+	case "break-briefing":
+		n.Anchor = due
+	}
+	switch rule {
+	case "travel-late-notice", "travel-dean-approval", "term-travel-limit", "exit-visa", "return-check-in":
+		n.SubjectID = "TR-2026-0451"
+	}
+	return n
+}
+
+// rulesMD finds shared/RULES.md above the package directory (the repository
+// has shared/ beside it, in development and in CI).
+func rulesMD(t *testing.T) string {
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		p := filepath.Join(dir, "shared", "RULES.md")
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return ""
+		}
+		dir = parent
+	}
+}
+
+type mdRule struct {
+	id        string
+	steps     int
+	audiences map[string]bool // student, office (urgent), dean (email)
+	sms       bool
+}
+
+// parseRules reads the rule ids and their ladders from RULES.md: a rule is a
+// "### `id`" heading, its ladder the table rows under it
+// (| level | date | student | office | dean |).
+func parseRules(t *testing.T, path string) []mdRule {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	heading := regexp.MustCompile("^### `([a-z0-9-]+)`")
+	var rules []mdRule
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if m := heading.FindStringSubmatch(line); m != nil {
+			rules = append(rules, mdRule{id: m[1], audiences: map[string]bool{}})
+			continue
+		}
+		if len(rules) == 0 || !strings.HasPrefix(line, "| ") {
+			continue
+		}
+		cells := strings.Split(strings.Trim(line, "|"), "|")
+		if len(cells) != 5 {
+			continue
+		}
+		lvl := strings.TrimSpace(cells[0])
+		if lvl == "" || lvl[0] < '0' || lvl[0] > '9' {
+			continue // header or separator
+		}
+		r := &rules[len(rules)-1]
+		r.steps++
+		student, off, dean := cells[2], cells[3], cells[4]
+		if strings.TrimSpace(student) != "" {
+			r.audiences[AudienceStudent] = true
+		}
+		if strings.Contains(student, "sms") {
+			r.sms = true
+		}
+		if strings.Contains(off, "urgent") {
+			r.audiences[AudienceOffice] = true
+		}
+		if strings.Contains(dean, "email") {
+			r.audiences[AudienceDean] = true
+		}
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return rules
+}
+
+// TestEveryCombinationExists walks RULES.md's rules × every audience ×
+// every language: each has a template that renders, with a subject, a text
+// and an HTML body. (Every audience, not only those the default ladders
+// use, because the configuration may add audiences to a step.)
+func TestEveryCombinationExists(t *testing.T) {
+	s := set(t)
+	var rules []mdRule
+	if p := rulesMD(t); p != "" {
+		rules = parseRules(t, p)
+		if len(rules) < 12 {
+			t.Fatalf("%s: found %d rules, want at least 12", p, len(rules))
+		}
+	} else {
+		t.Log("shared/RULES.md not found; checking the built-in rule list")
+		for id, steps := range builtinSteps {
+			rules = append(rules, mdRule{id: id, steps: steps})
+		}
+	}
+	used := 0
+	for _, r := range rules {
+		if got := builtinSteps[r.id]; r.steps > 0 && got != r.steps {
+			t.Errorf("rule %s: RULES.md has %d steps, builtinSteps says %d", r.id, r.steps, got)
+		}
+		if s.RuleTitle("en", r.id) == r.id {
+			t.Errorf("rule %s has no title", r.id)
+		}
+		for _, lang := range Languages {
+			for _, a := range Audiences {
+				if !s.Has(r.id, a, lang) {
+					t.Errorf("missing template notices/%s/%s.%s.tmpl", lang, r.id, a)
+					continue
+				}
+				if r.audiences[a] {
+					used++
+				}
+				for _, level := range []int{1, r.steps} {
+					for _, offset := range []int{-5, 0, 3} {
+						n := sample(r.id, a, lang, level, offset)
+						out, err := s.Notice(n)
+						if err != nil {
+							t.Errorf("%s/%s/%s: %v", lang, r.id, a, err)
+							continue
+						}
+						if out.Subject == "" || out.Text == "" || !strings.Contains(out.HTML, "</html>") {
+							t.Errorf("%s/%s/%s: empty part: %+v", lang, r.id, a, out)
+						}
+						if out.Lang != lang {
+							t.Errorf("%s/%s/%s: Lang = %q", lang, r.id, a, out.Lang)
+						}
+					}
+				}
+			}
+		}
+	}
+	if len(rules) > 0 && rulesMD(t) != "" && used == 0 {
+		t.Error("no audience parsed from RULES.md's ladders")
+	}
+}
+
+// TestStudentNoticeContent checks what every student notice must say: what
+// to do and by when (a date), where (every office detail), and what happens
+// if not (a fine; a deportation for the registration rules).
+func TestStudentNoticeContent(t *testing.T) {
+	s := set(t)
+	fine := map[string]string{"en": "fine", "ru": "штраф", "kk": "айыппұл"}
+	deport := map[string]string{"en": "deportation", "ru": "депортац", "kk": "депортация"}
+	deportRules := map[string]bool{"registration": true, "stay-extension": true, "arrival-check-in": true,
+		"return-check-in": true, "address-registration": true, "break-briefing": true}
+	for _, rule := range s.Rules() {
+		for _, lang := range Languages {
+			for _, offset := range []int{-3, 0, 2} {
+				n := sample(rule, AudienceStudent, lang, 1, offset)
+				out, err := s.Notice(n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, part := range []struct{ name, body string }{{"text", out.Text}, {"html", out.HTML}} {
+					for _, want := range []string{office.Address, office.Email} {
+						if !strings.Contains(part.body, want) {
+							t.Errorf("%s/%s %s: no %q", lang, rule, part.name, want)
+						}
+					}
+				}
+				for _, want := range []string{office.Name, office.Hours, office.Phone} {
+					if !strings.Contains(out.Text, want) {
+						t.Errorf("%s/%s text: no %q", lang, rule, want)
+					}
+				}
+				key := n.Due
+				switch rule {
+				case "travel-late-notice", "travel-dean-approval", "term-travel-limit", "exit-visa":
+					key = n.Departure // their deadline is the departure
+				}
+				if !strings.Contains(out.Text, FormatDate(lang, key)) {
+					t.Errorf("%s/%s text: no date %q:\n%s", lang, rule, FormatDate(lang, key), out.Text)
+				}
+				if rule != "visa-invitation" && !strings.Contains(out.Text, fine[lang]) {
+					t.Errorf("%s/%s text: says nothing of a fine (%q)", lang, rule, fine[lang])
+				}
+				if deportRules[rule] && !strings.Contains(out.Text, deport[lang]) {
+					t.Errorf("%s/%s text: says nothing of deportation (%q)", lang, rule, deport[lang])
+				}
+			}
+		}
+	}
+}
+
+func TestDeanIsAskedToDecide(t *testing.T) {
+	s := set(t)
+	want := map[string]string{"en": "approve or reject", "ru": "одобрите или отклоните", "kk": "мақұлдауыңызды не қабылдамауыңызды"}
+	for _, lang := range Languages {
+		out, err := s.Notice(sample("travel-dean-approval", AudienceDean, lang, 1, -5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range []string{want[lang], "TR-2026-0451", "S2026-0042", FormatDate(lang, date.MustParse("2026-12-21"))} {
+			if !strings.Contains(out.Text, w) {
+				t.Errorf("%s: dean email does not say %q:\n%s", lang, w, out.Text)
+			}
+		}
+	}
+}
+
+func TestBreakBriefingSaysEverything(t *testing.T) {
+	s := set(t)
+	want := map[string][]string{
+		"en": {"in writing", "3 days before", "entry-exit visa", "3 working days", "dean"},
+		"ru": {"Письменно", "за 3 дня", "въездно-выездную визу", "3 рабочих дней", "декана"},
+		"kk": {"жазбаша", "3 күн бұрын", "кіру-шығу визасын", "3 жұмыс күні", "деканының"},
+	}
+	for _, lang := range Languages {
+		n := sample("break-briefing", AudienceStudent, lang, 1, -21)
+		n.VisaRegime = "visa"
+		out, err := s.Notice(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want[lang] {
+			if !strings.Contains(out.Text, w) || !strings.Contains(out.HTML, w) {
+				t.Errorf("%s: break briefing does not say %q:\n%s", lang, w, out.Text)
+			}
+		}
+		n.VisaRegime = "visa_free"
+		out, err = s.Notice(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := want[lang][2]; strings.Contains(out.Text, v) || strings.Contains(out.HTML, v) {
+			t.Errorf("%s: a visa-free student is told about the entry-exit visa", lang)
+		}
+		if strings.Contains(out.HTML, "<li></li>") {
+			t.Errorf("%s: empty list item", lang)
+		}
+	}
+}
+
+// A rule file may replace a common block: travel-late-notice has no
+// "reminder" opening (the trip is already late) and shows the departure as
+// its deadline.
+func TestRuleOverridesCommonBlock(t *testing.T) {
+	s := set(t)
+	out, err := s.Notice(sample("travel-late-notice", AudienceStudent, "en", 1, -2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, part := range []string{out.Text, out.HTML} {
+		if strings.Contains(part, "This is a") || strings.Contains(part, "Deadline:") {
+			t.Errorf("common block not replaced:\n%s", part)
+		}
+		if !strings.Contains(part, "Departure: 18 December 2026, in 2 days.") {
+			t.Errorf("rule's deadline block not used:\n%s", part)
+		}
+	}
+}
+
+func TestEmptyOverrideIsRefused(t *testing.T) {
+	base, err := parsePair("en", "base", []byte(`{{define "tone"}}Hello.{{end}}{{define "x"}}{{end}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := base.extend("rule.student.tmpl", []byte(`{{define "tone"}} {{/* nothing */}} {{end}}`)); err == nil {
+		t.Error("an empty block that would not replace the common one was accepted")
+	}
+	if _, err := base.extend("rule.student.tmpl", []byte(`{{define "x"}}{{end}}{{define "tone"}}{{template "x" .}}{{end}}`)); err != nil {
+		t.Errorf("a block calling an empty block was refused: %v", err)
+	}
+}
+
+func TestEscaping(t *testing.T) {
+	s := set(t)
+	for _, a := range Audiences {
+		n := sample("registration", a, "en", 3, 2)
+		n.GivenName = "<b>O'Brien</b>"
+		n.FamilyName = `Smith & "Sons"`
+		out, err := s.Notice(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(out.HTML, "<b>O'Brien</b>") || strings.Contains(out.HTML, "O'Brien") {
+			t.Errorf("%s: name not escaped in HTML", a)
+		}
+		if !strings.Contains(out.HTML, "&lt;b&gt;O&#39;Brien&lt;/b&gt;") || !strings.Contains(out.HTML, "Smith &amp; &#34;Sons&#34;") {
+			t.Errorf("%s: escaped name not in HTML:\n%s", a, out.HTML)
+		}
+		if !strings.Contains(out.Text, `<b>O'Brien</b> Smith & "Sons"`) {
+			t.Errorf("%s: text does not carry the name as written:\n%s", a, out.Text)
+		}
+	}
+}
+
+func TestSubjectsAreSingleLine(t *testing.T) {
+	s := set(t)
+	evil := "Anna\r\nBcc: victim@example.com\n\x00\u2028X"
+	for _, rule := range s.Rules() {
+		for _, lang := range Languages {
+			for _, a := range Audiences {
+				n := sample(rule, a, lang, 1, 1)
+				n.GivenName, n.FamilyName, n.StudentID, n.SubjectID = evil, evil, "S1\nS2", "T1\r\nT2"
+				n.FacultyName, n.DeanName = evil, evil
+				out, err := s.Notice(n)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, r := range out.Subject {
+					if unicode.IsControl(r) || r == '\u2028' {
+						t.Fatalf("%s/%s/%s: control character %U in subject %q", lang, rule, a, r, out.Subject)
+					}
+				}
+				if strings.Contains(out.Text, "\r") || strings.Contains(out.Text, "\nBcc:") {
+					t.Errorf("%s/%s/%s: a name's line break reached the text", lang, rule, a)
+				}
+				if a == AudienceStudent {
+					sms, err := s.SMS(n)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if strings.ContainsAny(sms, "\r\n\x00") {
+						t.Errorf("%s/%s: SMS not single-line: %q", lang, rule, sms)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestUnknownLanguageFallsBackToEnglish(t *testing.T) {
+	s := set(t)
+	en, err := s.Notice(sample("registration", AudienceStudent, "en", 1, -2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lang := range []string{"", "fr", "de-DE", "xx"} {
+		out, err := s.Notice(sample("registration", AudienceStudent, lang, 1, -2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if out != en {
+			t.Errorf("language %q: not the English notice", lang)
+		}
+	}
+	d, err := s.Digest(Digest{Lang: "fr", AsOf: date.MustParse("2026-12-18"), Office: office})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Lang != "en" || !strings.Contains(d.Text, "Nothing is overdue today") {
+		t.Errorf("digest in an unknown language: %+v", d)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	s := set(t)
+	n := sample("registration", AudienceStudent, "en", 1, 0)
+	bad := n
+	bad.Rule = "no-such-rule"
+	if _, err := s.Notice(bad); !errors.Is(err, ErrNoTemplate) {
+		t.Errorf("unknown rule: err = %v, want ErrNoTemplate", err)
+	}
+	bad = n
+	bad.Audience = "parents"
+	if _, err := s.Notice(bad); err == nil {
+		t.Error("unknown audience: no error")
+	}
+	bad = n
+	bad.Due = 0
+	if _, err := s.Notice(bad); err == nil {
+		t.Error("no due date: no error")
+	}
+	bad = n
+	bad.Audience = AudienceOffice
+	if _, err := s.SMS(bad); err == nil {
+		t.Error("SMS to the office: no error")
+	}
+	if _, err := s.Digest(Digest{Lang: "en", AsOf: n.AsOf, Audience: "students"}); err == nil {
+		t.Error("digest to an unknown audience: no error")
+	}
+	if _, err := s.Digest(Digest{Lang: "en"}); err == nil {
+		t.Error("digest without AsOf: no error")
+	}
+	// An empty audience is a student notice.
+	n.Audience = ""
+	if out, err := s.Notice(n); err != nil || !strings.HasPrefix(out.Text, "Dear Aigerim") {
+		t.Errorf("empty audience: %v %q", err, out.Text)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	s := set(t)
+	v := s.Version()
+	if !regexp.MustCompile(`^[0-9a-f]{12}$`).MatchString(v) {
+		t.Fatalf("Version = %q", v)
+	}
+	s2, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s2.Version() != v {
+		t.Error("Version differs between two loads of the same templates")
+	}
+	out, err := s.Notice(sample("registration", AudienceStudent, "ru", 1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Version != v {
+		t.Errorf("Rendered.Version = %q, want %q", out.Version, v)
+	}
+}
+
+// gsm7 is the GSM 03.38 default alphabet; gsm7ext its extension table,
+// whose characters take two septets.
+const (
+	gsm7    = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+	gsm7ext = "^{}\\[~]|€\f"
+)
+
+// smsUnits returns the length of an SMS in its encoding's units and the
+// most that two concatenated segments hold: GSM-7 septets (2 x 153) when
+// every character is in the GSM alphabet, else UCS-2 code units (2 x 67).
+func smsUnits(s string) (n, limit int, encoding string) {
+	septets := 0
+	for _, r := range s {
+		switch {
+		case strings.ContainsRune(gsm7, r):
+			septets++
+		case strings.ContainsRune(gsm7ext, r):
+			septets += 2
+		default:
+			return len(utf16.Encode([]rune(s))), 2 * 67, "UCS-2"
+		}
+	}
+	return septets, 2 * 153, "GSM-7"
+}
+
+// TestSMSFitsTwoSegments renders every student SMS in every state, with the
+// longest month names, and checks it against two segments: UCS-2 (134) for
+// Russian and Kazakh, GSM-7 (306) for English, which must stay GSM-7.
+func TestSMSFitsTwoSegments(t *testing.T) {
+	s := set(t)
+	if n, l, e := smsUnits("Ab{"); n != 4 || l != 306 || e != "GSM-7" {
+		t.Fatalf("smsUnits self-check: %d %d %s", n, l, e)
+	}
+	if n, l, e := smsUnits("Привет"); n != 6 || l != 134 || e != "UCS-2" {
+		t.Fatalf("smsUnits self-check: %d %d %s", n, l, e)
+	}
+	longest := map[string]string{"en": "2026-09-28", "ru": "2026-09-28", "kk": "2026-12-28"}
+	for _, rule := range s.Rules() {
+		for _, lang := range Languages {
+			worst, worstText := 0, ""
+			for _, due := range []string{longest[lang], "2026-02-01"} {
+				for _, offset := range []int{-21, -1, 0, 3, 40} {
+					for _, level := range []int{1, 2, 5} {
+						for _, visa := range []string{"visa", "visa_free"} {
+							n := sample(rule, AudienceStudent, lang, level, 0)
+							shift := date.MustParse(due).Sub(n.Due)
+							for _, d := range []*date.Date{&n.Due, &n.Anchor, &n.Departure, &n.Return} {
+								if !d.IsZero() {
+									*d = d.AddDays(shift)
+								}
+							}
+							n.AsOf = n.Due.AddDays(offset)
+							n.VisaRegime = visa
+							sms, err := s.SMS(n)
+							if err != nil {
+								t.Fatal(err)
+							}
+							if !strings.HasSuffix(sms, office.Phone) {
+								t.Errorf("%s/%s: SMS does not end with the office phone: %q", lang, rule, sms)
+							}
+							if strings.Contains(sms, n.GivenName) || strings.Contains(sms, n.FamilyName) {
+								t.Errorf("%s/%s: SMS names the student: %q", lang, rule, sms)
+							}
+							units, limit, enc := smsUnits(sms)
+							if lang == "en" && enc != "GSM-7" {
+								t.Errorf("en/%s: SMS is not GSM-7: %q", rule, sms)
+							}
+							if units > limit {
+								t.Errorf("%s/%s: SMS is %d %s units, more than 2 segments (%d): %q", lang, rule, units, enc, limit, sms)
+							}
+							if units > worst {
+								worst, worstText = units, sms
+							}
+						}
+					}
+				}
+			}
+			t.Logf("%s %-22s %3d %s", lang, rule, worst, worstText)
+		}
+	}
+}
+
+func TestConcurrentRendering(t *testing.T) {
+	s := set(t)
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for _, rule := range s.Rules() {
+				lang := Languages[i%len(Languages)]
+				if _, err := s.Notice(sample(rule, Audiences[i%3], lang, 1, i-4)); err != nil {
+					t.Error(err)
+				}
+				if _, err := s.SMS(sample(rule, AudienceStudent, lang, 1, i-4)); err != nil {
+					t.Error(err)
+				}
+			}
+			if _, err := s.Digest(sampleDigest(Languages[i%3], AudienceOffice)); err != nil {
+				t.Error(err)
+			}
+		}(i)
+	}
+	wg.Wait()
+}
+
+func sampleDigest(lang, audience string) Digest {
+	asOf := date.MustParse("2026-12-18")
+	d := Digest{
+		Lang: lang, AsOf: asOf, Office: office, Audience: audience,
+		DeanName: "Prof. Serik Akhmetov", FacultyName: "Faculty of Economics",
+		Groups: []DigestGroup{
+			{Rule: "registration", Rows: []DigestRow{
+				{StudentID: "S2026-0042", Name: "<b>O'Brien</b> Liam", Faculty: "Faculty of Economics", Due: asOf.AddDays(-1), DaysOverdue: 1, Level: 3, Sent: "email L1 15 Dec; sms L2 17 Dec; email L3 19 Dec", New: true},
+				{StudentID: "S2026-0007", Name: "Zhang Wei", Faculty: "Faculty of Law", Due: asOf.AddDays(-5), DaysOverdue: 5, Level: 3, Sent: "email L1 10 Dec; sms L2 12 Dec; email L3 14 Dec"},
+				{StudentID: "S2026-0101", Name: "Ali Karimov", Faculty: "Faculty of Law", Due: asOf.AddDays(2), DaysOverdue: -2, Level: 1, Sent: "email L1 18 Dec", New: true},
+			}},
+			{Rule: "travel-dean-approval", Rows: []DigestRow{
+				{StudentID: "S2025-0311", SubjectID: "TR-2026-0451", Name: "Fatima Yusupova", Faculty: "Faculty of Economics", Due: asOf.AddDays(1), DaysOverdue: -1, Level: 2, Sent: "dean email L1 8 Dec, L2 17 Dec"},
+			}},
+			{Rule: "passport-renewal", Rows: []DigestRow{
+				{StudentID: "S2024-0020", Name: "Nguyen Van An", Faculty: "Faculty of IT", Due: asOf.AddDays(-21), DaysOverdue: 21, Level: 3, Sent: "email L1, L2, L3"},
+			}},
+			{Rule: "exit-visa"}, // empty: left out
+		},
+		Failed: []FailedNotice{
+			{NoticeID: "n-8f3a", StudentID: "S2026-0042", Rule: "registration", Channel: "email", Reason: "550 5.1.1 mailbox unavailable"},
+		},
+		Problems: []DataProblem{
+			{Entity: "student", RowID: "S2026-0099", Field: "phone", Code: "invalid_phone", Message: "not a valid phone number"},
+			{Entity: "travel_request", RowID: "TR-2026-0460", Field: "departure_on", Code: "invalid_date", Message: "not a date"},
+		},
+	}
+	if audience == AudienceDean {
+		d.Failed, d.Problems = nil, nil
+	}
+	return d
+}
+
+func TestDigest(t *testing.T) {
+	s := set(t)
+	nothing := map[string]string{"en": "Nothing is overdue today", "ru": "Сегодня просроченных нет", "kk": "Бүгін мерзімі өткен ештеңе жоқ"}
+	for _, lang := range Languages {
+		// Nothing at all: the digest still says the night ran.
+		out, err := s.Digest(Digest{Lang: lang, AsOf: date.MustParse("2026-12-18"), Office: office})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.Text, nothing[lang]) || !strings.Contains(out.HTML, nothing[lang]) {
+			t.Errorf("%s: empty digest does not say %q:\n%s", lang, nothing[lang], out.Text)
+		}
+		// Open rows, none overdue: still "nothing is overdue".
+		d := sampleDigest(lang, AudienceOffice)
+		d.Groups = []DigestGroup{{Rule: "registration", Rows: []DigestRow{{StudentID: "S1", Name: "A B", Due: d.AsOf.AddDays(3), DaysOverdue: -3, Level: 1}}}}
+		out, err = s.Digest(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.Text, nothing[lang]) {
+			t.Errorf("%s: digest without overdue rows does not say %q", lang, nothing[lang])
+		}
+
+		out, err = s.Digest(sampleDigest(lang, AudienceOffice))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(out.Text, nothing[lang]) {
+			t.Errorf("%s: digest with overdue rows says nothing is overdue", lang)
+		}
+		// Most overdue first within a group.
+		if i, j := strings.Index(out.Text, "S2026-0007"), strings.Index(out.Text, "S2026-0042"); i < 0 || j < 0 || i > j {
+			t.Errorf("%s: rows not most overdue first", lang)
+		}
+		// Group titles are translated.
+		if title := s.RuleTitle(lang, "registration"); !strings.Contains(out.HTML, title) || !strings.Contains(out.Text, title) {
+			t.Errorf("%s: no group title %q", lang, title)
+		}
+		if strings.Contains(out.HTML, "<b>O'Brien</b>") || !strings.Contains(out.HTML, "&lt;b&gt;O&#39;Brien&lt;/b&gt;") {
+			t.Errorf("%s: name not escaped in the digest HTML", lang)
+		}
+		if !strings.Contains(out.Text, "550 5.1.1") || !strings.Contains(out.Text, "invalid_phone") {
+			t.Errorf("%s: failed notices or data problems missing", lang)
+		}
+		if strings.Contains(out.Text, s.RuleTitle(lang, "exit-visa")) {
+			t.Errorf("%s: an empty group is listed", lang)
+		}
+
+		dean, err := s.Digest(sampleDigest(lang, AudienceDean))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(dean.Text, "Prof. Serik Akhmetov") || !strings.Contains(dean.Subject, "Faculty of Economics") {
+			t.Errorf("%s: dean digest does not address the dean:\n%s", lang, dean.Text)
+		}
+	}
+}
+
+// golden cases: rendered notices, SMS and digests compared with
+// testdata/NAME.golden; go test -run Golden -update rewrites them.
+func TestGolden(t *testing.T) {
+	s := set(t)
+	type gcase struct {
+		name string
+		n    *Notice
+		d    *Digest
+	}
+	notice := func(name, rule, audience, lang string, level, offset int, edit func(*Notice)) gcase {
+		n := sample(rule, audience, lang, level, offset)
+		if edit != nil {
+			edit(&n)
+		}
+		return gcase{name: name, n: &n}
+	}
+	digest := func(name string, d Digest) gcase { return gcase{name: name, d: &d} }
+	obrien := func(n *Notice) { n.GivenName, n.FamilyName = "<b>O'Brien</b>", "Liam" }
+	visa := func(n *Notice) { n.VisaRegime = "visa" }
+	cases := []gcase{
+		// English: 1 and 5 days, the escaping, an urgent last step, staff.
+		notice("en-registration-student-1-day-left", "registration", AudienceStudent, "en", 2, -1, nil),
+		notice("en-registration-student-overdue-obrien", "registration", AudienceStudent, "en", 3, 1, obrien),
+		notice("en-passport-renewal-student-5-days-overdue", "passport-renewal", AudienceStudent, "en", 2, 5, nil),
+		notice("en-passport-renewal-student-expires-today", "passport-renewal", AudienceStudent, "en", 5, 182, nil),
+		notice("en-stay-extension-student-5-days-left", "stay-extension", AudienceStudent, "en", 1, -5, nil),
+		notice("en-break-briefing-student-visa", "break-briefing", AudienceStudent, "en", 1, -21, visa),
+		notice("en-registration-office-obrien", "registration", AudienceOffice, "en", 3, 1, obrien),
+		notice("en-travel-dean-approval-dean", "travel-dean-approval", AudienceDean, "en", 1, -5, nil),
+		// Russian: 1, 2, 5, 21 days.
+		notice("ru-registration-student-1-day-left", "registration", AudienceStudent, "ru", 2, -1, nil),
+		notice("ru-registration-student-2-days-left", "registration", AudienceStudent, "ru", 1, -2, nil),
+		notice("ru-passport-renewal-student-5-days-overdue", "passport-renewal", AudienceStudent, "ru", 2, 5, nil),
+		notice("ru-exit-visa-student-21-days-left", "exit-visa", AudienceStudent, "ru", 1, -21, nil),
+		notice("ru-stay-extension-student-expires-today", "stay-extension", AudienceStudent, "ru", 5, 30, nil),
+		notice("ru-registration-office-overdue", "registration", AudienceOffice, "ru", 3, 1, nil),
+		notice("ru-travel-dean-approval-dean", "travel-dean-approval", AudienceDean, "ru", 1, -5, nil),
+		// Kazakh: 1 and 5 days.
+		notice("kk-registration-student-1-day-left", "registration", AudienceStudent, "kk", 2, -1, nil),
+		notice("kk-registration-student-5-days-overdue", "registration", AudienceStudent, "kk", 3, 5, nil),
+		notice("kk-arrival-check-in-student", "arrival-check-in", AudienceStudent, "kk", 1, -1, nil),
+		notice("kk-exit-visa-student-5-days-left", "exit-visa", AudienceStudent, "kk", 2, -5, nil),
+		notice("kk-break-briefing-student-visa", "break-briefing", AudienceStudent, "kk", 1, -21, visa),
+		notice("kk-return-check-in-office", "return-check-in", AudienceOffice, "kk", 3, 3, nil),
+		notice("kk-travel-dean-approval-dean", "travel-dean-approval", AudienceDean, "kk", 1, -5, nil),
+		// An unknown language is English.
+		notice("fr-registration-student-falls-back-to-en", "registration", AudienceStudent, "fr", 1, -3, nil),
+		digest("en-office-digest-nothing-overdue", Digest{Lang: "en", AsOf: date.MustParse("2026-12-18"), Office: office}),
+		digest("en-office-digest", sampleDigest("en", AudienceOffice)),
+		digest("ru-office-digest", sampleDigest("ru", AudienceOffice)),
+		digest("kk-office-digest", sampleDigest("kk", AudienceOffice)),
+		digest("ru-dean-digest", sampleDigest("ru", AudienceDean)),
+		digest("kk-dean-digest", sampleDigest("kk", AudienceDean)),
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var out Rendered
+			var sms string
+			var err error
+			if c.n != nil {
+				out, err = s.Notice(*c.n)
+				if err == nil && c.n.Audience == AudienceStudent {
+					sms, err = s.SMS(*c.n)
+				}
+			} else {
+				out, err = s.Digest(*c.d)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b strings.Builder
+			fmt.Fprintf(&b, "Lang: %s\nSubject: %s\n", out.Lang, out.Subject)
+			if sms != "" {
+				fmt.Fprintf(&b, "SMS: %s\n", sms)
+			}
+			fmt.Fprintf(&b, "\n----- text -----\n%s\n----- html -----\n%s", out.Text, out.HTML)
+			got := b.String()
+			path := filepath.Join("testdata", c.name+".golden")
+			if *update {
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test -run Golden -update)", err)
+			}
+			if got != string(want) {
+				t.Errorf("%s differs from the rendered notice (go test -run Golden -update rewrites it):\n%s", path, diff(string(want), got))
+			}
+		})
+	}
+}
+
+// diff shows the first differing line of two texts.
+func diff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := 0; i < len(w) || i < len(g); i++ {
+		var wl, gl string
+		if i < len(w) {
+			wl = w[i]
+		}
+		if i < len(g) {
+			gl = g[i]
+		}
+		if wl != gl {
+			return fmt.Sprintf("line %d:\n- %s\n+ %s", i+1, wl, gl)
+		}
+	}
+	return ""
+}
