@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -359,4 +360,24 @@ func hexVal(c byte) int {
 		return int(c-'A') + 10
 	}
 	return int(c - '0')
+}
+
+// CopyRaw runs t's COPY into w without decoding anything: the baseline a
+// benchmark compares the sync with. It returns the bytes read.
+func (s *Snapshot) CopyRaw(ctx context.Context, t Table, w io.Writer) (int64, error) {
+	cw := &countingWriter{w: w}
+	if _, err := s.conn.CopyTo(ctx, cw, t.CopyQuery()); err != nil {
+		return cw.n, fmt.Errorf("read %s: %w", t.Name, err)
+	}
+	return cw.n, nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.n += int64(len(p))
+	return c.w.Write(p)
 }
