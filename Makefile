@@ -1,0 +1,30 @@
+# The README's commands. `make test` is what CI runs (.ci/run).
+GO ?= go
+PKGS := ./...
+
+.PHONY: build test lint demo bench-sync clean-testdb
+
+build:
+	$(GO) build -o sisnotify ./cmd/sisnotify
+
+# Formatting, vet, and every test against the real PostgreSQL and Redis,
+# with the race detector.
+test: lint
+	$(GO) test -race -count=1 $(PKGS)
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+demo: build
+	./sisnotify demo
+
+# Syncs a generated 1,000,000-student SIS and prints rows/s, peak memory and
+# the ratio to a raw COPY of the same rows (see README, "Benchmarks").
+bench-sync:
+	$(GO) test ./jobs/ -run '^$$' -bench BenchmarkSync -benchtime 1x -timeout 30m -v
+
+# Drops test databases that a killed test run left behind.
+clean-testdb:
+	$(GO) run ./cmd/testdb clean -age 0s

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/iec-almaty/sisnotify/integrations/sis"
+	"github.com/iec-almaty/sisnotify/integrations/sis/sisdemo"
+	"github.com/iec-almaty/sisnotify/jobs"
+)
+
+// Where the demo keeps its databases when SISNOTIFY_SIS_URL and
+// SISNOTIFY_DB_URL are not set: the local PostgreSQL of a developer
+// machine.
+const (
+	demoSISURL = "postgres://postgres@127.0.0.1:5432/sisnotify_demo_sis?sslmode=disable"
+	demoDBURL  = "postgres://postgres@127.0.0.1:5432/sisnotify_demo?sslmode=disable"
+)
+
+// demoMark is the comment the demo leaves on the sis schema it creates; it
+// never overwrites a sis schema without it.
+const demoMark = "sisnotify demo data"
+
+func cmdDemo(ctx context.Context, a *app, args []string) error {
+	fs := flags(a, "demo", "demo [--students N] [--seed S] [--as-of YYYY-MM-DD] [--sis-only]",
+		"Creates a demo SIS (reference schema) with generated students, then syncs it and runs a\nnight on it. Uses SISNOTIFY_SIS_URL and SISNOTIFY_DB_URL when set, else the databases\nsisnotify_demo_sis and sisnotify_demo on the local PostgreSQL (created if missing).\nThe demo only ever replaces a sis schema that it created itself.")
+	students := fs.Int("students", 2000, "number of students to generate")
+	seed := fs.Int64("seed", 1, "random seed; the same seed and date give the same SIS")
+	sisOnly := fs.Bool("sis-only", false, "only create the demo SIS, then stop")
+	reader := fs.String("reader", "", "also grant this existing role SELECT on the demo SIS (as a read-only SIS role)")
+	var asOf dateFlag
+	fs.Var(&asOf, "as-of", "the night to simulate (default: today in SISNOTIFY_TIMEZONE)")
+	if err := parseFlags(a, fs, args); err != nil {
+		return ignoreHelp(err)
+	}
+	if *students < 1 {
+		return &UsageError{Msg: "demo: --students must be at least 1"}
+	}
+	cfg, err := loadConfig(a.lookup, need{})
+	if err != nil {
+		return err
+	}
+	if cfg.SISURL == "" {
+		cfg.SISURL = demoSISURL
+	}
+	if cfg.DBURL == "" {
+		cfg.DBURL = demoDBURL
+	}
+	day := asOf.asOf(cfg.Location)
+
+	for _, u := range []string{cfg.SISURL, cfg.DBURL} {
+		if err := ensureDatabase(ctx, u); err != nil {
+			return err
+		}
+	}
+	sisDB, err := sql.Open("postgres", cfg.SISURL)
+	if err != nil {
+		return fmt.Errorf("demo: open SISNOTIFY_SIS_URL: %w", err)
+	}
+	defer sisDB.Close()
+	if err := checkDemoSchema(ctx, sisDB); err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := sisdemo.CreateSchema(ctx, sisDB); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	if _, err := sisDB.ExecContext(ctx, `COMMENT ON SCHEMA sis IS '`+demoMark+`'`); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	if *reader != "" {
+		for _, q := range []string{`GRANT USAGE ON SCHEMA sis TO `, `GRANT SELECT ON ALL TABLES IN SCHEMA sis TO `} {
+			if _, err := sisDB.ExecContext(ctx, q+pq.QuoteIdentifier(*reader)); err != nil {
+				return fmt.Errorf("demo: grant SELECT to --reader role: %w", err)
+			}
+		}
+	}
+	stats, err := sisdemo.Generate(ctx, sisDB, sisdemo.Options{Students: *students, Seed: *seed, AsOf: day})
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	fmt.Fprintf(a.stdout, "demo SIS: %s students, %s travel requests (seed %d, as of %s) in %s\n",
+		n(int64(stats.Students)), n(int64(stats.TravelRequests)), *seed, day, time.Since(start).Round(time.Millisecond))
+	fmt.Fprintf(a.stdout, "  SIS database: %s\n", redactURL(cfg.SISURL))
+	if *sisOnly {
+		return nil
+	}
+
+	db, err := openDB(ctx, a, cfg.DBURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	s := &jobs.Sync{SIS: sis.NewReader(cfg.SISURL), DB: db, Log: a.log}
+	res, err := s.Run(ctx, day)
+	if err != nil {
+		return err
+	}
+	printSync(a.stdout, res)
+	fmt.Fprintf(a.stdout, "  worker database: %s (schema sisnotify)\n", redactURL(cfg.DBURL))
+	fmt.Fprintln(a.stdout, "  look at: SELECT entity, code, count(*) FROM sisnotify.data_problems GROUP BY 1, 2;")
+	return nil
+}
+
+// ensureDatabase creates the database named in u when it does not exist,
+// connecting to the server's postgres database to do so.
+func ensureDatabase(ctx context.Context, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("demo: malformed database URL")
+	}
+	name := strings.TrimPrefix(u.Path, "/")
+	if name == "" {
+		return nil
+	}
+	admin := *u
+	admin.Path = "/postgres"
+	db, err := sql.Open("postgres", admin.String())
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	var exists bool
+	if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return fmt.Errorf("demo: connect to PostgreSQL at %s: %w (is it running? see README)", u.Host, err)
+	}
+	if exists {
+		return nil
+	}
+	if _, err := db.ExecContext(ctx, `CREATE DATABASE `+pq.QuoteIdentifier(name)); err != nil {
+		var pqErr *pq.Error
+		if errors.As(err, &pqErr) && pqErr.Code == "42P04" { // created meanwhile
+			return nil
+		}
+		return fmt.Errorf("demo: create database %s: %w", name, err)
+	}
+	return nil
+}
+
+// checkDemoSchema refuses to replace a sis schema the demo did not make:
+// SISNOTIFY_SIS_URL may point at a real SIS.
+func checkDemoSchema(ctx context.Context, db *sql.DB) error {
+	var comment sql.NullString
+	var exists bool
+	err := db.QueryRowContext(ctx, `SELECT true, obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = 'sis'`).Scan(&exists, &comment)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("demo: connect to the SIS database: %w", err)
+	}
+	if comment.String != demoMark {
+		return errors.New("demo: the SIS database already has a sis schema that the demo did not create; refusing to replace it (point SISNOTIFY_SIS_URL at a scratch database, or unset it)")
+	}
+	return nil
+}
+
+// redactURL hides the password of a URL that is printed.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unprintable URL)"
+	}
+	return u.Redacted()
+}

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/lib/pq"
+
+	"github.com/iec-almaty/sisnotify/integrations/sis"
+	"github.com/iec-almaty/sisnotify/jobs"
+	"github.com/iec-almaty/sisnotify/jobs/config"
+	"github.com/iec-almaty/sisnotify/jobs/date"
+	"github.com/iec-almaty/sisnotify/jobs/rules"
+	"github.com/iec-almaty/sisnotify/jobs/snapshot"
+)
+
+func cmdRun(ctx context.Context, a *app, args []string) error {
+	fs := flags(a, "run", "run --once [--as-of YYYY-MM-DD] [--dry-run] [--format table|json]",
+		"One full nightly cycle in the foreground: sync, evaluate, deliver, digests; prints a summary.\nWith --dry-run it sends nothing and records nothing, and lists every notice the night\nwould send (and every obligation tonight's digests would list).")
+	once := fs.Bool("once", false, "run one cycle and exit (required; `serve` runs on a schedule)")
+	dry := fs.Bool("dry-run", false, "send and record nothing; list what would be sent")
+	format := fs.String("format", "table", "output of --dry-run: table or json (one object per line)")
+	var asOf dateFlag
+	fs.Var(&asOf, "as-of", "the night to run (default: today in SISNOTIFY_TIMEZONE)")
+	if err := parseFlags(a, fs, args); err != nil {
+		return ignoreHelp(err)
+	}
+	if !*once {
+		return &UsageError{Msg: "run: --once is required (the scheduled service is `sisnotify serve`)"}
+	}
+	if *format != "table" && *format != "json" {
+		return &UsageError{Msg: fmt.Sprintf("run: --format %q: want table or json", printable(*format))}
+	}
+	cfg, err := loadConfig(a.lookup, need{sis: true, db: true, office: !*dry})
+	if err != nil {
+		return err
+	}
+	rulesCfg, err := config.Load(cfg.ConfigPath)
+	if err != nil {
+		return &ConfigError{Msg: "SISNOTIFY_CONFIG: " + strings.ReplaceAll(err.Error(), "\n", "; ")}
+	}
+	db, err := openDB(ctx, a, cfg.DBURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	day := asOf.asOf(cfg.Location)
+	sync := &jobs.Sync{SIS: sis.NewReader(cfg.SISURL), DB: db, Log: a.log}
+	ev := &jobs.Evaluate{Config: rulesCfg, OfficeEmails: cfg.OfficeEmails, Log: a.log}
+
+	if *dry {
+		// The whole night in one transaction that is rolled back.
+		w, _, err := sync.Stage(ctx, day)
+		if err != nil {
+			return err
+		}
+		defer w.Rollback()
+		if _, err := ev.Run(ctx, w.Conn(), day, true); err != nil {
+			return err
+		}
+		list, err := plannedNotices(ctx, w.Conn(), len(cfg.OfficeEmails) > 0)
+		if err != nil {
+			return err
+		}
+		if *format == "json" {
+			return writeJSONLines(a.stdout, list)
+		}
+		writePlanTable(a.stdout, day, list)
+		return nil
+	}
+
+	syncRes, err := sync.Run(ctx, day)
+	if err != nil {
+		return err
+	}
+	printSync(a.stdout, syncRes)
+	tx, err := snapshot.BeginTx(ctx, db)
+	if err != nil {
+		return fmt.Errorf("evaluate: %w", err)
+	}
+	defer tx.Rollback()
+	evRes, err := ev.Run(ctx, tx.Conn(), day, false)
+	if err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "evaluate %s: %s students, %s open obligations (%s new, %s closed), %s steps due, %s skipped, %s notices created in %s\n",
+		evRes.AsOf, n(evRes.Students), n(evRes.Open), n(evRes.Opened), n(evRes.Closed), n(evRes.StepsDue), n(evRes.StepsSkipped), n(evRes.Notices),
+		evRes.Duration.Round(1e6))
+	return nil
+}
+
+// planned is one line of the dry run: a notice the night would send, or an
+// obligation a digest would list.
+type planned struct {
+	Rule      string `json:"rule"`
+	Level     int    `json:"level"`
+	StudentID string `json:"student_id"`
+	SubjectID string `json:"subject_id"`
+	Audience  string `json:"audience"`
+	Channel   string `json:"channel"`
+	DueOn     string `json:"due_on"`
+	Repeat    int    `json:"repeat"`
+}
+
+// plannedNotices lists, inside the night's transaction, the notices that
+// would be sent (every pending one: tonight's and any still waiting) and
+// the obligations tonight's digests would list, in a stable order.
+func plannedNotices(ctx context.Context, conn *sql.Conn, officeDigest bool) ([]planned, error) {
+	rows, err := conn.QueryContext(ctx, `
+		SELECT rule, level, student_id, subject_id, audience, channel, due_on::text, repeat, notice_key AS k
+		FROM sisnotify.notices WHERE status IN ('pending', 'sending')
+		UNION ALL
+		SELECT o.rule, o.level, o.student_id, o.subject_id, 'office', 'digest', o.due_on::text, o.repeat, ''
+		FROM sisnotify.obligations o
+		WHERE $1 AND o.closed_at IS NULL AND o.actions & $2 <> 0
+		UNION ALL
+		SELECT o.rule, o.level, o.student_id, o.subject_id, 'dean', 'digest', o.due_on::text, o.repeat, ''
+		FROM sisnotify.obligations o
+		JOIN sisnotify.students s ON s.student_id = o.student_id
+		JOIN sisnotify.faculties f ON f.faculty_id = s.faculty_id AND f.removed_at IS NULL AND f.dean_email IS NOT NULL
+		WHERE o.closed_at IS NULL AND o.actions & $3 <> 0
+		ORDER BY 3, 1, 4, 2, 5, 6, 9`, officeDigest, int(rules.OfficeDigest), int(rules.DeanDigest))
+	if err != nil {
+		return nil, fmt.Errorf("dry run: %w", pqDetail(err))
+	}
+	defer rows.Close()
+	var out []planned
+	for rows.Next() {
+		var p planned
+		var key string
+		if err := rows.Scan(&p.Rule, &p.Level, &p.StudentID, &p.SubjectID, &p.Audience, &p.Channel, &p.DueOn, &p.Repeat, &key); err != nil {
+			return nil, fmt.Errorf("dry run: %w", err)
+		}
+		out = append(out, p)
+	}
+	return out, rows.Err()
+}
+
+func pqDetail(err error) error {
+	if e, ok := err.(*pq.Error); ok && e.Detail != "" {
+		return fmt.Errorf("%w (%s)", err, e.Detail)
+	}
+	return err
+}
+
+func writeJSONLines(w io.Writer, list []planned) error {
+	enc := json.NewEncoder(w)
+	for _, p := range list {
+		if err := enc.Encode(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writePlanTable prints the dry run for office staff: one row per
+// obligation, with who gets what.
+func writePlanTable(w io.Writer, asOf date.Date, list []planned) {
+	type key struct {
+		student, rule, subject string
+		level                  int
+	}
+	var order []key
+	what := map[key]map[string][]string{}
+	due := map[key]string{}
+	for _, p := range list {
+		k := key{p.StudentID, p.Rule, p.SubjectID, p.Level}
+		if what[k] == nil {
+			what[k] = map[string][]string{}
+			order = append(order, k)
+			due[k] = p.DueOn
+		}
+		what[k][p.Audience] = appendOnce(what[k][p.Audience], p.Channel)
+	}
+	rows := make([][]string, 0, len(order))
+	for _, k := range order {
+		var parts []string
+		for _, aud := range []string{"student", "office", "dean"} {
+			if ch := what[k][aud]; len(ch) > 0 {
+				parts = append(parts, aud+": "+strings.Join(ch, ", "))
+			}
+		}
+		subject := k.subject
+		if subject == k.student {
+			subject = "-"
+		}
+		rows = append(rows, []string{k.student, k.rule, subject, strconv.Itoa(k.level), due[k], daysWord(asOf, due[k]), strings.Join(parts, "; ")})
+	}
+	fmt.Fprintf(w, "Dry run for %s: %d notices and digest lines for %d obligations (nothing sent, nothing recorded)\n\n", asOf, len(list), len(order))
+	if len(rows) == 0 {
+		fmt.Fprintln(w, "Nothing is due.")
+		return
+	}
+	table(w, []string{"STUDENT", "RULE", "TRIP", "LEVEL", "DUE", "WHEN", "WHO GETS WHAT"}, rows)
+}
+
+func appendOnce(list []string, s string) []string {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	return append(list, s)
+}
+
+func daysWord(asOf date.Date, due string) string {
+	d, err := date.Parse(due)
+	if err != nil {
+		return ""
+	}
+	switch n := d.Sub(asOf); {
+	case n == 0:
+		return "due today"
+	case n == 1:
+		return "1 day left"
+	case n > 1:
+		return strconv.Itoa(n) + " days left"
+	case n == -1:
+		return "1 day overdue"
+	default:
+		return strconv.Itoa(-n) + " days overdue"
+	}
+}

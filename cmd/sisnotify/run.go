@@ -1,0 +1,274 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq" // the worker's database driver
+
+	"github.com/iec-almaty/sisnotify/jobs/date"
+	"github.com/iec-almaty/sisnotify/migrations"
+)
+
+// UsageError is a bad command line; the program exits with 2.
+type UsageError struct{ Msg string }
+
+func (e *UsageError) Error() string { return e.Msg }
+
+// app is what every command gets: the injected environment and outputs.
+type app struct {
+	lookup func(string) (string, bool)
+	stdout io.Writer
+	stderr io.Writer
+	log    *slog.Logger
+}
+
+// command is one subcommand of sisnotify.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, a *app, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"migrate", "create or upgrade the worker's own tables", cmdMigrate},
+		{"sync", "read the SIS into the snapshot; print rows read, changed, rejected", cmdSync},
+		{"demo", "create a demo SIS with generated students and run a cycle on it", cmdDemo},
+		{"run", "one full nightly cycle in the foreground (--once)", cmdRun},
+		{"serve", "the unattended service: scheduler, workers and HTTP", cmdServe},
+		{"notices", "the notice log; `notices retry` re-queues failed notices", cmdNotices},
+	}
+}
+
+// run is the whole program with its environment injected, so tests run it
+// in-process. lookup is os.LookupEnv: a variable set to the empty string
+// differs from an unset one (SISNOTIFY_SMS_QUIET_HOURS).
+func run(ctx context.Context, args []string, lookup func(string) (string, bool), stdout, stderr io.Writer) error {
+	a := &app{lookup: lookup, stdout: stdout, stderr: stderr, log: newLogger(stderr)}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		if len(args) == 0 {
+			return &UsageError{Msg: "no command given"}
+		}
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, a, args[1:])
+		}
+	}
+	usage(stderr)
+	return &UsageError{Msg: fmt.Sprintf("unknown command %q", printable(args[0]))}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "sisnotify: migration-deadline notices for international students")
+	fmt.Fprintln(w, "\nUsage: sisnotify <command> [flags]   (sisnotify <command> --help for its flags)")
+	fmt.Fprintln(w, "\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nConfiguration is read from SISNOTIFY_* environment variables; see README.md.")
+}
+
+// flags makes a command's flag set with a usage text; parse it with
+// parseFlags.
+func flags(a *app, name, synopsis, about string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintf(w, "Usage: sisnotify %s\n\n%s\n", synopsis, about)
+		var n int
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n > 0 {
+			fmt.Fprintln(w, "\nFlags:")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}
+
+// errHelp ends a command that printed its help.
+var errHelp = errors.New("help")
+
+func parseFlags(a *app, fs *flag.FlagSet, args []string) error {
+	for _, arg := range args {
+		if arg == "-h" || arg == "--help" || arg == "-help" {
+			fs.SetOutput(a.stdout)
+			fs.Usage()
+			return errHelp
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return &UsageError{Msg: fmt.Sprintf("%s: %v", fs.Name(), err)}
+	}
+	if fs.NArg() > 0 {
+		return &UsageError{Msg: fmt.Sprintf("%s: unexpected argument %q", fs.Name(), printable(fs.Arg(0)))}
+	}
+	return nil
+}
+
+// dateFlag is a --as-of YYYY-MM-DD flag.
+type dateFlag struct{ d date.Date }
+
+func (f *dateFlag) String() string { return f.d.String() }
+func (f *dateFlag) Set(s string) error {
+	d, err := date.Parse(s)
+	if err != nil {
+		return errors.New("want YYYY-MM-DD")
+	}
+	f.d = d
+	return nil
+}
+
+// asOf returns the flag's date, or today in the university's time zone.
+func (f *dateFlag) asOf(loc *time.Location) date.Date {
+	if f.d != 0 {
+		return f.d
+	}
+	return date.Today(time.Now(), loc)
+}
+
+func newLogger(w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: slog.LevelInfo}
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			return slog.New(slog.NewTextHandler(w, opts))
+		}
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// openDB opens the worker's database and brings its schema up to date.
+func openDB(ctx context.Context, a *app, url string) (*sqlx.DB, error) {
+	db, err := sqlx.Open("postgres", url)
+	if err != nil {
+		return nil, fmt.Errorf("open SISNOTIFY_DB_URL: %w", err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to the worker database (SISNOTIFY_DB_URL): %w", err)
+	}
+	res, err := migrations.Up(ctx, db.DB)
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	if len(res.Applied) > 0 {
+		a.log.InfoContext(ctx, "migrated", "applied", len(res.Applied), "version", res.Current)
+	}
+	return db, nil
+}
+
+func cmdMigrate(ctx context.Context, a *app, args []string) error {
+	fs := flags(a, "migrate", "migrate", "Creates or upgrades the worker's own tables (schema \"sisnotify\" of SISNOTIFY_DB_URL).\nSafe to run at any time, from several replicas at once.")
+	if err := parseFlags(a, fs, args); err != nil {
+		return ignoreHelp(err)
+	}
+	cfg, err := loadConfig(a.lookup, need{db: true})
+	if err != nil {
+		return err
+	}
+	db, err := sqlx.Open("postgres", cfg.DBURL)
+	if err != nil {
+		return fmt.Errorf("open SISNOTIFY_DB_URL: %w", err)
+	}
+	defer db.Close()
+	res, err := migrations.Up(ctx, db.DB)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "migrated: %d applied, schema version %d\n", len(res.Applied), res.Current)
+	return nil
+}
+
+func ignoreHelp(err error) error {
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	return err
+}
+
+// notYet is the answer of commands a later milestone delivers.
+func notYet(a *app, name, synopsis, about string, args []string, define func(*flag.FlagSet)) error {
+	fs := flags(a, name, synopsis, about)
+	if define != nil {
+		define(fs)
+	}
+	if err := parseFlags(a, fs, args); err != nil {
+		return ignoreHelp(err)
+	}
+	return fmt.Errorf("%s is not available in this version yet (see the README's roadmap)", name)
+}
+
+func cmdServe(ctx context.Context, a *app, args []string) error {
+	return notYet(a, "serve", "serve", "The unattended service: scheduler, workers and HTTP (/healthz, /readyz, /metrics, /monitoring).", args, nil)
+}
+
+func cmdNotices(ctx context.Context, a *app, args []string) error {
+	return notYet(a, "notices", "notices [retry] [--status S] [--student ID] [--rule R]", "The notice log: what was sent, when, how, and what failed.", args, func(fs *flag.FlagSet) {
+		fs.String("status", "", "only notices in this status (pending, sending, sent, failed)")
+		fs.String("student", "", "only this student's notices")
+		fs.String("rule", "", "only this rule's notices")
+	})
+}
+
+// table prints rows as aligned columns: numbers to the right, text to the
+// left.
+func table(w io.Writer, header []string, rows [][]string) {
+	widths := make([]int, len(header))
+	numeric := make([]bool, len(header))
+	for i, h := range header {
+		widths[i] = len(h)
+		numeric[i] = len(rows) > 0
+	}
+	for _, r := range rows {
+		for i, c := range r {
+			if n := len([]rune(c)); n > widths[i] {
+				widths[i] = n
+			}
+			if strings.Trim(c, "0123456789,") != "" {
+				numeric[i] = false
+			}
+		}
+	}
+	line := func(cells []string) {
+		var b strings.Builder
+		for i, c := range cells {
+			if i > 0 {
+				b.WriteString("  ")
+			}
+			pad := strings.Repeat(" ", widths[i]-len([]rune(c)))
+			if numeric[i] {
+				b.WriteString(pad + c)
+			} else {
+				b.WriteString(c + pad)
+			}
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+	}
+	line(header)
+	for _, r := range rows {
+		line(r)
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

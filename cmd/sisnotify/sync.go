@@ -1,0 +1,70 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/iec-almaty/sisnotify/integrations/sis"
+	"github.com/iec-almaty/sisnotify/jobs"
+	"github.com/iec-almaty/sisnotify/jobs/snapshot"
+)
+
+func cmdSync(ctx context.Context, a *app, args []string) error {
+	fs := flags(a, "sync", "sync [--as-of YYYY-MM-DD]",
+		"Reads the SIS (SISNOTIFY_SIS_URL, read-only) in one consistent pass into the snapshot\nin the worker's database, records data problems, and prints rows read, changed, rejected.")
+	var asOf dateFlag
+	fs.Var(&asOf, "as-of", "judge dates as of this day (default: today in SISNOTIFY_TIMEZONE)")
+	if err := parseFlags(a, fs, args); err != nil {
+		return ignoreHelp(err)
+	}
+	cfg, err := loadConfig(a.lookup, need{sis: true, db: true})
+	if err != nil {
+		return err
+	}
+	db, err := openDB(ctx, a, cfg.DBURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	s := &jobs.Sync{SIS: sis.NewReader(cfg.SISURL), DB: db, Log: a.log}
+	res, err := s.Run(ctx, asOf.asOf(cfg.Location))
+	if err != nil {
+		return err
+	}
+	printSync(a.stdout, res)
+	return nil
+}
+
+func printSync(w io.Writer, res jobs.SyncResult) {
+	var read, changed, rejected int64
+	rows := [][]string{}
+	for _, e := range []snapshot.Entity{snapshot.EntityFaculty, snapshot.EntityPeriod, snapshot.EntityStudent, snapshot.EntityTravel} {
+		c := res.Tables[e]
+		read += c.Read
+		changed += c.New + c.Changed + c.Removed
+		rejected += c.Rejected
+		rows = append(rows, []string{string(e), n(c.Read), n(c.New), n(c.Changed), n(c.Removed), n(c.Rejected)})
+	}
+	fmt.Fprintf(w, "sync %d as of %s: %s rows read, %s changed, %s rejected in %s\n",
+		res.SyncID, res.AsOf, n(read), n(changed), n(rejected), res.Duration.Round(1e6))
+	table(w, []string{"table", "read", "new", "changed", "removed", "rejected"}, rows)
+	fmt.Fprintf(w, "data problems now: %s errors, %s warnings (sisnotify.data_problems; listed in the office digest)\n", n(res.Errors), n(res.Warnings))
+}
+
+// n formats a count with thousands separators.
+func n(v int64) string {
+	s := strconv.FormatInt(v, 10)
+	if len(s) <= 3 {
+		return s
+	}
+	var out []byte
+	for i, c := range []byte(s) {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			out = append(out, ',')
+		}
+		out = append(out, c)
+	}
+	return string(out)
+}
