@@ -8,6 +8,9 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/lib/pq"
 
@@ -25,6 +28,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	once := fs.Bool("once", false, "run one cycle and exit (required; `serve` runs on a schedule)")
 	dry := fs.Bool("dry-run", false, "send and record nothing; list what would be sent")
 	format := fs.String("format", "table", "output of --dry-run: table or json (one object per line)")
+	timeout := fs.Duration("timeout", 10*time.Minute, "how long to wait for tonight's deliveries before leaving the rest to retries")
 	var asOf dateFlag
 	fs.Var(&asOf, "as-of", "the night to run (default: today in SISNOTIFY_TIMEZONE)")
 	if err := parseFlags(a, fs, args); err != nil {
@@ -94,6 +98,60 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	fmt.Fprintf(a.stdout, "evaluate %s: %s students, %s open obligations (%s new, %s closed), %s steps due, %s skipped, %s notices created in %s\n",
 		evRes.AsOf, n(evRes.Students), n(evRes.Open), n(evRes.Opened), n(evRes.Closed), n(evRes.StepsDue), n(evRes.StepsSkipped), n(evRes.Notices),
 		evRes.Duration.Round(1e6))
+
+	d, err := newDelivery(a, cfg, rulesCfg, db)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	dstart := time.Now()
+	er, err := d.drain(ctx, a, db, *timeout)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "deliver: %s pending, %s queued (%s already in Redis), %s SMS held for quiet hours, in %s\n",
+		n(er.Pending), n(er.Enqueued), n(er.Queued), n(er.Held), time.Since(dstart).Round(time.Millisecond))
+	return printNightSummary(ctx, a.stdout, db, day)
+}
+
+// printNightSummary prints tonight's notices by rule, channel and status,
+// and the failures.
+func printNightSummary(ctx context.Context, w io.Writer, db *sqlx.DB, day date.Date) error {
+	var rows []struct {
+		Rule, Channel, Status string
+		N                     int64
+	}
+	if err := db.SelectContext(ctx, &rows, `SELECT rule, audience || ' ' || channel AS channel, status, count(*) AS n
+		FROM sisnotify.notices WHERE night = $1 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, day.String()); err != nil {
+		return fmt.Errorf("summary: %w", err)
+	}
+	cells := make([][]string, len(rows))
+	for i, r := range rows {
+		cells[i] = []string{r.Rule, r.Channel, r.Status, n(r.N)}
+	}
+	fmt.Fprintf(w, "notices of %s:\n", day)
+	if len(cells) == 0 {
+		fmt.Fprintln(w, "  none")
+	} else {
+		table(w, []string{"rule", "to", "status", "notices"}, cells)
+	}
+	var failed []struct {
+		ID        int64  `db:"notice_id"`
+		StudentID string `db:"student_id"`
+		Rule      string `db:"rule"`
+		Channel   string `db:"channel"`
+		Err       string `db:"last_error"`
+	}
+	if err := db.SelectContext(ctx, &failed, `SELECT notice_id, student_id, rule, channel, coalesce(last_error, '') AS last_error
+		FROM sisnotify.notices WHERE night = $1 AND status = 'failed' ORDER BY notice_id LIMIT 20`, day.String()); err != nil {
+		return fmt.Errorf("summary: %w", err)
+	}
+	if len(failed) > 0 {
+		fmt.Fprintln(w, "failed (see `sisnotify notices --status failed`):")
+		for _, f := range failed {
+			fmt.Fprintf(w, "  notice %d  student %s  %s %s: %s\n", f.ID, f.StudentID, f.Rule, f.Channel, f.Err)
+		}
+	}
 	return nil
 }
 

@@ -57,7 +57,7 @@ CREATE TABLE sisnotify.notices (
     language          text,
     due_on            date NOT NULL,
     night             date NOT NULL,                -- the as-of date that created it
-    status            text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sending', 'sent', 'failed')),
+    status            text NOT NULL DEFAULT 'pending' CHECK (status IN ('pending', 'sending', 'sent', 'failed', 'cancelled')),
     not_before        timestamptz,                  -- quiet hours: held until then
     attempts          int NOT NULL DEFAULT 0,
     claimed_at        timestamptz,

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/jmoiron/sqlx"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/iec-almaty/sisnotify/integrations/mail"
+	"github.com/iec-almaty/sisnotify/integrations/sms"
+	"github.com/iec-almaty/sisnotify/jobs"
+	"github.com/iec-almaty/sisnotify/jobs/config"
+	"github.com/iec-almaty/sisnotify/templates"
+	"github.com/iec-almaty/sisnotify/worker"
+)
+
+// deliveryConcurrency is the number of deliveries in flight per process,
+// and so of SMTP connections.
+const deliveryConcurrency = 8
+
+// delivery is everything that sends: Redis, the queue client, the
+// senders, the handler.
+type delivery struct {
+	rdb       *redis.Client
+	client    *asynq.Client
+	deliverer *jobs.Deliverer
+	enqueuer  *jobs.Enqueuer
+	mail      mail.Sender
+}
+
+func newDelivery(a *app, cfg *Config, file *config.File, db *sqlx.DB) (*delivery, error) {
+	opt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, &ConfigError{Msg: "SISNOTIFY_REDIS_URL: not a Redis URL"}
+	}
+	mailCfg := mail.Config{}
+	if cfg.SMTPURL != "" {
+		if mailCfg, err = mail.ParseURL(cfg.SMTPURL); err != nil {
+			return nil, &ConfigError{Msg: "SISNOTIFY_SMTP_URL: " + err.Error()}
+		}
+	}
+	mailCfg.From, mailCfg.OutboxDir, mailCfg.Connections = cfg.MailFrom, cfg.OutboxDir, deliveryConcurrency
+	mailer, err := mail.New(mailCfg)
+	if err != nil {
+		return nil, fmt.Errorf("mail: %w", err)
+	}
+	texter, err := sms.New(sms.Config{
+		Provider: cfg.SMSProvider, APIURL: cfg.SMSAPIURL,
+		TwilioAccountSID: cfg.TwilioSID, TwilioAuthToken: cfg.TwilioToken, TwilioFrom: cfg.TwilioFrom,
+		MobizonAPIKey: cfg.MobizonKey, MobizonFrom: cfg.MobizonFrom, WebhookURL: cfg.WebhookURL,
+		OutboxDir: cfg.OutboxDir,
+	})
+	if err != nil {
+		mailer.Close()
+		return nil, &ConfigError{Msg: "SISNOTIFY_SMS_PROVIDER: " + err.Error()}
+	}
+	set, err := templates.New()
+	if err != nil {
+		mailer.Close()
+		return nil, fmt.Errorf("templates: %w", err)
+	}
+	quiet, _ := config.ParseQuietHours(cfg.QuietHours) // validated with the configuration
+	if file.SMS.QuietHours != nil {
+		quiet = *file.SMS.QuietHours
+	}
+	steps := map[string]int{}
+	for _, r := range file.Rules() {
+		steps[string(r.ID)] = len(r.Steps)
+	}
+	o := file.Office
+	rdb := redis.NewClient(opt)
+	d := &delivery{
+		rdb:    rdb,
+		client: asynq.NewClientFromRedisClient(rdb),
+		mail:   mailer,
+		deliverer: &jobs.Deliverer{
+			DB: db, Mail: mailer, SMS: texter, Templates: set,
+			Office:     templates.Office{Name: o.Name, Address: o.Address, Hours: o.Hours, Phone: o.Phone, Email: o.Email},
+			OfficeLang: o.Language.String(), Steps: steps, Log: a.log,
+		},
+	}
+	d.enqueuer = &jobs.Enqueuer{DB: db, Client: d.client, MaxRetry: worker.MaxRetry, Quiet: quiet, Location: cfg.Location, Log: a.log}
+	return d, nil
+}
+
+func (d *delivery) Close() {
+	d.client.Close()
+	d.rdb.Close()
+	d.mail.Close()
+}
+
+// drain enqueues the pending notices, runs a worker until every notice
+// that may go now is sent or failed (or timeout passes), and stops it.
+func (d *delivery) drain(ctx context.Context, a *app, db *sqlx.DB, timeout time.Duration) (jobs.EnqueueResult, error) {
+	er, err := d.enqueuer.Run(ctx, time.Now())
+	if err != nil {
+		return er, err
+	}
+	srv := worker.NewServer(worker.Options{Redis: d.rdb, Concurrency: deliveryConcurrency, Log: a.log})
+	if err := srv.Start(worker.NewMux(d.deliverer)); err != nil {
+		return er, fmt.Errorf("deliver: start worker: %w", err)
+	}
+	defer srv.Shutdown()
+	start := time.Now()
+	deadline := start.Add(timeout)
+	progress := newProgress(a.stdout)
+	tick := time.NewTicker(200 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var left, done int64
+		err := db.QueryRowContext(ctx, `SELECT
+			count(*) FILTER (WHERE status IN ('pending', 'sending') AND (not_before IS NULL OR not_before <= now())),
+			count(*) FILTER (WHERE status IN ('sent', 'failed', 'cancelled') AND updated_at >= $1)
+			FROM sisnotify.notices`, start.Add(-time.Second)).Scan(&left, &done)
+		if err != nil {
+			return er, fmt.Errorf("deliver: %w", err)
+		}
+		progress.show(done, left)
+		if left == 0 {
+			progress.end()
+			return er, nil
+		}
+		if time.Now().After(deadline) {
+			progress.end()
+			fmt.Fprintf(a.stdout, "deliver: %d notices still pending after %s (retrying); `serve` or the next run delivers them\n", left, timeout)
+			return er, nil
+		}
+		select {
+		case <-ctx.Done():
+			progress.end()
+			return er, ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// progress is a one-line progress bar on a terminal, and a plain line
+// every few seconds elsewhere.
+type progress struct {
+	w        io.Writer
+	terminal bool
+	last     time.Time
+	shown    bool
+}
+
+func newProgress(w io.Writer) *progress {
+	p := &progress{w: w}
+	if f, ok := w.(*os.File); ok {
+		if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+			p.terminal = true
+		}
+	}
+	return p
+}
+
+func (p *progress) show(done, left int64) {
+	total := done + left
+	if p.terminal {
+		const width = 30
+		filled := 0
+		if total > 0 {
+			filled = int(done * width / total)
+		}
+		fmt.Fprintf(p.w, "\rdelivering [%s%s] %d/%d", strings.Repeat("#", filled), strings.Repeat(".", width-filled), done, total)
+		p.shown = true
+		return
+	}
+	if time.Since(p.last) >= 5*time.Second && left > 0 {
+		fmt.Fprintf(p.w, "delivering: %d done, %d to go\n", done, left)
+		p.last = time.Now()
+	}
+}
+
+func (p *progress) end() {
+	if p.terminal && p.shown {
+		fmt.Fprintln(p.w)
+	}
+}

@@ -1,0 +1,182 @@
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/iec-almaty/sisnotify/jobs/config"
+	"github.com/iec-almaty/sisnotify/jobs/date"
+)
+
+// QueueNotices is the asynq queue of notice deliveries.
+const QueueNotices = "notices"
+
+// Enqueuer puts every pending notice on the queue: one task per notice,
+// TaskID = the notice key, payload = the notice id. A notice Redis already
+// holds is a TaskID conflict and is left alone, so running it again after
+// Redis lost its data re-creates exactly the missing tasks.
+type Enqueuer struct {
+	DB     *sqlx.DB
+	Client *asynq.Client
+	// MaxRetry and Retention configure each task (see worker.MaxRetry).
+	MaxRetry int
+	// Workers enqueue concurrently over the one client; default 16.
+	Workers int
+	// Quiet are the local hours when student SMS are held, in Location.
+	Quiet    config.QuietHours
+	Location *time.Location
+	// Lease: a notice "sending" for longer is stuck (its worker died) and
+	// is queued again.
+	Lease time.Duration
+	Log   *slog.Logger
+}
+
+// EnqueueResult counts what one pass did.
+type EnqueueResult struct {
+	Pending  int64 // notices pending (or stuck sending) in PostgreSQL
+	Enqueued int64 // tasks created
+	Queued   int64 // already in Redis
+	Held     int64 // SMS held for quiet hours (created with a later ProcessAt)
+}
+
+type pendingNotice struct {
+	ID      int64  `db:"notice_id"`
+	Key     string `db:"notice_key"`
+	Channel string `db:"channel"`
+	Aud     string `db:"audience"`
+	DueOn   int32  `db:"due_on"`
+}
+
+// Run enqueues every pending notice, as of now.
+func (q *Enqueuer) Run(ctx context.Context, now time.Time) (EnqueueResult, error) {
+	var res EnqueueResult
+	lease := q.Lease
+	if lease <= 0 {
+		lease = 10 * time.Minute
+	}
+	loc := q.Location
+	if loc == nil {
+		loc = time.UTC
+	}
+	workers := q.Workers
+	if workers <= 0 {
+		workers = 16
+	}
+	rows, err := q.DB.QueryxContext(ctx, `
+		SELECT notice_id, notice_key, channel, audience, `+dayNum("due_on")+` AS due_on
+		FROM sisnotify.notices
+		WHERE status = 'pending' OR (status = 'sending' AND claimed_at < now() - $1 * interval '1 second')
+		ORDER BY notice_id`, int64(lease/time.Second))
+	if err != nil {
+		return res, fmt.Errorf("enqueue: %w", err)
+	}
+	defer rows.Close()
+
+	work := make(chan pendingNotice, 4*workers)
+	var (
+		wg                     sync.WaitGroup
+		enq, queued, held, bad atomic.Int64
+		firstErr               error
+		errOnce                sync.Once
+		heldMu                 sync.Mutex
+		heldAt                 = map[time.Time][]int64{}
+	)
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for i := 0; i < workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := range work {
+				payload, _ := json.Marshal(DeliverPayload{NoticeID: n.ID})
+				opts := []asynq.Option{asynq.TaskID(n.Key), asynq.Queue(QueueNotices), asynq.MaxRetry(q.MaxRetry), asynq.Timeout(2 * time.Minute)}
+				if n.Channel == "sms" && n.Aud == "student" {
+					if at := HoldUntil(now, loc, q.Quiet, date.Date(n.DueOn)); !at.IsZero() {
+						opts = append(opts, asynq.ProcessAt(at))
+						held.Add(1)
+						heldMu.Lock()
+						heldAt[at] = append(heldAt[at], n.ID)
+						heldMu.Unlock()
+					}
+				}
+				_, err := q.Client.EnqueueContext(wctx, asynq.NewTask(TypeDeliver, payload), opts...)
+				switch {
+				case err == nil:
+					enq.Add(1)
+				case errors.Is(err, asynq.ErrTaskIDConflict):
+					queued.Add(1)
+				default:
+					bad.Add(1)
+					errOnce.Do(func() { firstErr = err; cancel() })
+				}
+			}
+		}()
+	}
+	for rows.Next() {
+		var n pendingNotice
+		if err := rows.StructScan(&n); err != nil {
+			close(work)
+			wg.Wait()
+			return res, fmt.Errorf("enqueue: %w", err)
+		}
+		res.Pending++
+		select {
+		case work <- n:
+		case <-wctx.Done():
+		}
+		if wctx.Err() != nil {
+			break
+		}
+	}
+	close(work)
+	wg.Wait()
+	res.Enqueued, res.Queued, res.Held = enq.Load(), queued.Load(), held.Load()
+	if firstErr != nil {
+		return res, fmt.Errorf("enqueue: %d tasks not queued: %w", bad.Load(), firstErr)
+	}
+	if err := rows.Err(); err != nil {
+		return res, fmt.Errorf("enqueue: %w", err)
+	}
+	// PostgreSQL records when held SMS may go, so a night knows they are
+	// not late.
+	for at, ids := range heldAt {
+		if _, err := q.DB.ExecContext(ctx, `UPDATE sisnotify.notices SET not_before = $1 WHERE notice_id = ANY($2)`, at, pq.Array(ids)); err != nil {
+			return res, fmt.Errorf("enqueue: record held SMS: %w", err)
+		}
+	}
+	if q.Log != nil {
+		q.Log.InfoContext(ctx, "enqueue", "pending", res.Pending, "enqueued", res.Enqueued, "already_queued", res.Queued, "held_quiet_hours", res.Held)
+	}
+	return res, nil
+}
+
+// HoldUntil returns when a student SMS due on dueOn may go out, or the zero
+// time to send it now: during quiet hours it is held until they end, unless
+// holding it would pass the step's deadline day (the due date is today or
+// later, and the quiet hours end after it).
+func HoldUntil(now time.Time, loc *time.Location, quiet config.QuietHours, dueOn date.Date) time.Time {
+	local := now.In(loc)
+	minute := local.Hour()*60 + local.Minute()
+	if !quiet.Contains(minute) {
+		return time.Time{}
+	}
+	today := date.FromTime(local)
+	end := time.Date(local.Year(), local.Month(), local.Day(), quiet.End/60, quiet.End%60, 0, 0, loc)
+	if !end.After(local) {
+		end = end.AddDate(0, 0, 1)
+	}
+	if today <= dueOn && date.FromTime(end) > dueOn {
+		return time.Time{}
+	}
+	return end
+}

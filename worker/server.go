@@ -1,0 +1,78 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/iec-almaty/sisnotify/jobs"
+)
+
+// Options configure the asynq server of a worker process.
+type Options struct {
+	// Redis is the one go-redis client the process shares.
+	Redis redis.UniversalClient
+	// Concurrency is the number of deliveries in flight; default 8 (the
+	// SMTP pool keeps one connection per delivery in flight).
+	Concurrency int
+	// ShutdownTimeout bounds how long a stop waits for deliveries in
+	// flight; default 20 s.
+	ShutdownTimeout time.Duration
+	Log             *slog.Logger
+}
+
+// NewServer returns an asynq server with sisnotify's retry policy and
+// queues, logging through slog.
+func NewServer(o Options) *asynq.Server {
+	if o.Concurrency <= 0 {
+		o.Concurrency = 8
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 20 * time.Second
+	}
+	log := o.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return asynq.NewServerFromRedisClient(o.Redis, asynq.Config{
+		Concurrency:              o.Concurrency,
+		Queues:                   map[string]int{QueueNight: 4, jobs.QueueNotices: 6},
+		RetryDelayFunc:           RetryDelay,
+		ShutdownTimeout:          o.ShutdownTimeout,
+		DelayedTaskCheckInterval: time.Second,
+		Logger:                   slogAdapter{log.With("component", "asynq")},
+		LogLevel:                 asynq.WarnLevel,
+		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			// Payloads hold ids only, so the task can be named.
+			var p jobs.DeliverPayload
+			_ = json.Unmarshal(t.Payload(), &p)
+			retried, _ := asynq.GetRetryCount(ctx)
+			log.WarnContext(ctx, "task failed", "type", t.Type(), "notice_id", p.NoticeID, "retried", retried, "err", err)
+		}),
+	})
+}
+
+// QueueNight is the queue of the night's chain (sync, evaluate, enqueue,
+// digest).
+const QueueNight = "night"
+
+// NewMux routes task types to their handlers.
+func NewMux(d *jobs.Deliverer) *asynq.ServeMux {
+	mux := asynq.NewServeMux()
+	mux.Handle(jobs.TypeDeliver, d)
+	return mux
+}
+
+// slogAdapter is asynq's Logger over slog.
+type slogAdapter struct{ l *slog.Logger }
+
+func (a slogAdapter) Debug(args ...any) { a.l.Debug(fmt.Sprint(args...)) }
+func (a slogAdapter) Info(args ...any)  { a.l.Info(fmt.Sprint(args...)) }
+func (a slogAdapter) Warn(args ...any)  { a.l.Warn(fmt.Sprint(args...)) }
+func (a slogAdapter) Error(args ...any) { a.l.Error(fmt.Sprint(args...)) }
+func (a slogAdapter) Fatal(args ...any) { a.l.Error(fmt.Sprint(args...)) }
