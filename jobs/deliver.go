@@ -14,6 +14,7 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/iec-almaty/sisnotify/integrations/mail"
 	"github.com/iec-almaty/sisnotify/integrations/sms"
@@ -276,4 +277,106 @@ func (d *Deliverer) log() *slog.Logger {
 		return slog.New(slog.DiscardHandler)
 	}
 	return d.Log
+}
+
+// NoticeFilter selects notices of the log.
+type NoticeFilter struct {
+	Status, StudentID, Rule string
+	Night                   date.Date
+	IDs                     []int64
+}
+
+// where renders the filter as SQL conditions from argument n on.
+func (f NoticeFilter) where(args []any) (string, []any) {
+	cond := "true"
+	add := func(c string, v any) {
+		args = append(args, v)
+		cond += fmt.Sprintf(" AND %s $%d", c, len(args))
+	}
+	if f.Status != "" {
+		add("status =", f.Status)
+	}
+	if f.StudentID != "" {
+		add("student_id =", f.StudentID)
+	}
+	if f.Rule != "" {
+		add("rule =", f.Rule)
+	}
+	if f.Night != 0 {
+		add("night =", f.Night.String())
+	}
+	if len(f.IDs) > 0 {
+		add("notice_id = ANY(", pq.Array(f.IDs))
+		cond += ")"
+	}
+	return cond, args
+}
+
+// TaskDeleter removes a task from asynq (its archive, or its retry or
+// scheduled set); asynq's Inspector implements it.
+type TaskDeleter interface {
+	DeleteTask(queue, id string) error
+}
+
+// RequeueFailed puts failed notices that match f back to pending, after
+// deleting their archived tasks (an archived task keeps its TaskID, the
+// notice key, and would block the new one). The caller then enqueues.
+func RequeueFailed(ctx context.Context, db *sqlx.DB, tasks TaskDeleter, f NoticeFilter) (int64, error) {
+	f.Status = "failed"
+	cond, args := f.where(nil)
+	var failed []struct {
+		ID  int64  `db:"notice_id"`
+		Key string `db:"notice_key"`
+	}
+	if err := db.SelectContext(ctx, &failed, `SELECT notice_id, notice_key FROM sisnotify.notices WHERE `+cond+` ORDER BY notice_id`, args...); err != nil {
+		return 0, fmt.Errorf("requeue: %w", err)
+	}
+	ids := make([]int64, 0, len(failed))
+	for _, n := range failed {
+		if err := tasks.DeleteTask(QueueNotices, n.Key); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+			return 0, fmt.Errorf("requeue notice %d: %w", n.ID, err)
+		}
+		ids = append(ids, n.ID)
+	}
+	r, err := db.ExecContext(ctx, `UPDATE sisnotify.notices SET status = 'pending', attempts = 0, error_class = NULL, updated_at = now()
+		WHERE notice_id = ANY($1) AND status = 'failed'`, pq.Array(ids))
+	if err != nil {
+		return 0, fmt.Errorf("requeue: %w", err)
+	}
+	n, _ := r.RowsAffected()
+	return n, nil
+}
+
+// NoticeRow is one line of the notice log.
+type NoticeRow struct {
+	ID        int64          `db:"notice_id" json:"notice_id"`
+	Night     string         `db:"night" json:"night"`
+	StudentID string         `db:"student_id" json:"student_id"`
+	SubjectID string         `db:"subject_id" json:"subject_id"`
+	Rule      string         `db:"rule" json:"rule"`
+	Level     int            `db:"level" json:"level"`
+	Repeat    int            `db:"repeat" json:"repeat"`
+	Audience  string         `db:"audience" json:"audience"`
+	Channel   string         `db:"channel" json:"channel"`
+	Status    string         `db:"status" json:"status"`
+	Attempts  int            `db:"attempts" json:"attempts"`
+	Language  sql.NullString `db:"language" json:"-"`
+	SentAt    sql.NullString `db:"sent_at" json:"-"`
+	LastError sql.NullString `db:"last_error" json:"-"`
+	Class     sql.NullString `db:"error_class" json:"-"`
+}
+
+// ListNotices returns the notice log that matches f, newest first, at most
+// limit rows.
+func ListNotices(ctx context.Context, db *sqlx.DB, f NoticeFilter, limit int) ([]NoticeRow, error) {
+	cond, args := f.where(nil)
+	args = append(args, limit)
+	var out []NoticeRow
+	err := db.SelectContext(ctx, &out, `SELECT notice_id, night::text, student_id, subject_id, rule, level, repeat, audience, channel, status, attempts,
+		language, to_char(sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS sent_at, last_error, error_class
+		FROM sisnotify.notices WHERE `+cond+fmt.Sprintf(` ORDER BY notice_id DESC LIMIT $%d`, len(args)), args...)
+	if err != nil {
+		return nil, fmt.Errorf("notices: %w", err)
+	}
+	return out, nil
 }

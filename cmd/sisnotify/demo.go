@@ -5,7 +5,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"mime"
+	netmail "net/mail"
 	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 
@@ -14,6 +20,7 @@ import (
 	"github.com/iec-almaty/sisnotify/integrations/sis"
 	"github.com/iec-almaty/sisnotify/integrations/sis/sisdemo"
 	"github.com/iec-almaty/sisnotify/jobs"
+	"github.com/iec-almaty/sisnotify/jobs/config"
 )
 
 // Where the demo keeps its databases when SISNOTIFY_SIS_URL and
@@ -104,9 +111,50 @@ func cmdDemo(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	printSync(a.stdout, res)
-	fmt.Fprintf(a.stdout, "  worker database: %s (schema sisnotify)\n", redactURL(cfg.DBURL))
-	fmt.Fprintln(a.stdout, "  look at: SELECT entity, code, count(*) FROM sisnotify.data_problems GROUP BY 1, 2;")
+	if len(cfg.OfficeEmails) == 0 {
+		cfg.OfficeEmails = []string{"international-office@university.example"}
+	}
+	file, err := config.Load(cfg.ConfigPath)
+	if err != nil {
+		return &ConfigError{Msg: "SISNOTIFY_CONFIG: " + err.Error()}
+	}
+	if err := runNight(ctx, a, cfg, file, db, day, 5*time.Minute); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "\nworker database: %s (schema sisnotify)\n", redactURL(cfg.DBURL))
+	if cfg.SMTPURL == "" {
+		dir, _ := filepath.Abs(cfg.OutboxDir)
+		fmt.Fprintf(a.stdout, "mail: %s/*.eml   SMS: %s/sms.jsonl\n", dir, dir)
+		showExamples(a.stdout, cfg.OutboxDir, 4)
+	} else {
+		fmt.Fprintln(a.stdout, "mail went to SISNOTIFY_SMTP_URL")
+	}
+	fmt.Fprintln(a.stdout, "the notice log: sisnotify notices   data problems: SELECT entity, code, count(*) FROM sisnotify.data_problems GROUP BY 1, 2;")
 	return nil
+}
+
+// showExamples prints the subject lines of a few notices from the outbox.
+func showExamples(w io.Writer, dir string, max int) {
+	files, _ := filepath.Glob(filepath.Join(dir, "*.eml"))
+	sort.Strings(files)
+	if len(files) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "a few of tonight's emails:")
+	dec := new(mime.WordDecoder)
+	step := len(files)/max + 1
+	for i := 0; i < len(files); i += step {
+		f, err := os.Open(files[i])
+		if err != nil {
+			continue
+		}
+		m, err := netmail.ReadMessage(f)
+		if err == nil {
+			subj, _ := dec.DecodeHeader(m.Header.Get("Subject"))
+			fmt.Fprintf(w, "  [%s %s, student %s] %s\n", m.Header.Get("X-Sisnotify-Rule"), m.Header.Get("X-Sisnotify-Audience"), m.Header.Get("X-Sisnotify-Student"), subj)
+		}
+		f.Close()
+	}
 }
 
 // ensureDatabase creates the database named in u when it does not exist,

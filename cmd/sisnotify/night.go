@@ -55,7 +55,6 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	defer db.Close()
 	day := asOf.asOf(cfg.Location)
 	sync := &jobs.Sync{SIS: sis.NewReader(cfg.SISURL), DB: db, Log: a.log}
-	ev := &jobs.Evaluate{Config: rulesCfg, OfficeEmails: cfg.OfficeEmails, Log: a.log}
 
 	if *dry {
 		// The whole night in one transaction that is rolled back.
@@ -64,6 +63,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 		defer w.Rollback()
+		ev := &jobs.Evaluate{Config: rulesCfg, OfficeEmails: cfg.OfficeEmails, Log: a.log}
 		if _, err := ev.Run(ctx, w.Conn(), day, true); err != nil {
 			return err
 		}
@@ -83,6 +83,13 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	printSync(a.stdout, syncRes)
+	return runNight(ctx, a, cfg, rulesCfg, db, day, *timeout)
+}
+
+// runNight evaluates the synced snapshot for day, delivers what is due
+// and prints the night's summary.
+func runNight(ctx context.Context, a *app, cfg *Config, file *config.File, db *sqlx.DB, day date.Date, timeout time.Duration) error {
+	ev := &jobs.Evaluate{Config: file, OfficeEmails: cfg.OfficeEmails, Log: a.log}
 	tx, err := snapshot.BeginTx(ctx, db)
 	if err != nil {
 		return fmt.Errorf("evaluate: %w", err)
@@ -99,13 +106,13 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		evRes.AsOf, n(evRes.Students), n(evRes.Open), n(evRes.Opened), n(evRes.Closed), n(evRes.StepsDue), n(evRes.StepsSkipped), n(evRes.Notices),
 		evRes.Duration.Round(1e6))
 
-	d, err := newDelivery(a, cfg, rulesCfg, db)
+	d, err := newDelivery(a, cfg, file, db)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
 	dstart := time.Now()
-	er, err := d.drain(ctx, a, db, *timeout)
+	er, err := d.drain(ctx, a, db, timeout)
 	if err != nil {
 		return err
 	}

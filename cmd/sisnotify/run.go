@@ -216,14 +216,6 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	return notYet(a, "serve", "serve", "The unattended service: scheduler, workers and HTTP (/healthz, /readyz, /metrics, /monitoring).", args, nil)
 }
 
-func cmdNotices(ctx context.Context, a *app, args []string) error {
-	return notYet(a, "notices", "notices [retry] [--status S] [--student ID] [--rule R]", "The notice log: what was sent, when, how, and what failed.", args, func(fs *flag.FlagSet) {
-		fs.String("status", "", "only notices in this status (pending, sending, sent, failed)")
-		fs.String("student", "", "only this student's notices")
-		fs.String("rule", "", "only this rule's notices")
-	})
-}
-
 // table prints rows as aligned columns: numbers to the right, text to the
 // left.
 func table(w io.Writer, header []string, rows [][]string) {
