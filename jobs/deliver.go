@@ -79,6 +79,10 @@ const (
 // ErrPermanent marks a failure that must not be retried.
 var ErrPermanent = errors.New("permanent failure")
 
+// ErrClaimed is a notice that another worker is sending (or was, when it
+// died): the task is retried after the claim's lease.
+var ErrClaimed = errors.New("claimed by another worker")
+
 // ProcessTask is the asynq handler of TypeDeliver.
 func (d *Deliverer) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	var p DeliverPayload
@@ -154,10 +158,23 @@ func (d *Deliverer) Deliver(ctx context.Context, id int64, last bool) (Outcome, 
 	}
 	var n claimed
 	if err := d.DB.GetContext(ctx, &n, claimQuery, id, int64(lease/time.Second)); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return Skipped, nil
+		if !errors.Is(err, sql.ErrNoRows) {
+			return Retry, fmt.Errorf("deliver %d: claim: %w", id, err)
 		}
-		return Retry, fmt.Errorf("deliver %d: claim: %w", id, err)
+		// Not claimable: done already, or another worker holds it. That
+		// worker may have died: try again later, when its lease has
+		// passed, and the claim will succeed or find the notice sent.
+		var status string
+		if err := d.DB.GetContext(ctx, &status, `SELECT status FROM sisnotify.notices WHERE notice_id = $1`, id); err != nil {
+			if errors.Is(err, sql.ErrNoRows) {
+				return Skipped, nil
+			}
+			return Retry, fmt.Errorf("deliver %d: claim: %w", id, err)
+		}
+		if status == "sending" {
+			return Retry, fmt.Errorf("deliver %d: %w", id, ErrClaimed)
+		}
+		return Skipped, nil
 	}
 	log = log.With("student_id", n.StudentID, "rule", n.Rule, "level", n.Level, "channel", n.Channel, "audience", n.Audience)
 	if n.Closed {

@@ -5,6 +5,7 @@
 package worker
 
 import (
+	"errors"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -21,8 +22,14 @@ const MaxRetry = 12
 const retryCap = time.Hour
 
 // RetryDelay is asynq's RetryDelayFunc for sisnotify: 1, 2, 4, 8, 16 and 32
-// minutes, then hourly: MaxRetry retries span about seven hours.
-func RetryDelay(n int, _ error, _ *asynq.Task) time.Duration {
+// minutes, then hourly: MaxRetry retries span about seven hours. A task
+// whose worker died (its lease expired) is no provider's fault: it is
+// retried after a second, and the notice's claim in PostgreSQL decides
+// whether it still needs sending.
+func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
+	if errors.Is(err, asynq.ErrLeaseExpired) {
+		return time.Second
+	}
 	if n < 0 {
 		n = 0
 	}

@@ -2,6 +2,8 @@ package worker
 
 import (
 	"testing"
+
+	"github.com/hibiken/asynq"
 	"time"
 )
 
@@ -11,6 +13,9 @@ func TestRetryGivesUpWithinTheDay(t *testing.T) {
 		if got := RetryDelay(i, nil, nil); got != w*time.Minute {
 			t.Errorf("retry %d waits %s, want %s", i, got, w*time.Minute)
 		}
+	}
+	if got := RetryDelay(3, asynq.ErrLeaseExpired, nil); got != time.Second {
+		t.Errorf("a task of a dead worker waits %s, want 1s", got)
 	}
 	if span := RetrySpan(); span >= 24*time.Hour || span < 4*time.Hour {
 		t.Errorf("retries span %s; want several hours and less than a day", span)

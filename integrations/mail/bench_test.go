@@ -4,26 +4,26 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	netmail "net/mail"
 	"net/smtp"
-	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/iec-almaty/sisnotify/integrations/mail/mailtest"
 )
 
 const benchMessages = 10_000
 
-// BenchmarkSMTP sends 10,000 notices to an in-process go-smtp sink on
+// BenchmarkSMTP sends 10,000 notices to an in-process mailtest server on
 // loopback through the pool (one and four connections), and measures in the
-// same run what the sink itself can take over one connection, by sending
+// same run what the server itself can take over one connection, by sending
 // the same rendered bytes with the standard library's minimal net/smtp
 // client. Each sub-benchmark reports msgs/s.
 //
 //	go test -run '^$' -bench SMTP -benchtime 3x ./integrations/mail/
 func BenchmarkSMTP(b *testing.B) {
-	s := newSink(b, discarding())
+	s := mailtest.NewServer(b, mailtest.Discard())
 	msg := notice(student)
 
 	for _, bc := range []struct {
@@ -37,7 +37,7 @@ func BenchmarkSMTP(b *testing.B) {
 		{"gomail+noop+rset/conns=4", 4, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			cfg := s.config(b, bc.conns)
+			cfg := poolConfig(b, s, bc.conns)
 			p, err := openPool(cfg, bc.checks)
 			if err != nil {
 				b.Fatal(err)
@@ -60,7 +60,7 @@ func BenchmarkSMTP(b *testing.B) {
 		if _, err := m.WriteTo(&raw); err != nil {
 			b.Fatal(err)
 		}
-		c, err := smtp.Dial(net.JoinHostPort("127.0.0.1", strconv.Itoa(s.port)))
+		c, err := smtp.Dial(s.Addr())
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/iec-almaty/sisnotify/integrations/mail/mailtest"
 )
 
 const student = "aigerim.student@example.edu.kz"
@@ -52,6 +54,41 @@ func mustSend(t *testing.T, s Sender, msg Message) Result {
 		t.Fatalf("Send: retryable=%v err=%v", retry, err)
 	}
 	return res
+}
+
+// poolConfig is a pool configuration for srv (from its URL, so tls=none
+// for a plain server, and its credentials when it has WithAuth), trusting
+// the mailtest certificate when the server speaks TLS.
+func poolConfig(t testing.TB, srv *mailtest.Server, conns int) Config {
+	t.Helper()
+	cfg, err := ParseURL(srv.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.TLS != TLSNone {
+		_, cfg.TLSConfig = mailtest.SelfSignedTLS(t)
+	}
+	cfg.Connections = conns
+	cfg.Timeout = 10 * time.Second
+	return cfg
+}
+
+// assertClean fails when the text of err contains any of the given strings
+// (addresses, passwords, user names).
+func assertClean(t *testing.T, err error, forbidden ...string) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	msg := err.Error()
+	for _, f := range forbidden {
+		if f != "" && strings.Contains(strings.ToLower(msg), strings.ToLower(f)) {
+			t.Errorf("error text %q contains %q", msg, f)
+		}
+	}
+	if strings.Contains(msg, "@") {
+		t.Errorf("error text %q contains an @", msg)
+	}
 }
 
 // parsed is a received message taken apart.
@@ -98,17 +135,17 @@ func parse(t *testing.T, raw []byte) parsed {
 }
 
 func TestSendHeadersAndMultipart(t *testing.T) {
-	s := newSink(t)
-	p := newPool(t, s.config(t, 1))
+	s := mailtest.NewServer(t)
+	p := newPool(t, poolConfig(t, s, 1))
 	msg := notice(student)
 	res := mustSend(t, p, msg)
 	if !strings.Contains(res.Reply, "2.0.0") {
 		t.Errorf("Reply = %q, want the server's 250 text", res.Reply)
 	}
 
-	msgs := s.messages()
+	msgs := s.Messages()
 	if len(msgs) != 1 {
-		t.Fatalf("sink got %d messages", len(msgs))
+		t.Fatalf("server got %d messages", len(msgs))
 	}
 	got := msgs[0]
 	if got.From != "international@localhost" {
@@ -161,14 +198,14 @@ func TestSendHeadersAndMultipart(t *testing.T) {
 }
 
 func TestTextOnlyAndCustomFrom(t *testing.T) {
-	s := newSink(t)
-	cfg := s.config(t, 1)
+	s := mailtest.NewServer(t)
+	cfg := poolConfig(t, s, 1)
 	cfg.From = "Международный офис <io@university.kz>"
 	p := newPool(t, cfg)
 	msg := notice("Айгерим Сапарова <" + student + ">")
 	msg.HTML = ""
 	mustSend(t, p, msg)
-	got := s.messages()[0]
+	got := s.Messages()[0]
 	if got.From != "io@university.kz" || len(got.To) != 1 || got.To[0] != student {
 		t.Errorf("envelope = %q -> %q", got.From, got.To)
 	}
@@ -186,14 +223,14 @@ func TestTextOnlyAndCustomFrom(t *testing.T) {
 }
 
 func TestNoHeaderInjection(t *testing.T) {
-	s := newSink(t)
-	p := newPool(t, s.config(t, 1))
+	s := mailtest.NewServer(t)
+	p := newPool(t, poolConfig(t, s, 1))
 	msg := notice(student)
 	msg.Subject = "Reminder\r\nBcc: x@y"
 	msg.Headers["X-Sisnotify-Student"] = "S0042\r\nBcc: x@y"
 	msg.Headers["X-Sisnotify-Rule"] = "rule\nBcc: x@y\rX: y"
 	mustSend(t, p, msg)
-	got := s.messages()[0]
+	got := s.Messages()[0]
 	if len(got.To) != 1 || got.To[0] != student {
 		t.Fatalf("envelope recipients = %q", got.To)
 	}
@@ -219,7 +256,7 @@ func TestNoHeaderInjection(t *testing.T) {
 
 	// A From with a line break is refused when configured.
 	for _, from := range []string{"Office\r\nBcc: x@y <io@example.org>", "Office <io@example.org>\r\nBcc: x@y"} {
-		cfg := s.config(t, 1)
+		cfg := poolConfig(t, s, 1)
 		cfg.From = from
 		if _, err := NewPool(cfg); err == nil {
 			t.Errorf("NewPool accepted From %q", from)
@@ -231,8 +268,8 @@ func TestNoHeaderInjection(t *testing.T) {
 }
 
 func TestInvalidMessagesArePermanent(t *testing.T) {
-	s := newSink(t)
-	p := newPool(t, s.config(t, 1))
+	s := mailtest.NewServer(t)
+	p := newPool(t, poolConfig(t, s, 1))
 	cases := []struct {
 		name   string
 		edit   func(*Message)
@@ -266,15 +303,15 @@ func TestInvalidMessagesArePermanent(t *testing.T) {
 			assertClean(t, err, student, "other.student", "aigerim")
 		})
 	}
-	if n := s.conns.Load(); n != 0 {
+	if n := s.Connections(); n != 0 {
 		t.Errorf("invalid messages opened %d connections", n)
 	}
 }
 
 func TestTemporaryFailureThenDelivered(t *testing.T) {
-	s := newSink(t)
-	s.tempFail = 3
-	p := newPool(t, s.config(t, 1))
+	s := mailtest.NewServer(t)
+	s.TempFail(3)
+	p := newPool(t, poolConfig(t, s, 1))
 	msg := notice(student)
 	for i := range 3 {
 		_, retry, err := p.Send(context.Background(), msg)
@@ -288,18 +325,18 @@ func TestTemporaryFailureThenDelivered(t *testing.T) {
 		assertClean(t, err, student)
 	}
 	mustSend(t, p, msg)
-	if n := len(s.messages()); n != 1 {
+	if n := len(s.Messages()); n != 1 {
 		t.Errorf("delivered %d times, want once", n)
 	}
-	if n := s.conns.Load(); n != 1 {
+	if n := s.Connections(); n != 1 {
 		t.Errorf("%d connections, want the one connection reused through the 4xx answers", n)
 	}
 }
 
 func TestPermanentRejection(t *testing.T) {
-	s := newSink(t)
-	s.reject[student] = true
-	p := newPool(t, s.config(t, 1))
+	s := mailtest.NewServer(t)
+	s.Reject(student)
+	p := newPool(t, poolConfig(t, s, 1))
 	_, retry, err := p.Send(context.Background(), notice(student))
 	if err == nil || retry {
 		t.Fatalf("retryable=%v err=%v, want a permanent 550", retry, err)
@@ -315,15 +352,15 @@ func TestPermanentRejection(t *testing.T) {
 
 	// The connection stays usable for the next recipient.
 	mustSend(t, p, notice("other.student@example.edu.kz"))
-	if n := s.conns.Load(); n != 1 {
+	if n := s.Connections(); n != 1 {
 		t.Errorf("%d connections, want 1", n)
 	}
 }
 
 func TestDroppedConnectionIsRetryableAndRedialled(t *testing.T) {
-	s := newSink(t)
-	s.dropData = 1
-	p := newPool(t, s.config(t, 1))
+	s := mailtest.NewServer(t)
+	s.DropData(1)
+	p := newPool(t, poolConfig(t, s, 1))
 	_, retry, err := p.Send(context.Background(), notice(student))
 	if err == nil || !retry {
 		t.Fatalf("retryable=%v err=%v, want retryable", retry, err)
@@ -334,49 +371,49 @@ func TestDroppedConnectionIsRetryableAndRedialled(t *testing.T) {
 	}
 	assertClean(t, err, student)
 	mustSend(t, p, notice(student))
-	if n := len(s.messages()); n != 1 {
+	if n := len(s.Messages()); n != 1 {
 		t.Errorf("delivered %d, want 1", n)
 	}
-	if n := s.conns.Load(); n != 2 {
+	if n := s.Connections(); n != 2 {
 		t.Errorf("%d connections, want 2 (the dropped one and a new one)", n)
 	}
 }
 
 func TestIdleConnectionClosedByServerIsRedialled(t *testing.T) {
-	s := newSink(t)
-	p := newPool(t, s.config(t, 1))
+	s := mailtest.NewServer(t)
+	p := newPool(t, poolConfig(t, s, 1))
 	mustSend(t, p, notice(student))
-	s.hangUpAll()
+	s.CloseClientConnections()
 	// The NOOP check finds the connection dead (ErrConnCheck): the pool
 	// dials again and sends, and the caller sees a plain success.
 	mustSend(t, p, notice(student))
-	if n := len(s.messages()); n != 2 {
+	if n := len(s.Messages()); n != 2 {
 		t.Errorf("delivered %d, want 2", n)
 	}
-	if n := s.conns.Load(); n != 2 {
+	if n := s.Connections(); n != 2 {
 		t.Errorf("%d connections, want 2", n)
 	}
 }
 
 func TestConnectionReuse(t *testing.T) {
-	s := newSink(t)
-	p := newPool(t, s.config(t, 1))
+	s := mailtest.NewServer(t)
+	p := newPool(t, poolConfig(t, s, 1))
 	for i := range 100 {
 		msg := notice(student)
 		msg.MessageID = fmt.Sprintf("notice-%d@sisnotify.local", i)
 		mustSend(t, p, msg)
 	}
-	if n := len(s.messages()); n != 100 {
+	if n := len(s.Messages()); n != 100 {
 		t.Errorf("delivered %d, want 100", n)
 	}
-	if n := s.conns.Load(); n != 1 {
+	if n := s.Connections(); n != 1 {
 		t.Errorf("100 messages over one worker used %d connections, want 1", n)
 	}
 }
 
 func TestConcurrentSendersShareFourConnections(t *testing.T) {
-	s := newSink(t)
-	p := newPool(t, s.config(t, 4))
+	s := mailtest.NewServer(t)
+	p := newPool(t, poolConfig(t, s, 4))
 	var wg sync.WaitGroup
 	for g := range 8 {
 		wg.Go(func() {
@@ -390,10 +427,10 @@ func TestConcurrentSendersShareFourConnections(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if n := len(s.messages()); n != 200 {
+	if n := len(s.Messages()); n != 200 {
 		t.Errorf("delivered %d, want 200", n)
 	}
-	if n := s.conns.Load(); n < 1 || n > 4 {
+	if n := s.Connections(); n < 1 || n > 4 {
 		t.Errorf("%d connections, want at most 4", n)
 	}
 }
@@ -413,8 +450,8 @@ func TestSTARTTLSIsRequired(t *testing.T) {
 		assertClean(t, err, "hunter2secret")
 	}
 	// On the wire: a server that offers no STARTTLS gets nothing.
-	s := newSink(t)
-	cfg, err := ParseURL(fmt.Sprintf("smtp://user:hunter2secret@127.0.0.1:%d", s.port))
+	s := mailtest.NewServer(t)
+	cfg, err := ParseURL(fmt.Sprintf("smtp://user:hunter2secret@127.0.0.1:%d", s.Port()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -427,24 +464,25 @@ func TestSTARTTLSIsRequired(t *testing.T) {
 		t.Errorf("err = %q, want it to say STARTTLS is missing", err)
 	}
 	assertClean(t, err, "hunter2secret", student)
-	if n := len(s.messages()); n != 0 {
+	if n := len(s.Messages()); n != 0 {
 		t.Errorf("%d messages went out in plain text", n)
 	}
 }
 
 func TestSTARTTLSWithAuth(t *testing.T) {
-	s := newSink(t, withTLS(false), withAuth("notify@university.kz", "s3cr3t-pass"))
-	cfg, err := ParseURL(fmt.Sprintf("smtp://notify%%40university.kz:s3cr3t-pass@127.0.0.1:%d", s.port))
+	srvTLS, cliTLS := mailtest.SelfSignedTLS(t)
+	s := mailtest.NewServer(t, mailtest.WithTLS(srvTLS), mailtest.WithAuth("notify@university.kz", "s3cr3t-pass"))
+	cfg, err := ParseURL(fmt.Sprintf("smtp://notify%%40university.kz:s3cr3t-pass@127.0.0.1:%d", s.Port()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.Username != "notify@university.kz" || cfg.Password != "s3cr3t-pass" || cfg.TLS != TLSStartTLS {
 		t.Fatalf("config = %+v", cfg)
 	}
-	cfg.TLSConfig = clientTLS()
+	cfg.TLSConfig = cliTLS
 	p := newPool(t, cfg)
 	mustSend(t, p, notice(student))
-	got := s.messages()
+	got := s.Messages()
 	if len(got) != 1 || !got[0].TLS || !got[0].Authed {
 		t.Fatalf("received %+v, want one message over TLS after AUTH", got)
 	}
@@ -473,28 +511,27 @@ func TestSTARTTLSWithAuth(t *testing.T) {
 }
 
 func TestImplicitTLS(t *testing.T) {
-	s := newSink(t, withTLS(true), withAuth("notify", "s3cr3t-pass"))
-	cfg := s.config(t, 2)
+	s := mailtest.NewServer(t, mailtest.WithImplicitTLS(nil), mailtest.WithAuth("notify", "s3cr3t-pass"))
+	cfg := poolConfig(t, s, 2)
 	if cfg.TLS != TLSImplicit {
 		t.Fatalf("TLS = %v", cfg.TLS)
 	}
 	p := newPool(t, cfg)
 	mustSend(t, p, notice(student))
 	mustSend(t, p, notice(student))
-	got := s.messages()
+	got := s.Messages()
 	if len(got) != 2 || !got[0].TLS || !got[0].Authed {
 		t.Fatalf("received %+v", got)
 	}
-	if n := s.conns.Load(); n != 1 {
+	if n := s.Connections(); n != 1 {
 		t.Errorf("%d connections, want 1", n)
 	}
 }
 
 func TestContextInterruptsSend(t *testing.T) {
-	s := newSink(t)
-	stall := make(chan struct{})
-	s.stall = stall
-	cfg := s.config(t, 1)
+	s := mailtest.NewServer(t)
+	release := s.Stall()
+	cfg := poolConfig(t, s, 1)
 	cfg.Timeout = time.Minute // only the ctx can end this send early
 	p := newPool(t, cfg)
 
@@ -509,14 +546,11 @@ func TestContextInterruptsSend(t *testing.T) {
 		t.Fatalf("retryable=%v err=%v, want retryable and DeadlineExceeded", retry, err)
 	}
 	assertClean(t, err, student)
-	s.mu.Lock()
-	s.stall = nil
-	s.mu.Unlock()
-	close(stall)
+	release()
 
 	// The interrupted connection is not reused.
 	mustSend(t, p, notice(student))
-	if n := s.conns.Load(); n != 2 {
+	if n := s.Connections(); n != 2 {
 		t.Errorf("%d connections, want 2", n)
 	}
 
@@ -529,10 +563,9 @@ func TestContextInterruptsSend(t *testing.T) {
 }
 
 func TestWaitingForAConnectionHonoursContext(t *testing.T) {
-	s := newSink(t)
-	stall := make(chan struct{})
-	s.stall = stall
-	p := newPool(t, s.config(t, 1))
+	s := mailtest.NewServer(t)
+	release := s.Stall()
+	p := newPool(t, poolConfig(t, s, 1))
 	started := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -546,13 +579,13 @@ func TestWaitingForAConnectionHonoursContext(t *testing.T) {
 	if _, retry, err := p.Send(ctx, notice(student)); !retry || !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("retryable=%v err=%v, want a retryable deadline error", retry, err)
 	}
-	close(stall)
+	release()
 	wg.Wait()
 }
 
 func TestClose(t *testing.T) {
-	s := newSink(t)
-	p, err := NewPool(s.config(t, 2))
+	s := mailtest.NewServer(t)
+	p, err := NewPool(poolConfig(t, s, 2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -577,8 +610,8 @@ func TestNewSelectsSender(t *testing.T) {
 	if _, ok := s.(*Outbox); !ok {
 		t.Errorf("New without host = %T, want *Outbox", s)
 	}
-	sk := newSink(t)
-	s, err = New(sk.config(t, 1))
+	sk := mailtest.NewServer(t)
+	s, err = New(poolConfig(t, sk, 1))
 	if err != nil {
 		t.Fatal(err)
 	}
