@@ -2,11 +2,14 @@ package jobs_test
 
 import (
 	"net/url"
+	"strconv"
 	"testing"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/iec-almaty/sisnotify/integrations/testenv"
+	"github.com/iec-almaty/sisnotify/jobs/config"
+	"github.com/iec-almaty/sisnotify/jobs/date"
 )
 
 // createReadOnlyRole makes a login role that can only read the sis schema.
@@ -40,4 +43,17 @@ func openAs(t *testing.T, raw, user string) *sqlx.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func mustDate(s string) date.Date { return date.MustParse(s) }
+
+func mustQuiet(t *testing.T, s string) config.QuietHours {
+	t.Helper()
+	q, err := config.ParseQuietHours(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
 }

@@ -23,7 +23,10 @@ type Options struct {
 	// ShutdownTimeout bounds how long a stop waits for deliveries in
 	// flight; default 20 s.
 	ShutdownTimeout time.Duration
-	Log             *slog.Logger
+	// RetryDelay replaces the production RetryDelay (tests use
+	// milliseconds).
+	RetryDelay asynq.RetryDelayFunc
+	Log        *slog.Logger
 }
 
 // NewServer returns an asynq server with sisnotify's retry policy and
@@ -35,6 +38,9 @@ func NewServer(o Options) *asynq.Server {
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 20 * time.Second
 	}
+	if o.RetryDelay == nil {
+		o.RetryDelay = RetryDelay
+	}
 	log := o.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -42,7 +48,7 @@ func NewServer(o Options) *asynq.Server {
 	return asynq.NewServerFromRedisClient(o.Redis, asynq.Config{
 		Concurrency:              o.Concurrency,
 		Queues:                   map[string]int{QueueNight: 4, jobs.QueueNotices: 6},
-		RetryDelayFunc:           RetryDelay,
+		RetryDelayFunc:           o.RetryDelay,
 		ShutdownTimeout:          o.ShutdownTimeout,
 		DelayedTaskCheckInterval: time.Second,
 		Logger:                   slogAdapter{log.With("component", "asynq")},
