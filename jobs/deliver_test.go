@@ -35,14 +35,16 @@ type rig struct {
 	q      *jobs.Enqueuer
 }
 
-func newRig(t *testing.T, e *env) *rig {
+func newRig(t *testing.T, e *env) *rig { return newRigTB(t, e) }
+
+func newRigTB(t testing.TB, e *env, opts ...mailtest.Option) *rig {
 	t.Helper()
-	srv := mailtest.NewServer(t)
+	srv := mailtest.NewServer(t, opts...)
 	cfg, err := mail.ParseURL(srv.URL())
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.From, cfg.Connections = "International Office <international@uni.example>", 4
+	cfg.From, cfg.Connections = "International Office <international@uni.example>", rigConcurrency
 	pool, err := mail.NewPool(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -60,6 +62,10 @@ func newRig(t *testing.T, e *env) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// As cmd/sisnotify does: enough idle connections for the deliveries in
+	// flight (database/sql keeps 2 by default, and a new PostgreSQL
+	// connection costs a process fork).
+	e.db.SetMaxIdleConns(rigConcurrency + 4)
 	r := &rig{e: e, smtp: srv, smsDir: dir, rdb: rdb}
 	r.d = &jobs.Deliverer{DB: e.db, Mail: pool, SMS: sms.NewOutbox(dir), Templates: set,
 		Office:     templates.Office{Name: "International Office", Address: "Room 112", Hours: "9-18", Phone: "+7 727 355 05 67", Email: "io@uni.example"},
@@ -70,20 +76,23 @@ func newRig(t *testing.T, e *env) *rig {
 
 // night enqueues the pending notices and runs a worker until none may go
 // now (or the timeout passes). Retries wait milliseconds, not minutes.
-func (r *rig) night(t *testing.T) jobs.EnqueueResult {
+// rigConcurrency is the deliveries in flight (and SMTP connections).
+const rigConcurrency = 8
+
+func (r *rig) night(t testing.TB) jobs.EnqueueResult {
 	t.Helper()
 	ctx := context.Background()
 	er, err := r.q.Run(ctx, time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := worker.NewServer(worker.Options{Redis: r.rdb, Concurrency: 4,
+	srv := worker.NewServer(worker.Options{Redis: r.rdb, Concurrency: rigConcurrency,
 		RetryDelay: func(int, error, *asynq.Task) time.Duration { return 20 * time.Millisecond }})
 	if err := srv.Start(worker.NewMux(r.d)); err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Shutdown()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		var left int
 		if err := r.e.db.Get(&left, `SELECT count(*) FROM sisnotify.notices WHERE status IN ('pending', 'sending')`); err != nil {
@@ -93,9 +102,9 @@ func (r *rig) night(t *testing.T) jobs.EnqueueResult {
 			return er
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d notices still pending after 30 s", left)
+			t.Fatalf("%d notices still pending after 2 minutes", left)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 

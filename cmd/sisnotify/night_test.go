@@ -1,6 +1,8 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -91,7 +93,17 @@ func TestDryRunIsStableAndMatchesTheNight(t *testing.T) {
 	if norm(sent) != norm(listed) {
 		t.Fatalf("the night created %d notices, the dry run listed %d", len(sent), len(listed))
 	}
-	// Rerunning the night creates nothing new.
+	// Every one of them went out: emails as .eml files, SMS as lines.
+	emails, smsLines := outboxCounts(t, env["SISNOTIFY_OUTBOX_DIR"])
+	var wantEmails, wantSMS, notSent int
+	if err := db.QueryRow(`SELECT count(*) FILTER (WHERE channel = 'email'), count(*) FILTER (WHERE channel = 'sms'), count(*) FILTER (WHERE status <> 'sent') FROM sisnotify.notices`).Scan(&wantEmails, &wantSMS, &notSent); err != nil {
+		t.Fatal(err)
+	}
+	if emails != wantEmails || smsLines != wantSMS || notSent != 0 {
+		t.Fatalf("outbox has %d emails and %d SMS for %d and %d notices (%d not sent)", emails, smsLines, wantEmails, wantSMS, notSent)
+	}
+
+	// Rerunning the night creates and sends nothing new.
 	if _, _, err := runCmd(t, env, "run", "--once", "--as-of", "2026-11-25"); err != nil {
 		t.Fatal(err)
 	}
@@ -99,6 +111,49 @@ func TestDryRunIsStableAndMatchesTheNight(t *testing.T) {
 	if err := db.Get(&total, `SELECT count(*) FROM sisnotify.notices`); err != nil || total != len(sent) {
 		t.Fatalf("after a rerun: %d notices (%v), want %d", total, err, len(sent))
 	}
+	if e2, s2 := outboxCounts(t, env["SISNOTIFY_OUTBOX_DIR"]); e2 != emails || s2 != smsLines {
+		t.Fatalf("the rerun sent again: %d emails, %d SMS", e2-emails, s2-smsLines)
+	}
+
+	// The next day sends only the steps reached that day, as its dry run said.
+	out, _, err = runCmd(t, env, "run", "--once", "--dry-run", "--as-of", "2026-11-26", "--format", "json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nextListed []string
+	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+		if l != "" && !strings.Contains(l, `"channel":"digest"`) {
+			nextListed = append(nextListed, l)
+		}
+	}
+	if _, _, err := runCmd(t, env, "run", "--once", "--as-of", "2026-11-26"); err != nil {
+		t.Fatal(err)
+	}
+	var nextSent []string
+	if err := db.Select(&nextSent, `SELECT json_build_object('rule', rule, 'level', level, 'student_id', student_id, 'subject_id', subject_id,
+		'audience', audience, 'channel', channel, 'due_on', due_on, 'repeat', repeat)::text FROM sisnotify.notices WHERE night = '2026-11-26'`); err != nil {
+		t.Fatal(err)
+	}
+	if len(nextSent) == 0 || norm(nextSent) != norm(nextListed) {
+		t.Fatalf("the next night created %d notices, its dry run listed %d", len(nextSent), len(nextListed))
+	}
+	if e3, s3 := outboxCounts(t, env["SISNOTIFY_OUTBOX_DIR"]); e3+s3 != emails+smsLines+len(nextSent) {
+		t.Fatalf("the next night sent %d, want its %d new notices", e3+s3-emails-smsLines, len(nextSent))
+	}
+}
+
+// outboxCounts counts the .eml files and SMS lines of an outbox folder.
+func outboxCounts(t *testing.T, dir string) (emails, sms int) {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.eml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "sms.jsonl"))
+	if err != nil && !os.IsNotExist(err) {
+		t.Fatal(err)
+	}
+	return len(files), strings.Count(string(raw), "\n")
 }
 
 func TestDryRunTableForStaff(t *testing.T) {

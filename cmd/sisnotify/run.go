@@ -156,6 +156,10 @@ func openDB(ctx context.Context, a *app, url string) (*sqlx.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open SISNOTIFY_DB_URL: %w", err)
 	}
+	// Keep a connection per delivery in flight: database/sql keeps only 2
+	// idle by default, and a new PostgreSQL connection costs a fork.
+	db.SetMaxIdleConns(deliveryConcurrency + 4)
+	db.SetMaxOpenConns(4 * deliveryConcurrency)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connect to the worker database (SISNOTIFY_DB_URL): %w", err)

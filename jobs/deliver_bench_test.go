@@ -1,0 +1,52 @@
+package jobs_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/iec-almaty/sisnotify/integrations/mail/mailtest"
+)
+
+// BenchmarkDeliver sends 10,000 notices by email through the whole path
+// (asynq task, claim in PostgreSQL, template, SMTP, record) to a local SMTP
+// sink, and reports messages/s next to the sink's one-connection limit
+// measured in the same run.
+func BenchmarkDeliver(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		benchDeliver(b)
+	}
+}
+
+func benchDeliver(b *testing.B) {
+	b.StopTimer()
+	e := newEnv(b)
+	// 5,000 students entered today with no phone: 10,000 student emails
+	// (arrival check-in and registration, step 1).
+	e.exec(b, `INSERT INTO sis.faculties VALUES ('ENG', 'Engineering', 'Dean', 'dean@uni.example', 'en');
+		INSERT INTO sis.students (student_id, given_name, family_name, email, preferred_language, visa_regime, faculty_id, enrollment_status, entered_on)
+		SELECT 'B' || lpad(i::text, 6, '0'), 'Given', 'Family', 'student' || i || '@student.example', 'en', 'visa', 'ENG', 'active', DATE '2026-11-25'
+		FROM generate_series(1, 5000) AS i`)
+	e.sync(b)
+	e.evaluate(b, "2026-11-25")
+
+	r := newRigTB(b, e, mailtest.Discard())
+	limit, err := r.smtp.OneConnectionRate(2000, 3000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sinkBefore := r.smtp.Count()
+	b.StartTimer()
+	start := time.Now()
+	r.night(b)
+	d := time.Since(start)
+	b.StopTimer()
+	sent := r.smtp.Count() - sinkBefore
+	if sent != 10_000 {
+		b.Fatalf("sent %d emails, want 10,000", sent)
+	}
+	rate := float64(sent) / d.Seconds()
+	b.ReportMetric(rate, "msgs/s")
+	b.ReportMetric(limit, "sink-1conn-msgs/s")
+	b.ReportMetric(rate/limit, "ratio")
+	b.Logf("10,000 notices in %s: %.0f msgs/s; the sink takes %.0f msgs/s over one connection (ratio %.2f)", d.Round(time.Millisecond), rate, limit, rate/limit)
+}
