@@ -21,6 +21,20 @@ type Digest struct {
 	Groups      []DigestGroup
 	Failed      []FailedNotice // office digest: notices that failed permanently
 	Problems    []DataProblem  // office digest: data problems found in the SIS
+
+	// A long list is cut: Failed and Problems then hold the most recent
+	// ones, and these say how many there are in all (0, or less than the
+	// list's length: the list is whole). ProblemCounts, problems per code,
+	// is shown when Problems was cut.
+	FailedTotal   int
+	ProblemsTotal int
+	ProblemCounts []ProblemCount
+}
+
+// ProblemCount is how many data problems have one code.
+type ProblemCount struct {
+	Code string
+	N    int
 }
 
 // DigestGroup is the open obligations of one rule.
@@ -62,6 +76,11 @@ type digestView struct {
 	Total   int               // rows in all groups
 	Overdue int               // rows with DaysOverdue > 0
 	New     int               // rows marked New
+
+	FailedAll    int // failed notices in all, listed or not
+	FailedMore   int // failed notices left out of the list
+	ProblemsAll  int // data problems in all, listed or not
+	ProblemsMore int // data problems left out of the list
 }
 
 type digestGroupView struct {
@@ -143,6 +162,16 @@ func (s *Set) Digest(d Digest) (Rendered, error) {
 		}
 		v.Problems[i] = p
 	}
+	v.FailedAll, v.FailedMore = listed(len(v.Failed), d.FailedTotal)
+	v.ProblemsAll, v.ProblemsMore = listed(len(v.Problems), d.ProblemsTotal)
+	if v.ProblemsMore == 0 {
+		v.ProblemCounts = nil
+	} else {
+		v.ProblemCounts = make([]ProblemCount, len(d.ProblemCounts))
+		for i, c := range d.ProblemCounts {
+			v.ProblemCounts[i] = ProblemCount{Code: cleanField(c.Code), N: c.N}
+		}
+	}
 	p := s.digests[d.Lang]
 	var subj, text, html bytes.Buffer
 	if err := p.text.ExecuteTemplate(&subj, "subject", v); err != nil {
@@ -161,4 +190,14 @@ func (s *Set) Digest(d Digest) (Rendered, error) {
 		Lang:    d.Lang,
 		Version: s.version,
 	}, nil
+}
+
+// listed returns how many items there are in all and how many of them a
+// list of n leaves out, for a total that may be 0 (unknown: the list is
+// whole).
+func listed(n, total int) (all, more int) {
+	if total <= n {
+		return n, 0
+	}
+	return total, total - n
 }

@@ -584,9 +584,10 @@ func (s *Set) selfCheck() error {
 		for _, d := range []Digest{
 			{Lang: lang, AsOf: asOf, Office: office, Audience: AudienceOffice},
 			{Lang: lang, AsOf: asOf, Office: office, Audience: AudienceDean, DeanName: "D", FacultyName: "F",
-				Groups:   []DigestGroup{{Rule: "registration", Rows: []DigestRow{{StudentID: "S1", Name: "N", Due: asOf, DaysOverdue: 1, Level: 3, New: true}}}},
-				Failed:   []FailedNotice{{NoticeID: "n", StudentID: "S1", Rule: "registration", Channel: "email", Reason: "r"}},
-				Problems: []DataProblem{{Entity: "student", RowID: "S1", Field: "email", Code: "invalid", Message: "m"}}},
+				Groups:      []DigestGroup{{Rule: "registration", Rows: []DigestRow{{StudentID: "S1", Name: "N", Due: asOf, DaysOverdue: 1, Level: 3, New: true}}}},
+				Failed:      []FailedNotice{{NoticeID: "n", StudentID: "S1", Rule: "registration", Channel: "email", Reason: "r"}},
+				Problems:    []DataProblem{{Entity: "student", RowID: "S1", Field: "email", Code: "invalid", Message: "m"}},
+				FailedTotal: 3, ProblemsTotal: 5, ProblemCounts: []ProblemCount{{Code: "invalid", N: 5}}},
 		} {
 			if _, err := s.Digest(d); err != nil {
 				return err

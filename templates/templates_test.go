@@ -693,6 +693,34 @@ func TestDigest(t *testing.T) {
 	}
 }
 
+func TestDigestSaysWhatWasLeftOut(t *testing.T) {
+	s := set(t)
+	for _, lang := range Languages {
+		d := sampleDigest(lang, AudienceOffice)
+		d.FailedTotal, d.ProblemsTotal = 41, 1234
+		d.ProblemCounts = []ProblemCount{{Code: "invalid_phone", N: 1000}, {Code: "no_faculty", N: 234}}
+		out, err := s.Digest(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, body := range []string{out.Text, out.HTML} {
+			for _, want := range []string{": 41", ": 1234", "40", "1232", "sisnotify notices --status failed", "sisnotify.data_problems", "invalid_phone: 1000", "no_faculty: 234"} {
+				if !strings.Contains(body, want) {
+					t.Errorf("%s: cut lists: no %q in\n%s", lang, want, body)
+				}
+			}
+		}
+		// A whole list says nothing of the kind.
+		out, err = s.Digest(sampleDigest(lang, AudienceOffice))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(out.Text, "sisnotify.data_problems") || strings.Contains(out.Text, "--status failed") {
+			t.Errorf("%s: whole lists say something was left out:\n%s", lang, out.Text)
+		}
+	}
+}
+
 // golden cases: rendered notices, SMS and digests compared with
 // testdata/NAME.golden; go test -run Golden -update rewrites them.
 func TestGolden(t *testing.T) {

@@ -97,24 +97,11 @@ type dupProblem struct {
 // rolled-back sync (a dry run) leaves no trace. It fails with ErrBusy when
 // another sync is running.
 func Begin(ctx context.Context, db *sqlx.DB, asOf string) (*Writer, error) {
-	conn, err := db.Conn(ctx)
+	conn, err := lockedTx(ctx, db)
 	if err != nil {
-		return nil, fmt.Errorf("snapshot: %w", err)
-	}
-	var got bool
-	if err := conn.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, int64(lockKey)).Scan(&got); err != nil {
-		conn.Close()
-		return nil, fmt.Errorf("snapshot: lock: %w", err)
-	}
-	if !got {
-		conn.Close()
-		return nil, ErrBusy
+		return nil, err
 	}
 	w := &Writer{db: db, conn: conn, counts: map[Entity]*Counts{}}
-	if _, err := conn.ExecContext(ctx, `BEGIN`); err != nil {
-		w.Rollback()
-		return nil, fmt.Errorf("snapshot: begin: %w", err)
-	}
 	if err := conn.QueryRowContext(ctx, `INSERT INTO sisnotify.syncs (as_of) VALUES ($1) RETURNING sync_id`, asOf).Scan(&w.syncID); err != nil {
 		w.Rollback()
 		return nil, fmt.Errorf("snapshot: record sync: %w", err)

@@ -19,6 +19,17 @@ type Tx struct {
 // BeginTx takes the snapshot lock and begins a transaction. It fails with
 // ErrBusy while a sync or another evaluation runs.
 func BeginTx(ctx context.Context, db *sqlx.DB) (*Tx, error) {
+	conn, err := lockedTx(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	return &Tx{conn: conn}, nil
+}
+
+// lockedTx takes a connection, the snapshot lock on it (a session lock:
+// released by the caller, or when the connection closes) and begins a
+// transaction with plain SQL, so COPY through the driver joins it.
+func lockedTx(ctx context.Context, db *sqlx.DB) (*sql.Conn, error) {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
@@ -32,12 +43,12 @@ func BeginTx(ctx context.Context, db *sqlx.DB) (*Tx, error) {
 		conn.Close()
 		return nil, ErrBusy
 	}
-	t := &Tx{conn: conn}
 	if _, err := conn.ExecContext(ctx, `BEGIN`); err != nil {
-		t.Rollback()
+		_, _ = conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, int64(lockKey))
+		conn.Close()
 		return nil, fmt.Errorf("snapshot: begin: %w", err)
 	}
-	return t, nil
+	return conn, nil
 }
 
 // Conn is the transaction's connection.

@@ -1,0 +1,726 @@
+package jobs
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/iec-almaty/sisnotify/integrations/mail"
+	"github.com/iec-almaty/sisnotify/jobs/date"
+	"github.com/iec-almaty/sisnotify/jobs/rules"
+	"github.com/iec-almaty/sisnotify/templates"
+)
+
+// Digest sends the night's daily digests (RULES.md, "The daily digests"):
+// the office digest to every address of OfficeEmails, every night, and
+// one digest to each dean with something to see.
+//
+// Each (night, recipient) is a row of sisnotify.digests, claimed with a
+// conditional statement and a lease before it is sent, so a rerun of the
+// night sends nothing again, a crashed run resumes the unsent ones, and
+// two workers never send the same one. The obligations each digest listed
+// are kept (sisnotify.digest_rows) to mark the next day's new ones.
+type Digest struct {
+	DB        *sqlx.DB
+	Mail      MailSender
+	Templates *templates.Set
+	Office    templates.Office
+	// OfficeLang is the language of the office digest and of deans
+	// without one; default ru.
+	OfficeLang string
+	// OfficeEmails receive the office digest, one email each; their
+	// position names them ("office1", "office2", …).
+	OfficeEmails []string
+	Log          *slog.Logger
+
+	// Location is the university's time zone, for the dates of what was
+	// already sent; nil: Asia/Almaty.
+	Location *time.Location
+	// Lease is how long a claimed ("sending") digest belongs to its
+	// worker; after it another may claim it. Default 10 minutes.
+	Lease time.Duration
+	// MaxFailed and MaxProblems cut the office digest's lists of failed
+	// notices and data problems to the most recent ones; the digest says
+	// how many were left out and where they all are. Default 200 each.
+	MaxFailed, MaxProblems int
+}
+
+// DigestResult counts what a run of the digests did, for the night's log.
+type DigestResult struct {
+	Office  int `json:"office"`  // office digests sent by this run
+	Deans   int `json:"deans"`   // dean digests sent by this run
+	Skipped int `json:"skipped"` // digests of the night already sent or failed (a rerun), or being sent by another worker
+	Failed  int `json:"failed"`  // digests refused for good by this run (SMTP 5xx); logged and recorded, never resent
+	Rows    int `json:"rows"`    // obligations listed, summed over the digests this run sent
+}
+
+// ErrDigestClaimed is a digest that another worker is sending (or was,
+// when it died): the run returns it so that the task is retried, and the
+// retry finds the digest sent or its lease passed.
+var ErrDigestClaimed = errors.New("digest claimed by another worker")
+
+// Defaults of Digest.
+const (
+	defaultDigestCap = 200
+	// failedDays: the office digest lists the notices of the last 7 nights
+	// that failed for good.
+	failedDays = 7
+	// digestRowsKept: a recipient's listed rows are kept this many days
+	// after its newest digest, for "new since yesterday" and inspection.
+	digestRowsKept = 7
+)
+
+// DigestMessageID is the Message-ID of the digest of one night to one
+// recipient ("office1", "dean-ENG"): a digest sent again carries the same
+// id.
+func DigestMessageID(night date.Date, recipientKey string) string {
+	sum := sha256.Sum256([]byte("digest/" + night.String() + "/" + recipientKey))
+	return "<digest." + hex.EncodeToString(sum[:16]) + "@sisnotify>"
+}
+
+// digestItem is one open obligation that tonight's digests list.
+type digestItem struct {
+	ID        int64  `db:"obligation_id"`
+	Rule      string `db:"rule"`
+	StudentID string `db:"student_id"`
+	SubjectID string `db:"subject_id"`
+	Due       int32  `db:"due_on"`
+	Level     int    `db:"level"`
+	Actions   int    `db:"actions"`
+	Name      string `db:"name"`
+	Faculty   string `db:"faculty"`
+	// DeanOf is the faculty whose dean's digest lists it; "" for none.
+	DeanOf string `db:"dean_faculty"`
+	sent   []sentNotice
+}
+
+// sentNotice is a notice of the obligation that was delivered.
+type sentNotice struct {
+	level             int
+	audience, channel string
+	on                date.Date // local date it was sent
+}
+
+type deanFaculty struct {
+	ID       string         `db:"faculty_id"`
+	Name     string         `db:"name"`
+	DeanName string         `db:"dean_name"`
+	Email    string         `db:"dean_email"`
+	Language sql.NullString `db:"dean_language"`
+}
+
+// digestRecipient is one digest to send tonight.
+type digestRecipient struct {
+	key, audience, addr, lang string
+	faculty                   *deanFaculty // dean digests
+	items                     []*digestItem
+}
+
+// officeLists is what only the office digest shows below the obligations.
+type officeLists struct {
+	failed        []templates.FailedNotice
+	failedTotal   int
+	problems      []templates.DataProblem
+	problemsTotal int
+	counts        []templates.ProblemCount
+}
+
+// Run builds and sends the digests of night (the as-of date), after that
+// night's evaluation. A digest refused for good (SMTP 5xx) is recorded
+// failed; a temporary failure (4xx, network) leaves it pending and Run
+// returns an error so that the task is retried; the retry skips the
+// digests already sent.
+func (d *Digest) Run(ctx context.Context, night date.Date) (DigestResult, error) {
+	var res DigestResult
+	start := time.Now()
+	log := d.log().With("night", night.String())
+	if d.Mail == nil || d.Templates == nil || d.DB == nil {
+		return res, fmt.Errorf("digest %s: DB, Mail and Templates are required: %w", night, asynq.SkipRetry)
+	}
+	if err := d.checkNight(ctx, night); err != nil {
+		return res, err
+	}
+	recipients, lists, err := d.load(ctx, night)
+	if err != nil {
+		return res, err
+	}
+	keys := make([]string, len(recipients))
+	for i, r := range recipients {
+		keys[i] = r.key
+	}
+	// A crashed run may have left a digest for a recipient that has
+	// nothing tonight any more (a dean whose cases were resolved, an
+	// address removed from the configuration).
+	if c, err := d.DB.ExecContext(ctx, `UPDATE sisnotify.digests SET status = 'cancelled', updated_at = now()
+		WHERE night = $1 AND NOT (recipient_key = ANY($2))
+		  AND (status = 'pending' OR (status = 'sending' AND claimed_at < now() - $3 * interval '1 second'))`,
+		night.String(), pq.Array(keys), d.leaseSeconds()); err != nil {
+		return res, fmt.Errorf("digest %s: %w", night, err)
+	} else if n, _ := c.RowsAffected(); n > 0 {
+		log.InfoContext(ctx, "stale digests cancelled", "digests", n)
+	}
+
+	last := lastAttempt(ctx)
+	var errs []error
+	for _, r := range recipients {
+		if err := ctx.Err(); err != nil {
+			errs = append(errs, err)
+			break
+		}
+		out, rows, err := d.send(ctx, log, night, r, lists, last)
+		switch out {
+		case Sent:
+			if r.audience == templates.AudienceOffice {
+				res.Office++
+			} else {
+				res.Deans++
+			}
+			res.Rows += rows
+		case Failed:
+			res.Failed++
+		case Skipped:
+			res.Skipped++
+		}
+		if err != nil {
+			errs = append(errs, err)
+			if out == Retry && connectionLevel(err) {
+				// The server or the network is away: the other digests
+				// would wait for the same timeout. The retry sends them.
+				break
+			}
+		}
+	}
+	log.InfoContext(ctx, "digests", "office", res.Office, "deans", res.Deans, "skipped", res.Skipped, "failed", res.Failed,
+		"rows", res.Rows, "recipients", len(recipients), "duration", time.Since(start).Round(time.Millisecond))
+	if len(errs) > 0 {
+		return res, fmt.Errorf("digest %s: %d of %d digests not sent yet: %w", night, len(errs), len(recipients), errors.Join(errs...))
+	}
+	return res, nil
+}
+
+// checkNight refuses a night earlier than one already evaluated or
+// digested: the obligations show the latest night, and a digest is labelled
+// with its night.
+func (d *Digest) checkNight(ctx context.Context, night date.Date) error {
+	var evaluated, digested sql.NullString
+	if err := d.DB.QueryRowxContext(ctx, `SELECT
+		(SELECT max(last_seen_on)::text FROM sisnotify.obligations),
+		(SELECT max(night)::text FROM sisnotify.digests WHERE status IN ('sending', 'sent', 'failed'))`).Scan(&evaluated, &digested); err != nil {
+		return fmt.Errorf("digest %s: %w", night, err)
+	}
+	for _, last := range []sql.NullString{evaluated, digested} {
+		if last.Valid && last.String > night.String() {
+			return fmt.Errorf("digest %s: %w (%s): %w", night, ErrPastNight, last.String, asynq.SkipRetry)
+		}
+	}
+	return nil
+}
+
+// The obligations the digests list: open, and the reached step has office
+// or dean digest. These are the dry run's predicates (cmd/sisnotify,
+// plannedNotices): the office digest lists actions & OfficeDigest; a dean's
+// digest lists actions & DeanDigest of the students of a faculty that the
+// SIS still lists and that has a dean email.
+var digestItemsQuery = `
+	SELECT o.obligation_id, o.rule, o.student_id, o.subject_id, ` + dayNum("o.due_on") + ` AS due_on, o.level, o.actions,
+	       btrim(coalesce(s.given_name, '') || ' ' || coalesce(s.family_name, '')) AS name,
+	       coalesce(fa.name, s.faculty_id, '') AS faculty,
+	       CASE WHEN o.actions & $2 <> 0 THEN coalesce(f.faculty_id, '') ELSE '' END AS dean_faculty
+	FROM sisnotify.obligations o
+	LEFT JOIN sisnotify.students s ON s.student_id = o.student_id
+	LEFT JOIN sisnotify.faculties fa ON fa.faculty_id = s.faculty_id
+	LEFT JOIN sisnotify.faculties f ON f.faculty_id = s.faculty_id AND f.removed_at IS NULL AND f.dean_email IS NOT NULL
+	WHERE o.closed_at IS NULL AND o.actions & $1 <> 0
+	ORDER BY o.obligation_id`
+
+// load reads, in one consistent snapshot, tonight's listed obligations
+// with what was sent for them, the deans to write to, and the office
+// digest's lists.
+func (d *Digest) load(ctx context.Context, night date.Date) ([]*digestRecipient, *officeLists, error) {
+	wrap := func(what string, err error) error { return fmt.Errorf("digest %s: %s: %w", night, what, err) }
+	tx, err := d.DB.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return nil, nil, wrap("begin", err)
+	}
+	defer tx.Rollback()
+	mask := int(rules.OfficeDigest | rules.DeanDigest)
+	var items []*digestItem
+	if err := tx.SelectContext(ctx, &items, digestItemsQuery, mask, int(rules.DeanDigest)); err != nil {
+		return nil, nil, wrap("obligations", err)
+	}
+	byID := make(map[int64]*digestItem, len(items))
+	for _, it := range items {
+		byID[it.ID] = it
+	}
+	if err := d.loadSent(ctx, tx, mask, byID); err != nil {
+		return nil, nil, wrap("sent notices", err)
+	}
+
+	var recipients []*digestRecipient
+	if len(d.OfficeEmails) > 0 {
+		var office []*digestItem
+		for _, it := range items {
+			if it.Actions&int(rules.OfficeDigest) != 0 {
+				office = append(office, it)
+			}
+		}
+		for i, addr := range d.OfficeEmails {
+			recipients = append(recipients, &digestRecipient{
+				key: "office" + strconv.Itoa(i+1), audience: templates.AudienceOffice,
+				addr: strings.TrimSpace(addr), lang: d.officeLang(), items: office,
+			})
+		}
+	}
+	byFaculty := map[string][]*digestItem{}
+	for _, it := range items {
+		if it.DeanOf != "" {
+			byFaculty[it.DeanOf] = append(byFaculty[it.DeanOf], it)
+		}
+	}
+	if len(byFaculty) > 0 {
+		ids := make([]string, 0, len(byFaculty))
+		for id := range byFaculty {
+			ids = append(ids, id)
+		}
+		var faculties []*deanFaculty
+		if err := tx.SelectContext(ctx, &faculties, `SELECT faculty_id, name, dean_name, dean_email, dean_language
+			FROM sisnotify.faculties WHERE faculty_id = ANY($1) AND removed_at IS NULL AND dean_email IS NOT NULL
+			ORDER BY faculty_id`, pq.Array(ids)); err != nil {
+			return nil, nil, wrap("faculties", err)
+		}
+		for _, f := range faculties {
+			lang := d.officeLang()
+			if f.Language.Valid && f.Language.String != "" {
+				lang = templates.Lang(f.Language.String)
+			}
+			recipients = append(recipients, &digestRecipient{
+				key: "dean-" + f.ID, audience: templates.AudienceDean,
+				addr: f.Email, lang: lang, faculty: f, items: byFaculty[f.ID],
+			})
+		}
+	}
+
+	lists := &officeLists{}
+	if len(d.OfficeEmails) > 0 {
+		if err := d.loadLists(ctx, tx, night, lists); err != nil {
+			return nil, nil, wrap("failed notices and data problems", err)
+		}
+	}
+	return recipients, lists, nil
+}
+
+// loadSent attaches to each listed obligation the notices delivered for it.
+func (d *Digest) loadSent(ctx context.Context, tx *sqlx.Tx, mask int, byID map[int64]*digestItem) error {
+	rows, err := tx.QueryContext(ctx, `
+		SELECT n.obligation_id, n.level, n.audience, n.channel, n.sent_at
+		FROM sisnotify.notices n JOIN sisnotify.obligations o ON o.obligation_id = n.obligation_id
+		WHERE o.closed_at IS NULL AND o.actions & $1 <> 0 AND n.status = 'sent' AND n.sent_at IS NOT NULL
+		ORDER BY n.obligation_id, n.sent_at, n.notice_id`, mask)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	loc := d.location()
+	for rows.Next() {
+		var id int64
+		var s sentNotice
+		var at time.Time
+		if err := rows.Scan(&id, &s.level, &s.audience, &s.channel, &at); err != nil {
+			return err
+		}
+		s.on = date.FromTime(at.In(loc))
+		if it := byID[id]; it != nil {
+			it.sent = append(it.sent, s)
+		}
+	}
+	return rows.Err()
+}
+
+// loadLists reads the office digest's failed notices (the last 7 nights)
+// and data problems, the most recent first, cut to the caps.
+func (d *Digest) loadLists(ctx context.Context, tx *sqlx.Tx, night date.Date, l *officeLists) error {
+	var failed []struct {
+		ID        int64  `db:"notice_id"`
+		StudentID string `db:"student_id"`
+		Rule      string `db:"rule"`
+		Audience  string `db:"audience"`
+		Channel   string `db:"channel"`
+		Err       string `db:"last_error"`
+		Total     int    `db:"total"`
+	}
+	if err := tx.SelectContext(ctx, &failed, `
+		SELECT notice_id, student_id, rule, audience, channel, coalesce(last_error, '') AS last_error, count(*) OVER () AS total
+		FROM sisnotify.notices
+		WHERE status = 'failed' AND night > $1::date - $2::int AND night <= $1::date
+		ORDER BY night DESC, notice_id DESC LIMIT $3`, night.String(), failedDays, capOr(d.MaxFailed)); err != nil {
+		return err
+	}
+	for _, f := range failed {
+		ch := f.Channel
+		if f.Audience != templates.AudienceStudent {
+			ch = f.Audience + " " + f.Channel
+		}
+		l.failed = append(l.failed, templates.FailedNotice{
+			NoticeID: strconv.FormatInt(f.ID, 10), StudentID: f.StudentID, Rule: f.Rule, Channel: ch, Reason: f.Err,
+		})
+		l.failedTotal = f.Total
+	}
+	var problems []struct {
+		Entity  string `db:"entity"`
+		RowID   string `db:"row_id"`
+		Field   string `db:"field"`
+		Code    string `db:"code"`
+		Message string `db:"message"`
+		Total   int    `db:"total"`
+	}
+	// Where the problem is and what it is; never a value (the sync keeps
+	// values out of data_problems).
+	if err := tx.SelectContext(ctx, &problems, `
+		SELECT entity, row_id, field, code, message, count(*) OVER () AS total
+		FROM sisnotify.data_problems
+		ORDER BY first_seen_at DESC, severity = 'error' DESC, entity, row_id, field, code LIMIT $1`, capOr(d.MaxProblems)); err != nil {
+		return err
+	}
+	for _, p := range problems {
+		l.problems = append(l.problems, templates.DataProblem{Entity: p.Entity, RowID: p.RowID, Field: p.Field, Code: p.Code, Message: p.Message})
+		l.problemsTotal = p.Total
+	}
+	if l.problemsTotal > len(l.problems) {
+		var counts []struct {
+			Code string `db:"code"`
+			N    int    `db:"n"`
+		}
+		if err := tx.SelectContext(ctx, &counts, `SELECT code, count(*) AS n FROM sisnotify.data_problems GROUP BY code ORDER BY n DESC, code`); err != nil {
+			return err
+		}
+		for _, c := range counts {
+			l.counts = append(l.counts, templates.ProblemCount{Code: c.Code, N: c.N})
+		}
+	}
+	return nil
+}
+
+// send claims, builds, sends and records the digest of one recipient.
+// It returns the rows the digest listed.
+func (d *Digest) send(ctx context.Context, log *slog.Logger, night date.Date, r *digestRecipient, lists *officeLists, last bool) (Outcome, int, error) {
+	log = log.With("audience", r.audience, "recipient_key", r.key)
+	msgID := DigestMessageID(night, r.key)
+	var id int64
+	err := d.DB.GetContext(ctx, &id, `
+		INSERT INTO sisnotify.digests AS g (night, audience, recipient_key, recipient, language, status, attempts, claimed_at, message_id)
+		VALUES ($1, $2, $3, $4, $5, 'sending', 1, now(), $6)
+		ON CONFLICT (night, recipient_key) DO UPDATE
+		SET status = 'sending', attempts = g.attempts + 1, claimed_at = now(), audience = EXCLUDED.audience,
+		    recipient = EXCLUDED.recipient, language = EXCLUDED.language, updated_at = now()
+		WHERE g.status IN ('pending', 'cancelled') OR (g.status = 'sending' AND g.claimed_at < now() - $7 * interval '1 second')
+		RETURNING g.digest_id`, night.String(), r.audience, r.key, r.addr, r.lang, msgID, d.leaseSeconds())
+	if errors.Is(err, sql.ErrNoRows) {
+		var status string
+		if err := d.DB.GetContext(ctx, &status, `SELECT status FROM sisnotify.digests WHERE night = $1 AND recipient_key = $2`, night.String(), r.key); err != nil {
+			return Retry, 0, fmt.Errorf("digest %s: claim: %w", r.key, err)
+		}
+		if status == "sending" {
+			return Skipped, 0, fmt.Errorf("digest %s: %w", r.key, ErrDigestClaimed)
+		}
+		return Skipped, 0, nil
+	}
+	if err != nil {
+		return Retry, 0, fmt.Errorf("digest %s: claim: %w", r.key, err)
+	}
+	log = log.With("digest_id", id)
+
+	// New since yesterday: not listed in the recipient's previous digest
+	// that went out.
+	var prev []int64
+	if err := d.DB.SelectContext(ctx, &prev, `
+		SELECT obligation_id FROM sisnotify.digest_rows
+		WHERE digest_id = (SELECT digest_id FROM sisnotify.digests
+		                   WHERE recipient_key = $1 AND night < $2 AND status = 'sent' ORDER BY night DESC LIMIT 1)`,
+		r.key, night.String()); err != nil {
+		return d.release(ctx, id, fmt.Errorf("digest %s: previous digest: %w", r.key, err))
+	}
+	seen := make(map[int64]bool, len(prev))
+	for _, o := range prev {
+		seen[o] = true
+	}
+	tdig := templates.Digest{Lang: r.lang, AsOf: night, Office: d.Office, Audience: r.audience}
+	var newRows int
+	tdig.Groups, newRows = digestGroups(night, r.lang, r.items, seen)
+	if r.audience == templates.AudienceDean {
+		tdig.DeanName, tdig.FacultyName = r.faculty.DeanName, r.faculty.Name
+	} else {
+		tdig.Failed, tdig.FailedTotal = lists.failed, lists.failedTotal
+		tdig.Problems, tdig.ProblemsTotal, tdig.ProblemCounts = lists.problems, lists.problemsTotal, lists.counts
+	}
+	if err := d.recordRows(ctx, id, r.items, newRows); err != nil {
+		return d.release(ctx, id, fmt.Errorf("digest %s: %w", r.key, err))
+	}
+	out, err := d.Templates.Digest(tdig)
+	if err != nil {
+		// A bug, not the recipient's: left pending, the night fails and
+		// the operators hear of it; a rerun after the fix sends it.
+		return d.release(ctx, id, fmt.Errorf("digest %s: render: %w", r.key, err))
+	}
+	sum := sha256.Sum256([]byte(out.Subject + "\x00" + out.Text + "\x00" + out.HTML))
+	hash := hex.EncodeToString(sum[:16])
+	res, retryable, err := d.Mail.Send(ctx, mail.Message{
+		To: r.addr, Subject: out.Subject, Text: out.Text, HTML: out.HTML, MessageID: msgID,
+		Headers: map[string]string{mail.HeaderKind: "digest", mail.HeaderAudience: r.audience},
+	})
+	if err == nil {
+		if err := d.finish(ctx, id, "sent", "", firstNonEmpty(res.ProviderID, res.Reply), "", out.Version, hash); err != nil {
+			// Sent but not recorded: the window DESIGN.md allows; the
+			// lease lets the retry send it again.
+			return Retry, 0, err
+		}
+		// Only the newest digest's rows are needed; a week is kept.
+		if _, err := d.DB.ExecContext(context.WithoutCancel(ctx), `DELETE FROM sisnotify.digest_rows r USING sisnotify.digests g
+			WHERE r.digest_id = g.digest_id AND g.recipient_key = $1 AND g.night < $2::date - $3::int`,
+			r.key, night.String(), digestRowsKept); err != nil {
+			log.WarnContext(ctx, "prune digest rows", "err", err)
+		}
+		log.InfoContext(ctx, "digest sent", "rows", len(r.items), "new", newRows)
+		return Sent, len(r.items), nil
+	}
+	class, status, outcome := "permanent", "failed", Failed
+	if retryable {
+		class, status, outcome = "temporary", "pending", Retry
+		if last {
+			status = "failed"
+		}
+	}
+	if ferr := d.finish(ctx, id, status, class, "", err.Error(), out.Version, hash); ferr != nil {
+		return Retry, 0, errors.Join(err, ferr)
+	}
+	log.WarnContext(ctx, "digest not delivered", "class", class, "final", status == "failed", "err", err)
+	if outcome == Failed {
+		// Digests are not notices: a refused digest is logged and
+		// recorded, not listed anywhere, and not resent tonight.
+		return Failed, 0, nil
+	}
+	if status == "failed" {
+		return Failed, 0, fmt.Errorf("digest %s: gave up: %w", r.key, err)
+	}
+	return Retry, 0, fmt.Errorf("digest %s: %w", r.key, err)
+}
+
+// recordRows replaces the obligations the digest lists (a resumed digest
+// may list other ones than its first attempt).
+func (d *Digest) recordRows(ctx context.Context, id int64, items []*digestItem, newRows int) error {
+	ids := make([]int64, len(items))
+	for i, it := range items {
+		ids[i] = it.ID
+	}
+	tx, err := d.DB.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("record rows: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `DELETE FROM sisnotify.digest_rows WHERE digest_id = $1`, id); err != nil {
+		return fmt.Errorf("record rows: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO sisnotify.digest_rows (digest_id, obligation_id) SELECT $1, unnest($2::bigint[])`, id, pq.Array(ids)); err != nil {
+		return fmt.Errorf("record rows: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE sisnotify.digests SET listed = $2, new_rows = $3, updated_at = now() WHERE digest_id = $1`, id, len(ids), newRows); err != nil {
+		return fmt.Errorf("record rows: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("record rows: %w", err)
+	}
+	return nil
+}
+
+// release gives a claimed digest back (pending) after a failure of ours
+// before the send, and returns err for a retry.
+func (d *Digest) release(ctx context.Context, id int64, err error) (Outcome, int, error) {
+	if ferr := d.finish(ctx, id, "pending", "temporary", "", err.Error(), "", ""); ferr != nil {
+		err = errors.Join(err, ferr)
+	}
+	return Retry, 0, err
+}
+
+// finish records the outcome of an attempt.
+func (d *Digest) finish(ctx context.Context, id int64, status, class, provider, lastErr, version, hash string) error {
+	_, err := d.DB.ExecContext(context.WithoutCancel(ctx), `
+		UPDATE sisnotify.digests
+		SET status = $2, error_class = NULLIF($3, ''), provider_id = coalesce(NULLIF($4, ''), provider_id),
+		    last_error = NULLIF($5, ''), template_version = coalesce(NULLIF($6, ''), template_version),
+		    content_hash = coalesce(NULLIF($7, ''), content_hash),
+		    sent_at = CASE WHEN $2 = 'sent' THEN now() END, updated_at = now()
+		WHERE digest_id = $1 AND status = 'sending'`, id, status, class, provider, lastErr, version, hash)
+	if err != nil {
+		return fmt.Errorf("digest %d: record %s: %w", id, status, err)
+	}
+	return nil
+}
+
+// digestGroups groups items by rule for the template, the group with the
+// most overdue row first, and marks the rows not in seen as new (all of
+// them when the recipient never had a digest).
+func digestGroups(night date.Date, lang string, items []*digestItem, seen map[int64]bool) ([]templates.DigestGroup, int) {
+	byRule := map[string]*templates.DigestGroup{}
+	worst := map[string]int{}
+	var order []string
+	newRows := 0
+	for _, it := range items {
+		g := byRule[it.Rule]
+		if g == nil {
+			g = &templates.DigestGroup{Rule: it.Rule}
+			byRule[it.Rule] = g
+			order = append(order, it.Rule)
+			worst[it.Rule] = -1 << 30
+		}
+		row := templates.DigestRow{
+			StudentID: it.StudentID, SubjectID: it.SubjectID, Name: it.Name, Faculty: it.Faculty,
+			Due: date.Date(it.Due), DaysOverdue: night.Sub(date.Date(it.Due)), Level: it.Level,
+			Sent: sentText(lang, it.sent), New: !seen[it.ID],
+		}
+		if row.New {
+			newRows++
+		}
+		worst[it.Rule] = max(worst[it.Rule], row.DaysOverdue)
+		g.Rows = append(g.Rows, row)
+	}
+	sort.SliceStable(order, func(i, j int) bool {
+		if worst[order[i]] != worst[order[j]] {
+			return worst[order[i]] > worst[order[j]]
+		}
+		return order[i] < order[j]
+	})
+	groups := make([]templates.DigestGroup, len(order))
+	for i, rule := range order {
+		groups[i] = *byRule[rule]
+	}
+	return groups, newRows
+}
+
+// sentWords name a delivered notice in the "already sent" column by its
+// audience and channel.
+var sentWords = map[string]map[string]string{
+	"en": {"student/email": "email", "student/sms": "SMS", "office/email": "office email", "dean/email": "dean email"},
+	"ru": {"student/email": "email", "student/sms": "SMS", "office/email": "email отделу", "dean/email": "email декану"},
+	"kk": {"student/email": "email", "student/sms": "SMS", "office/email": "бөлімге email", "dean/email": "деканға email"},
+}
+
+var sentOrder = map[string]int{"student/email": 0, "student/sms": 1, "office/email": 2, "dean/email": 3}
+
+// sentText writes what was delivered for an obligation, by step and day,
+// oldest first: "L2 email, SMS 24 November; L3 email, SMS, office email
+// 25 November".
+func sentText(lang string, sent []sentNotice) string {
+	if len(sent) == 0 {
+		return ""
+	}
+	lang = templates.Lang(lang)
+	type key struct {
+		level int
+		on    date.Date
+	}
+	var order []key
+	what := map[key][]string{}
+	for _, s := range sent {
+		k := key{s.level, s.on}
+		if _, ok := what[k]; !ok {
+			order = append(order, k)
+		}
+		w := s.audience + "/" + s.channel
+		if !containsString(what[k], w) {
+			what[k] = append(what[k], w)
+		}
+	}
+	parts := make([]string, 0, len(order))
+	for _, k := range order {
+		ws := what[k]
+		sort.SliceStable(ws, func(i, j int) bool { return sentOrder[ws[i]] < sentOrder[ws[j]] })
+		names := make([]string, len(ws))
+		for i, w := range ws {
+			if names[i] = sentWords[lang][w]; names[i] == "" {
+				names[i] = strings.ReplaceAll(w, "/", " ")
+			}
+		}
+		parts = append(parts, "L"+strconv.Itoa(k.level)+" "+strings.Join(names, ", ")+" "+templates.FormatDayMonth(lang, k.on))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func containsString(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// connectionLevel reports a temporary failure that is not the server's
+// answer about this message (no connection, a timeout, a cancelled ctx):
+// the next digest would fail the same way.
+func connectionLevel(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var me *mail.Error
+	return errors.As(err, &me) && me.Code == 0
+}
+
+// lastAttempt reports whether ctx is the asynq task's last attempt: a
+// temporary failure is then recorded as failed.
+func lastAttempt(ctx context.Context) bool {
+	n, ok := asynq.GetRetryCount(ctx)
+	if !ok {
+		return false
+	}
+	m, ok := asynq.GetMaxRetry(ctx)
+	return ok && n >= m
+}
+
+func capOr(n int) int {
+	if n <= 0 {
+		return defaultDigestCap
+	}
+	return n
+}
+
+func (d *Digest) officeLang() string {
+	if d.OfficeLang == "" {
+		return "ru"
+	}
+	return templates.Lang(d.OfficeLang)
+}
+
+func (d *Digest) leaseSeconds() int64 {
+	if d.Lease <= 0 {
+		return int64((10 * time.Minute) / time.Second)
+	}
+	return max(int64(d.Lease/time.Second), 1)
+}
+
+func (d *Digest) location() *time.Location {
+	if d.Location != nil {
+		return d.Location
+	}
+	if l, err := time.LoadLocation("Asia/Almaty"); err == nil {
+		return l
+	}
+	return time.FixedZone("+05", 5*60*60)
+}
+
+func (d *Digest) log() *slog.Logger {
+	if d.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return d.Log
+}
