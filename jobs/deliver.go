@@ -61,7 +61,14 @@ type Deliverer struct {
 	// Lease is how long a claimed ("sending") notice belongs to its
 	// worker; after it another may claim it. Default 10 minutes.
 	Lease time.Duration
-	Log   *slog.Logger
+	// Observe, when set, counts each attempt's outcome (the /metrics side).
+	Observe DeliveryObserver
+	Log     *slog.Logger
+}
+
+// DeliveryObserver counts delivery outcomes by channel.
+type DeliveryObserver interface {
+	Delivered(channel, outcome string)
 }
 
 // Outcome of one delivery attempt.
@@ -92,7 +99,11 @@ func (d *Deliverer) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	retried, _ := asynq.GetRetryCount(ctx)
 	maxRetry, ok := asynq.GetMaxRetry(ctx)
 	last := ok && retried >= maxRetry
-	out, err := d.Deliver(ctx, p.NoticeID, last)
+	var channel string
+	out, err := d.deliver(ctx, p.NoticeID, last, &channel)
+	if d.Observe != nil && channel != "" {
+		d.Observe.Delivered(channel, string(out))
+	}
 	switch out {
 	case Failed:
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
@@ -151,6 +162,12 @@ var claimQuery = `
 // Deliver makes one attempt at notice id. last says no retry follows: a
 // temporary failure is then recorded as failed.
 func (d *Deliverer) Deliver(ctx context.Context, id int64, last bool) (Outcome, error) {
+	var channel string
+	return d.deliver(ctx, id, last, &channel)
+}
+
+// deliver is Deliver, also setting the notice's channel once claimed.
+func (d *Deliverer) deliver(ctx context.Context, id int64, last bool, channel *string) (Outcome, error) {
 	log := d.log().With("notice_id", id)
 	lease := d.Lease
 	if lease <= 0 {
@@ -177,6 +194,7 @@ func (d *Deliverer) Deliver(ctx context.Context, id int64, last bool) (Outcome, 
 		return Skipped, nil
 	}
 	log = log.With("student_id", n.StudentID, "rule", n.Rule, "level", n.Level, "channel", n.Channel, "audience", n.Audience)
+	*channel = n.Channel
 	if n.Closed {
 		// A closed obligation never sends again.
 		if err := d.finish(ctx, id, "cancelled", "", "", "obligation closed before delivery", "", "", ""); err != nil {

@@ -89,6 +89,14 @@ func newDelivery(a *app, cfg *Config, file *config.File, db *sqlx.DB) (*delivery
 	return d, nil
 }
 
+// digest is the night's digest job over the same senders.
+func (d *delivery) digest(cfg *Config) *jobs.Digest {
+	return &jobs.Digest{
+		DB: d.deliverer.DB, Mail: d.mail, Templates: d.deliverer.Templates, Office: d.deliverer.Office,
+		OfficeLang: d.deliverer.OfficeLang, OfficeEmails: cfg.OfficeEmails, Location: cfg.Location, Log: d.deliverer.Log,
+	}
+}
+
 func (d *delivery) Close() {
 	d.client.Close()
 	d.rdb.Close()

@@ -118,7 +118,16 @@ func runNight(ctx context.Context, a *app, cfg *Config, file *config.File, db *s
 	}
 	fmt.Fprintf(a.stdout, "deliver: %s pending, %s queued (%s already in Redis), %s SMS held for quiet hours, in %s\n",
 		n(er.Pending), n(er.Enqueued), n(er.Queued), n(er.Held), time.Since(dstart).Round(time.Millisecond))
-	return printNightSummary(ctx, a.stdout, db, day)
+	if err := printNightSummary(ctx, a.stdout, db, day); err != nil {
+		return err
+	}
+	dg, err := d.digest(cfg).Run(ctx, day)
+	if err != nil {
+		return fmt.Errorf("digest: %w", err)
+	}
+	fmt.Fprintf(a.stdout, "digests: %d to the office, %d to deans (%d obligations listed), %d already sent, %d refused\n",
+		dg.Office, dg.Deans, dg.Rows, dg.Skipped, dg.Failed)
+	return nil
 }
 
 // printNightSummary prints tonight's notices by rule, channel and status,

@@ -204,22 +204,6 @@ func ignoreHelp(err error) error {
 	return err
 }
 
-// notYet is the answer of commands a later milestone delivers.
-func notYet(a *app, name, synopsis, about string, args []string, define func(*flag.FlagSet)) error {
-	fs := flags(a, name, synopsis, about)
-	if define != nil {
-		define(fs)
-	}
-	if err := parseFlags(a, fs, args); err != nil {
-		return ignoreHelp(err)
-	}
-	return fmt.Errorf("%s is not available in this version yet (see the README's roadmap)", name)
-}
-
-func cmdServe(ctx context.Context, a *app, args []string) error {
-	return notYet(a, "serve", "serve", "The unattended service: scheduler, workers and HTTP (/healthz, /readyz, /metrics, /monitoring).", args, nil)
-}
-
 // table prints rows as aligned columns: numbers to the right, text to the
 // left.
 func table(w io.Writer, header []string, rows [][]string) {

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/iec-almaty/sisnotify/integrations/sis"
+	"github.com/iec-almaty/sisnotify/jobs"
+	"github.com/iec-almaty/sisnotify/jobs/config"
+	"github.com/iec-almaty/sisnotify/worker"
+)
+
+func cmdServe(ctx context.Context, a *app, args []string) error {
+	fs := flags(a, "serve", "serve [--shutdown-timeout 20s]",
+		"The unattended service: runs the night at SISNOTIFY_SCHEDULE in SISNOTIFY_TIMEZONE (and the last\nnight at start when it was missed), delivers notices, and serves /healthz, /readyz, /metrics\nand the monitoring UI on SISNOTIFY_HTTP_ADDR. Any number of replicas may share one Redis and\none PostgreSQL. SIGTERM or SIGINT stops it: deliveries in flight finish first.")
+	shutdown := fs.Duration("shutdown-timeout", 20*time.Second, "how long a stop waits for deliveries in flight")
+	if err := parseFlags(a, fs, args); err != nil {
+		return ignoreHelp(err)
+	}
+	cfg, err := loadConfig(a.lookup, need{sis: true, db: true, office: true})
+	if err != nil {
+		return err
+	}
+	file, err := config.Load(cfg.ConfigPath)
+	if err != nil {
+		return &ConfigError{Msg: "SISNOTIFY_CONFIG: " + err.Error()}
+	}
+	db, err := openDB(ctx, a, cfg.DBURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	d, err := newDelivery(a, cfg, file, db)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	metrics := worker.NewMetrics()
+	night := &worker.Night{
+		DB: db, Client: d.client, Log: a.log, Metrics: metrics,
+		Sync:     &jobs.Sync{SIS: sis.NewReader(cfg.SISURL), DB: db, Log: a.log},
+		Evaluate: &jobs.Evaluate{Config: file, OfficeEmails: cfg.OfficeEmails, Log: a.log},
+		Enqueue:  d.enqueuer,
+		Digest:   d.digest(cfg),
+	}
+	d.deliverer.Observe = metrics
+	mux := worker.NewMux(d.deliverer)
+	night.Register(mux)
+	srv := worker.NewServer(worker.Options{Redis: d.rdb, Concurrency: deliveryConcurrency, ShutdownTimeout: *shutdown, Log: a.log})
+	if err := srv.Start(mux); err != nil {
+		return fmt.Errorf("serve: start workers: %w", err)
+	}
+	stopped := false
+	defer func() {
+		if !stopped {
+			srv.Shutdown()
+		}
+	}()
+
+	http := worker.NewHTTP(worker.HTTPOptions{
+		Addr: cfg.HTTPAddr, User: cfg.HTTPUser, Password: cfg.HTTPPassword,
+		DB: db, Redis: d.rdb, Metrics: metrics, Log: a.log,
+	})
+	if err := http.Start(ctx); err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+
+	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopBG()
+	sched := &worker.Scheduler{Spec: cfg.Schedule, Location: cfg.Location, Night: night, DB: db,
+		Tasks: asynq.NewInspectorFromRedisClient(d.rdb), Log: a.log}
+	if n, started, err := sched.CatchUp(bg); err != nil {
+		a.log.ErrorContext(ctx, "catch up", "err", err)
+	} else if started {
+		fmt.Fprintf(a.stdout, "serve: the night of %s had not run; started it\n", n)
+	}
+	watch := &worker.Watchdog{DB: db, Enqueue: d.enqueuer, Mail: d.mail, Ops: cfg.OpsEmails, Since: time.Now(), Log: a.log}
+	done := make(chan struct{}, 2)
+	go func() { _ = sched.Run(bg); done <- struct{}{} }()
+	go func() { watch.Run(bg, 5*time.Minute); done <- struct{}{} }()
+	a.log.InfoContext(ctx, "serving", "http", cfg.HTTPAddr, "schedule", cfg.Schedule, "timezone", cfg.TimezoneName, "monitoring_ui", cfg.HTTPUser != "")
+	fmt.Fprintf(a.stdout, "serve: http on %s, nights at %q (%s)\n", cfg.HTTPAddr, cfg.Schedule, cfg.TimezoneName)
+
+	<-ctx.Done()
+	a.log.InfoContext(context.Background(), "stopping: waiting for deliveries in flight", "timeout", shutdown.String())
+	stopBG()
+	<-done
+	<-done
+	srv.Shutdown() // stops taking tasks, waits for those running, requeues the rest
+	stopped = true
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := http.Shutdown(sctx); err != nil && !errors.Is(err, context.Canceled) {
+		a.log.Warn("http shutdown", "err", err)
+	}
+	a.log.Info("stopped")
+	return nil
+}

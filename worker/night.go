@@ -1,0 +1,232 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/iec-almaty/sisnotify/jobs"
+	"github.com/iec-almaty/sisnotify/jobs/date"
+	"github.com/iec-almaty/sisnotify/jobs/snapshot"
+)
+
+// The night's chain: each phase is a task that, when it succeeds, queues
+// the next. Every task's TaskID carries the night's date
+// ("night-2026-11-25-sync"), and completed tasks are retained for a week,
+// so however many replicas and schedulers start a night, each phase of it
+// runs once.
+const (
+	TypeNightSync     = "night:sync"
+	TypeNightEvaluate = "night:evaluate"
+	TypeNightDeliver  = "night:deliver"
+	TypeNightDigest   = "night:digest"
+)
+
+var phases = []struct{ name, typ string }{
+	{"sync", TypeNightSync}, {"evaluate", TypeNightEvaluate}, {"deliver", TypeNightDeliver}, {"digest", TypeNightDigest},
+}
+
+// nightRetention keeps a night's completed tasks (and so their TaskIDs)
+// long enough that no replica can start the same night twice.
+const nightRetention = 7 * 24 * time.Hour
+
+// nightMaxRetry: a phase that keeps failing (the SIS down, the database
+// away) is retried for about half an hour, then the night is failed and
+// the operators alerted.
+const nightMaxRetry = 5
+
+// NightPayload is the payload of every night task.
+type NightPayload struct {
+	Night string `json:"night"` // YYYY-MM-DD
+}
+
+// PhaseObserver receives the duration and outcome of each phase (the
+// /metrics side implements it).
+type PhaseObserver interface {
+	ObservePhase(phase string, d time.Duration, err error)
+	NightSucceeded(t time.Time)
+}
+
+// DigestSender sends the night's digests (jobs.Digest).
+type DigestSender interface {
+	Run(ctx context.Context, night date.Date) (jobs.DigestResult, error)
+}
+
+// Night runs the phases of a night: sync, evaluate, deliver (queue the
+// notices; the deliveries themselves are tasks of their own, spread over
+// every replica) and digest.
+type Night struct {
+	DB       *sqlx.DB
+	Client   *asynq.Client
+	Sync     *jobs.Sync
+	Evaluate *jobs.Evaluate
+	Enqueue  *jobs.Enqueuer
+	Digest   DigestSender
+	Metrics  PhaseObserver
+	Log      *slog.Logger
+	// DigestWait is how long the digest waits for the night's deliveries
+	// to finish before it goes out anyway; default 30 minutes.
+	DigestWait time.Duration
+	Now        func() time.Time
+}
+
+// Register routes the night's task types to n.
+func (n *Night) Register(mux *asynq.ServeMux) {
+	for _, p := range phases {
+		mux.HandleFunc(p.typ, n.handler(p.name))
+	}
+}
+
+// Start queues the first phase of night. Starting a night that is queued,
+// running or done is a no-op.
+func (n *Night) Start(ctx context.Context, night date.Date) (bool, error) {
+	return n.queue(ctx, 0, night)
+}
+
+func (n *Night) queue(ctx context.Context, i int, night date.Date) (bool, error) {
+	payload, _ := json.Marshal(NightPayload{Night: night.String()})
+	_, err := n.Client.EnqueueContext(ctx, asynq.NewTask(phases[i].typ, payload),
+		asynq.TaskID(fmt.Sprintf("night-%s-%s", night, phases[i].name)), asynq.Queue(QueueNight),
+		asynq.MaxRetry(nightMaxRetry), asynq.Retention(nightRetention), asynq.Timeout(2*time.Hour))
+	if errors.Is(err, asynq.ErrTaskIDConflict) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("queue night %s %s: %w", night, phases[i].name, err)
+	}
+	return true, nil
+}
+
+func (n *Night) now() time.Time {
+	if n.Now != nil {
+		return n.Now()
+	}
+	return time.Now()
+}
+
+func (n *Night) log() *slog.Logger {
+	if n.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return n.Log
+}
+
+func (n *Night) handler(phase string) asynq.HandlerFunc {
+	return func(ctx context.Context, t *asynq.Task) error {
+		var p NightPayload
+		if err := json.Unmarshal(t.Payload(), &p); err != nil {
+			return fmt.Errorf("night task: %w: %w", err, asynq.SkipRetry)
+		}
+		night, err := date.Parse(p.Night)
+		if err != nil {
+			return fmt.Errorf("night task: %w: %w", err, asynq.SkipRetry)
+		}
+		log := n.log().With("night", p.Night, "phase", phase)
+		if _, err := n.DB.ExecContext(ctx, `INSERT INTO sisnotify.nights (night, phase) VALUES ($1, $2)
+			ON CONFLICT (night) DO UPDATE SET phase = EXCLUDED.phase, status = 'running', error = NULL, finished_at = NULL`, p.Night, phase); err != nil {
+			return fmt.Errorf("night %s: record: %w", p.Night, err)
+		}
+		start := time.Now()
+		counts, err := n.run(ctx, phase, night)
+		d := time.Since(start)
+		if err != nil {
+			retried, _ := asynq.GetRetryCount(ctx)
+			maxRetry, _ := asynq.GetMaxRetry(ctx)
+			final := retried >= maxRetry || errors.Is(err, asynq.SkipRetry)
+			log.ErrorContext(ctx, "night phase failed", "err", err, "retried", retried, "final", final, "duration", d.Round(time.Millisecond))
+			if n.Metrics != nil {
+				n.Metrics.ObservePhase(phase, d, err)
+			}
+			if final {
+				if _, derr := n.DB.ExecContext(context.WithoutCancel(ctx), `UPDATE sisnotify.nights SET status = 'failed', finished_at = now(), error = $2 WHERE night = $1`, p.Night, err.Error()); derr != nil {
+					log.ErrorContext(ctx, "record failed night", "err", derr)
+				}
+			}
+			return err
+		}
+		if n.Metrics != nil {
+			n.Metrics.ObservePhase(phase, d, nil)
+		}
+		log.InfoContext(ctx, "night phase done", "duration", d.Round(time.Millisecond), "counts", counts)
+		cj, _ := json.Marshal(map[string]any{phase: counts})
+		if _, err := n.DB.ExecContext(ctx, `UPDATE sisnotify.nights SET counts = counts || $2::jsonb WHERE night = $1`, p.Night, string(cj)); err != nil {
+			return fmt.Errorf("night %s: record: %w", p.Night, err)
+		}
+		for i, ph := range phases {
+			if ph.name != phase {
+				continue
+			}
+			if i+1 < len(phases) {
+				_, err := n.queue(ctx, i+1, night)
+				return err
+			}
+		}
+		if _, err := n.DB.ExecContext(ctx, `UPDATE sisnotify.nights SET status = 'ok', finished_at = now() WHERE night = $1`, p.Night); err != nil {
+			return fmt.Errorf("night %s: record: %w", p.Night, err)
+		}
+		if n.Metrics != nil {
+			n.Metrics.NightSucceeded(n.now())
+		}
+		log.InfoContext(ctx, "night done")
+		return nil
+	}
+}
+
+// run does one phase and returns its counts for the log.
+func (n *Night) run(ctx context.Context, phase string, night date.Date) (any, error) {
+	switch phase {
+	case "sync":
+		res, err := n.Sync.Run(ctx, night)
+		return res, err
+	case "evaluate":
+		tx, err := snapshot.BeginTx(ctx, n.DB)
+		if err != nil {
+			return nil, fmt.Errorf("evaluate: %w", err)
+		}
+		defer tx.Rollback()
+		res, err := n.Evaluate.Run(ctx, tx.Conn(), night, false)
+		if err != nil {
+			if errors.Is(err, jobs.ErrPastNight) {
+				return nil, fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+			}
+			return nil, err
+		}
+		return res, tx.Commit(ctx)
+	case "deliver":
+		return n.Enqueue.Run(ctx, n.now())
+	case "digest":
+		// The digest says what was sent: wait (a while) for the night's
+		// deliveries, which run on every replica.
+		wait := n.DigestWait
+		if wait <= 0 {
+			wait = 30 * time.Minute
+		}
+		deadline := time.Now().Add(wait)
+		for {
+			var left int
+			if err := n.DB.GetContext(ctx, &left, `SELECT count(*) FROM sisnotify.notices
+				WHERE night = $1 AND status IN ('pending', 'sending') AND (not_before IS NULL OR not_before <= now())`, night.String()); err != nil {
+				return nil, fmt.Errorf("digest: %w", err)
+			}
+			if left == 0 || time.Now().After(deadline) {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(2 * time.Second):
+			}
+		}
+		if n.Digest == nil {
+			return nil, nil
+		}
+		return n.Digest.Run(ctx, night)
+	}
+	return nil, fmt.Errorf("unknown phase %q: %w", phase, asynq.SkipRetry)
+}

@@ -1,0 +1,238 @@
+package worker
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/jmoiron/sqlx"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/iec-almaty/sisnotify/integrations/mail"
+	"github.com/iec-almaty/sisnotify/integrations/mail/mailtest"
+	"github.com/iec-almaty/sisnotify/integrations/sis"
+	"github.com/iec-almaty/sisnotify/integrations/testenv"
+	"github.com/iec-almaty/sisnotify/jobs"
+	"github.com/iec-almaty/sisnotify/jobs/date"
+)
+
+var almaty, _ = time.LoadLocation("Asia/Almaty")
+
+func TestSchedulerLastActivation(t *testing.T) {
+	s := &Scheduler{Spec: "0 6 * * *", Location: almaty}
+	for _, c := range []struct{ now, want string }{
+		{"2026-11-25T03:00:00Z", "2026-11-25 06:00"}, // 08:00 in Almaty: this morning's
+		{"2026-11-25T00:30:00Z", "2026-11-24 06:00"}, // 05:30 in Almaty: yesterday's
+		{"2026-11-25T01:00:00Z", "2026-11-25 06:00"}, // exactly 06:00
+	} {
+		now, _ := time.Parse(time.RFC3339, c.now)
+		got, err := s.Last(now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.In(almaty).Format("2006-01-02 15:04") != c.want {
+			t.Errorf("last activation at %s = %s, want %s", c.now, got.In(almaty).Format("2006-01-02 15:04"), c.want)
+		}
+	}
+}
+
+// nightRig is a SIS with one student due tonight, a worker database, and
+// the night's phases wired like serve wires them.
+type nightRig struct {
+	db     *sqlx.DB
+	rdb    *redis.Client
+	client *asynq.Client
+	night  *Night
+}
+
+func newNightRig(t *testing.T) *nightRig {
+	t.Helper()
+	s := testenv.New(t, "")
+	if _, err := s.Open(t).Exec(sis.ReferenceSchema + `
+		INSERT INTO sis.faculties VALUES ('ENG', 'Engineering', 'Dean', 'dean@uni.example', 'en');
+		INSERT INTO sis.students (student_id, given_name, family_name, email, preferred_language, visa_regime, faculty_id, enrollment_status, entered_on)
+		VALUES ('S1', 'Ann', 'Lee', 'ann@student.example', 'en', 'visa', 'ENG', 'active', '2026-11-25')`); err != nil {
+		t.Fatal(err)
+	}
+	db, _ := httpTestDB(t)
+	rdb := httpTestRedis(t)
+	client := asynq.NewClientFromRedisClient(rdb)
+	r := &nightRig{db: db, rdb: rdb, client: client}
+	r.night = &Night{
+		DB: db, Client: client,
+		Sync:       &jobs.Sync{SIS: sis.NewReader(s.URL), DB: db},
+		Evaluate:   &jobs.Evaluate{OfficeEmails: []string{"office@uni.example"}},
+		Enqueue:    &jobs.Enqueuer{DB: db, Client: client, MaxRetry: 3, Location: almaty},
+		DigestWait: time.Second,
+		Now:        func() time.Time { return time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC) },
+	}
+	return r
+}
+
+// runUntil runs an asynq server with the night's handlers (and none for
+// deliveries: the notices stay queued) until done holds.
+func (r *nightRig) runUntil(t *testing.T, done func() bool) {
+	t.Helper()
+	mux := asynq.NewServeMux()
+	r.night.Register(mux)
+	srv := NewServer(Options{Redis: r.rdb, Concurrency: 2})
+	if err := srv.Start(mux); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Shutdown()
+	deadline := time.Now().Add(30 * time.Second)
+	for !done() {
+		if time.Now().After(deadline) {
+			t.Fatal("the night did not finish in 30 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (r *nightRig) nightStatus(t *testing.T, night string) string {
+	var s string
+	_ = r.db.Get(&s, `SELECT status FROM sisnotify.nights WHERE night = $1`, night)
+	return s
+}
+
+// Any number of starts of the same night, from any number of schedulers,
+// run it once.
+func TestNightRunsOnceHoweverOftenStarted(t *testing.T) {
+	r := newNightRig(t)
+	ctx := context.Background()
+	night := date.MustParse("2026-11-25")
+	other := &Night{Client: asynq.NewClientFromRedisClient(r.rdb)} // a second replica's scheduler
+	started := 0
+	for i := 0; i < 3; i++ {
+		for _, n := range []*Night{r.night, other} {
+			ok, err := n.Start(ctx, night)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ok {
+				started++
+			}
+		}
+	}
+	if started != 1 {
+		t.Fatalf("%d starts took effect, want 1", started)
+	}
+	r.runUntil(t, func() bool { return r.nightStatus(t, "2026-11-25") == "ok" })
+	// Started again after it finished: its tasks are retained, so nothing.
+	if ok, err := r.night.Start(ctx, night); err != nil || ok {
+		t.Fatalf("starting a finished night: %v, %v; want a no-op", ok, err)
+	}
+	var syncs, evaluations, notices int
+	if err := r.db.QueryRow(`SELECT (SELECT count(*) FROM sisnotify.syncs), (SELECT count(DISTINCT recorded_on) FROM sisnotify.obligation_steps), (SELECT count(*) FROM sisnotify.notices)`).Scan(&syncs, &evaluations, &notices); err != nil {
+		t.Fatal(err)
+	}
+	if syncs != 1 || evaluations != 1 || notices != 2 {
+		t.Fatalf("%d syncs, %d evaluations, %d notices; want 1, 1 and 2 (the arrival and registration emails)", syncs, evaluations, notices)
+	}
+	var counts string
+	if err := r.db.Get(&counts, `SELECT counts::text FROM sisnotify.nights WHERE night = '2026-11-25'`); err != nil {
+		t.Fatal(err)
+	}
+	for _, phase := range []string{"sync", "evaluate", "deliver", "digest"} {
+		if !strings.Contains(counts, `"`+phase+`"`) {
+			t.Errorf("night counts %s lack the %s phase", counts, phase)
+		}
+	}
+}
+
+// A night missed while the service was down runs when it starts; a night
+// that failed is cleared from the archive and runs again.
+func TestCatchUpAMissedNight(t *testing.T) {
+	r := newNightRig(t)
+	ctx := context.Background()
+	s := &Scheduler{Spec: "0 6 * * *", Location: almaty, Night: r.night, DB: r.db,
+		Tasks: asynq.NewInspectorFromRedisClient(r.rdb), Now: r.night.Now}
+	// 08:00 UTC is 13:00 in Almaty: this morning's 06:00 night was missed.
+	night, started, err := s.CatchUp(ctx)
+	if err != nil || !started || night.String() != "2026-11-25" {
+		t.Fatalf("catch up = %s, %v, %v; want the night of 2026-11-25 started", night, started, err)
+	}
+	r.runUntil(t, func() bool { return r.nightStatus(t, "2026-11-25") == "ok" })
+	if _, started, err := s.CatchUp(ctx); err != nil || started {
+		t.Fatalf("catch up after the night ran: %v, %v; want nothing", started, err)
+	}
+
+	// The next morning's night fails for good (the SIS is gone) …
+	r.night.Now = func() time.Time { return time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC) }
+	s.Now = r.night.Now
+	good := r.night.Sync
+	r.night.Sync = &jobs.Sync{SIS: sis.NewReader("postgres://nobody@127.0.0.1:1/none?sslmode=disable&connect_timeout=1"), DB: r.db}
+	if _, err := r.night.queue(ctx, 0, date.MustParse("2026-11-26")); err != nil {
+		t.Fatal(err)
+	}
+	insp := asynq.NewInspectorFromRedisClient(r.rdb)
+	// Its retries take minutes; archive it as asynq would after them.
+	if err := insp.ArchiveTask(QueueNight, "night-2026-11-26-sync"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.db.Exec(`INSERT INTO sisnotify.nights (night, status, phase, error) VALUES ('2026-11-26', 'failed', 'sync', 'connect to the SIS: refused')`); err != nil {
+		t.Fatal(err)
+	}
+	// … and after a fix, a restart catches it up.
+	r.night.Sync = good
+	if _, started, err := s.CatchUp(ctx); err != nil || !started {
+		t.Fatalf("catch up of a failed night: %v, %v; want it started again", started, err)
+	}
+	r.runUntil(t, func() bool { return r.nightStatus(t, "2026-11-26") == "ok" })
+}
+
+func TestWatchdogAlertsOpsOnce(t *testing.T) {
+	db, _ := httpTestDB(t)
+	smtp := mailtest.NewServer(t)
+	cfg, err := mail.ParseURL(smtp.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool, err := mail.NewPool(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	now := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+	w := &Watchdog{DB: db, Mail: pool, Ops: []string{"ops@uni.example"}, Since: now.Add(-time.Hour), Now: func() time.Time { return now }}
+	ctx := context.Background()
+
+	if _, err := db.Exec(`INSERT INTO sisnotify.nights (night, status, phase, started_at, finished_at) VALUES ('2026-11-24', 'ok', 'digest', '2026-11-24 06:00Z', '2026-11-24 06:30Z'),
+		('2026-11-25', 'failed', 'sync', '2026-11-25 01:00Z', '2026-11-25 01:40Z')`); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := w.Check(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs := smtp.Messages()
+	if len(msgs) != 1 || !strings.Contains(msgs[0].Header("Subject"), "night of 2026-11-25 failed (sync)") || msgs[0].Header("X-Sisnotify-Kind") != "alert" {
+		t.Fatalf("after a failed night and three checks: %d mails, want one alert", len(msgs))
+	}
+	// The next night succeeds: the alert resolves; a new failure alerts anew.
+	if _, err := db.Exec(`INSERT INTO sisnotify.nights (night, status, phase, finished_at) VALUES ('2026-11-26', 'ok', 'digest', '2026-11-26 01:30Z')`); err != nil {
+		t.Fatal(err)
+	}
+	now = time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
+	if err := w.Check(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var open int
+	if err := db.Get(&open, `SELECT count(*) FROM sisnotify.alerts WHERE resolved_at IS NULL`); err != nil || open != 0 {
+		t.Fatalf("%d open alerts after a good night (%v)", open, err)
+	}
+	// No night for 26 hours: one alert.
+	now = time.Date(2026, 11, 27, 6, 0, 0, 0, time.UTC) // 28.5 h after the last success
+	for i := 0; i < 2; i++ {
+		if err := w.Check(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs = smtp.Messages()
+	if len(msgs) != 2 || !strings.Contains(msgs[1].Header("Subject"), "no night has succeeded") {
+		t.Fatalf("after 28 h without a night: %d mails, want a second alert", len(msgs))
+	}
+}
