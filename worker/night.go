@@ -73,8 +73,15 @@ type Night struct {
 	// DigestWait is how long the digest waits for the night's deliveries
 	// to finish before it goes out anyway; default 30 minutes.
 	DigestWait time.Duration
-	Now        func() time.Time
+	// Stopping, when closed, ends the digest's wait at once (serve closes
+	// it at SIGTERM, so a stop does not wait out the shutdown timeout); the
+	// task is retried a second later by whichever replica runs.
+	Stopping <-chan struct{}
+	Now      func() time.Time
 }
+
+// ErrStopping ends a task because the process is stopping.
+var ErrStopping = errors.New("the worker is stopping")
 
 // Register routes the night's task types to n.
 func (n *Night) Register(mux *asynq.ServeMux) {
@@ -220,6 +227,8 @@ func (n *Night) run(ctx context.Context, phase string, night date.Date) (any, er
 			select {
 			case <-ctx.Done():
 				return nil, ctx.Err()
+			case <-n.Stopping:
+				return nil, ErrStopping
 			case <-time.After(2 * time.Second):
 			}
 		}

@@ -27,7 +27,7 @@ const retryCap = time.Hour
 // retried after a second, and the notice's claim in PostgreSQL decides
 // whether it still needs sending.
 func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
-	if errors.Is(err, asynq.ErrLeaseExpired) {
+	if errors.Is(err, asynq.ErrLeaseExpired) || errors.Is(err, ErrStopping) {
 		return time.Second
 	}
 	if n < 0 {

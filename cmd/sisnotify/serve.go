@@ -40,8 +40,10 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	}
 	defer d.Close()
 	metrics := worker.NewMetrics()
+	stopping := make(chan struct{})
 	night := &worker.Night{
-		DB: db, Client: d.client, Log: a.log, Metrics: metrics,
+		Stopping: stopping,
+		DB:       db, Client: d.client, Log: a.log, Metrics: metrics,
 		Sync:     &jobs.Sync{SIS: sis.NewReader(cfg.SISURL), DB: db, Log: a.log},
 		Evaluate: &jobs.Evaluate{Config: file, OfficeEmails: cfg.OfficeEmails, Log: a.log},
 		Enqueue:  d.enqueuer,
@@ -86,6 +88,7 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	fmt.Fprintf(a.stdout, "serve: http on %s, nights at %q (%s)\n", cfg.HTTPAddr, cfg.Schedule, cfg.TimezoneName)
 
 	<-ctx.Done()
+	close(stopping)
 	a.log.InfoContext(context.Background(), "stopping: waiting for deliveries in flight", "timeout", shutdown.String())
 	stopBG()
 	<-done
