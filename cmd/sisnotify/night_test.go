@@ -142,10 +142,11 @@ func TestDryRunIsStableAndMatchesTheNight(t *testing.T) {
 	}
 }
 
-// outboxCounts counts the .eml files and SMS lines of an outbox folder.
+// outboxCounts counts the notice emails (.eml files named after a notice's
+// Message-ID; digests are named digest.*) and SMS lines of an outbox folder.
 func outboxCounts(t *testing.T, dir string) (emails, sms int) {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(dir, "*.eml"))
+	files, err := filepath.Glob(filepath.Join(dir, "notice.*.eml"))
 	if err != nil {
 		t.Fatal(err)
 	}
