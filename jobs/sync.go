@@ -33,7 +33,10 @@ const hashVersion = "sisnotify-row-v1"
 type Sync struct {
 	SIS *sis.Reader
 	DB  *sqlx.DB
-	Log *slog.Logger
+	// Guard, when set, holds a night whose SIS looks broken (see
+	// snapshot.Guard): the sync fails, the previous snapshot stays.
+	Guard *snapshot.Guard
+	Log   *slog.Logger
 }
 
 // SyncResult is what one sync did.
@@ -95,6 +98,7 @@ func (s *Sync) Stage(ctx context.Context, asOf date.Date) (w *snapshot.Writer, r
 		return nil, res, fmt.Errorf("sync: %w", err)
 	}
 	w = open
+	open.Guard = s.Guard
 	defer func() {
 		res.Duration = time.Since(start)
 		if err != nil {

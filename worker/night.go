@@ -190,6 +190,11 @@ func (n *Night) run(ctx context.Context, phase string, night date.Date) (any, er
 	switch phase {
 	case "sync":
 		res, err := n.Sync.Run(ctx, night)
+		if errors.Is(err, snapshot.ErrFeedGuard) {
+			// Retrying reads the same SIS: hold the night until a person
+			// looks (run --once --force).
+			return res, fmt.Errorf("%w: %w", err, asynq.SkipRetry)
+		}
 		return res, err
 	case "evaluate":
 		tx, err := snapshot.BeginTx(ctx, n.DB)

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 
 	"github.com/iec-almaty/sisnotify/integrations/mail"
 	"github.com/iec-almaty/sisnotify/jobs"
+	"github.com/iec-almaty/sisnotify/jobs/date"
 )
 
 // Watchdog keeps the service honest between nights: it re-queues notices
@@ -23,6 +25,9 @@ type Watchdog struct {
 	Enqueue *jobs.Enqueuer
 	Mail    jobs.MailSender
 	Ops     []string
+	// Office also hears of a night the feed guard held: the office must
+	// know its students got nothing tonight.
+	Office []string
 	// Silence is how long without a successful night before the alert;
 	// default 26 hours.
 	Silence time.Duration
@@ -89,12 +94,16 @@ func (w *Watchdog) alerts(ctx context.Context) error {
 	now := w.now()
 	quiet := (lastOK.Valid && now.Sub(lastOK.Time) > silence) || (!lastOK.Valid && !w.Since.IsZero() && now.Sub(w.Since) > silence)
 	var errs []error
-	if failedNight.Valid {
+	if failedNight.Valid && strings.Contains(failedErr.String, "feed guard") {
+		night, _ := date.Parse(failedNight.String)
+		errs = append(errs, w.raiseTo(ctx, "feed_guard", append(append([]string{}, w.Ops...), w.Office...),
+			feedGuardSubject(night), feedGuardBody(night, failedErr.String)))
+	} else if failedNight.Valid {
 		errs = append(errs, w.raise(ctx, "night_failed", fmt.Sprintf("[sisnotify] the night of %s failed (%s)", failedNight.String, failedPhase.String),
 			fmt.Sprintf("The night of %s failed in its %s phase after its retries:\n\n  %s\n\nNothing half-evaluated was sent. Fix the cause, then run `sisnotify run --once --as-of %s` or restart `sisnotify serve`, which catches up the last night.\n",
 				failedNight.String, failedPhase.String, failedErr.String, failedNight.String)))
 	} else {
-		errs = append(errs, w.resolve(ctx, "night_failed"))
+		errs = append(errs, w.resolve(ctx, "night_failed"), w.resolve(ctx, "feed_guard"))
 	}
 	if quiet {
 		since := "the service started"
@@ -109,8 +118,13 @@ func (w *Watchdog) alerts(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// raise opens the alert of kind unless it is open, and mails it once.
+// raise opens the alert of kind unless it is open, and mails it once to
+// the operators.
 func (w *Watchdog) raise(ctx context.Context, kind, subject, body string) error {
+	return w.raiseTo(ctx, kind, w.Ops, subject, body)
+}
+
+func (w *Watchdog) raiseTo(ctx context.Context, kind string, to []string, subject, body string) error {
 	var id int64
 	var notified bool
 	err := w.DB.QueryRowxContext(ctx, `
@@ -121,10 +135,10 @@ func (w *Watchdog) raise(ctx context.Context, kind, subject, body string) error 
 	if err != nil {
 		return fmt.Errorf("alert %s: %w", kind, err)
 	}
-	if notified || w.Mail == nil || len(w.Ops) == 0 {
+	if notified || w.Mail == nil || len(to) == 0 {
 		return nil
 	}
-	for i, to := range w.Ops {
+	for i, to := range to {
 		_, _, err := w.Mail.Send(ctx, mail.Message{
 			To: to, Subject: subject, Text: body,
 			MessageID: fmt.Sprintf("<alert.%d.%d@sisnotify>", id, i+1),
@@ -137,7 +151,30 @@ func (w *Watchdog) raise(ctx context.Context, kind, subject, body string) error 
 	if _, err := w.DB.ExecContext(ctx, `UPDATE sisnotify.alerts SET notified_at = now() WHERE alert_id = $1`, id); err != nil {
 		return fmt.Errorf("alert %s: %w", kind, err)
 	}
-	w.log().WarnContext(ctx, "ops alerted", "kind", kind, "alert_id", id, "recipients", len(w.Ops))
+	w.log().WarnContext(ctx, "ops alerted", "kind", kind, "alert_id", id, "recipients", len(to))
+	return nil
+}
+
+func feedGuardSubject(night date.Date) string {
+	return fmt.Sprintf("[sisnotify] the night of %s was held: the SIS looks broken", night)
+}
+
+func feedGuardBody(night date.Date, cause string) string {
+	return fmt.Sprintf("The night of %s was held by the feed guard:\n\n  %s\n\nNo notice was sent and the previous snapshot of the SIS is kept. Check the SIS export (a view that lost a join, an export cut short). When the data is right, or the change is real, run\n\n  sisnotify run --once --force --as-of %s\n", night, cause, night)
+}
+
+// MailFeedGuard tells recipients (operators and office) that a night was
+// held by the feed guard.
+func MailFeedGuard(ctx context.Context, sender jobs.MailSender, to []string, night date.Date, cause error) error {
+	for i, addr := range to {
+		if _, _, err := sender.Send(ctx, mail.Message{
+			To: addr, Subject: feedGuardSubject(night), Text: feedGuardBody(night, cause.Error()),
+			MessageID: fmt.Sprintf("<feed-guard.%s.%d@sisnotify>", night, i+1),
+			Headers:   map[string]string{mail.HeaderKind: "alert", mail.HeaderAudience: "ops"},
+		}); err != nil {
+			return fmt.Errorf("feed guard alert: %w", err)
+		}
+	}
 	return nil
 }
 

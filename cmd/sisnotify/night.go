@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -20,6 +21,7 @@ import (
 	"github.com/iec-almaty/sisnotify/jobs/date"
 	"github.com/iec-almaty/sisnotify/jobs/rules"
 	"github.com/iec-almaty/sisnotify/jobs/snapshot"
+	"github.com/iec-almaty/sisnotify/worker"
 )
 
 func cmdRun(ctx context.Context, a *app, args []string) error {
@@ -29,6 +31,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	dry := fs.Bool("dry-run", false, "send and record nothing; list what would be sent")
 	format := fs.String("format", "table", "output of --dry-run: table or json (one object per line)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "how long to wait for tonight's deliveries before leaving the rest to retries")
+	force := fs.Bool("force", false, "let the night through the feed guard after a person has checked the SIS")
 	var asOf dateFlag
 	fs.Var(&asOf, "as-of", "the night to run (default: today in SISNOTIFY_TIMEZONE)")
 	if err := parseFlags(a, fs, args); err != nil {
@@ -54,7 +57,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	}
 	defer db.Close()
 	day := asOf.asOf(cfg.Location)
-	sync := &jobs.Sync{SIS: sis.NewReader(cfg.SISURL), DB: db, Log: a.log}
+	sync := &jobs.Sync{SIS: sis.NewReader(cfg.SISURL), DB: db, Log: a.log, Guard: guard(rulesCfg, *force)}
 
 	if *dry {
 		// The whole night in one transaction that is rolled back.
@@ -79,6 +82,10 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	}
 
 	syncRes, err := sync.Run(ctx, day)
+	if errors.Is(err, snapshot.ErrFeedGuard) {
+		alertFeedGuard(ctx, a, cfg, rulesCfg, db, day, err)
+		return fmt.Errorf("%w\nnothing was sent and the previous snapshot is kept; after checking the SIS, run again with --force", err)
+	}
 	if err != nil {
 		return err
 	}
@@ -169,6 +176,25 @@ func printNightSummary(ctx context.Context, w io.Writer, db *sqlx.DB, day date.D
 		}
 	}
 	return nil
+}
+
+// guard is the feed guard of the configuration file.
+func guard(file *config.File, force bool) *snapshot.Guard {
+	return &snapshot.Guard{MaxRosterDrop: file.FeedGuard.MaxRosterDrop, MaxEmptied: file.FeedGuard.MaxEmptied, Force: force}
+}
+
+// alertFeedGuard tells the operators and the office that the night was
+// held; a failure to mail is logged, the held night is the error.
+func alertFeedGuard(ctx context.Context, a *app, cfg *Config, file *config.File, db *sqlx.DB, day date.Date, cause error) {
+	d, err := newDelivery(a, cfg, file, db)
+	if err != nil {
+		a.log.ErrorContext(ctx, "feed guard alert", "err", err)
+		return
+	}
+	defer d.Close()
+	if err := worker.MailFeedGuard(ctx, d.mail, append(append([]string{}, cfg.OpsEmails...), cfg.OfficeEmails...), day, cause); err != nil {
+		a.log.ErrorContext(ctx, "feed guard alert", "err", err)
+	}
 }
 
 // planned is one line of the dry run: a notice the night would send, or an

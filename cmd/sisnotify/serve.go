@@ -44,7 +44,7 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	night := &worker.Night{
 		Stopping: stopping,
 		DB:       db, Client: d.client, Log: a.log, Metrics: metrics,
-		Sync:     &jobs.Sync{SIS: sis.NewReader(cfg.SISURL), DB: db, Log: a.log},
+		Sync:     &jobs.Sync{SIS: sis.NewReader(cfg.SISURL), DB: db, Log: a.log, Guard: guard(file, false)},
 		Evaluate: &jobs.Evaluate{Config: file, OfficeEmails: cfg.OfficeEmails, Log: a.log},
 		Enqueue:  d.enqueuer,
 		Digest:   d.digest(cfg),
@@ -80,7 +80,7 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	} else if started {
 		fmt.Fprintf(a.stdout, "serve: the night of %s had not run; started it\n", n)
 	}
-	watch := &worker.Watchdog{DB: db, Enqueue: d.enqueuer, Mail: d.mail, Ops: cfg.OpsEmails, Since: time.Now(), Log: a.log}
+	watch := &worker.Watchdog{DB: db, Enqueue: d.enqueuer, Mail: d.mail, Ops: cfg.OpsEmails, Office: cfg.OfficeEmails, Since: time.Now(), Log: a.log}
 	done := make(chan struct{}, 2)
 	go func() { _ = sched.Run(bg); done <- struct{}{} }()
 	go func() { watch.Run(bg, 5*time.Minute); done <- struct{}{} }()

@@ -81,11 +81,25 @@ import (
 
 // File is a parsed configuration with the defaults filled in.
 type File struct {
-	Name     string // the file name errors were reported against; "" for defaults
-	Office   Office
-	SMS      SMS
-	Calendar calendar.Overrides
-	rules    []rules.Rule
+	Name      string // the file name errors were reported against; "" for defaults
+	Office    Office
+	SMS       SMS
+	Calendar  calendar.Overrides
+	FeedGuard FeedGuard
+	rules     []rules.Rule
+}
+
+// FeedGuard is the feed_guard section: how much a night's SIS may differ
+// from the last good snapshot before every send is held. Shares are
+// fractions (0.2 = 20 %).
+type FeedGuard struct {
+	// MaxRosterDrop is the largest share of the students of the last good
+	// snapshot that may disappear in one night; default 0.2.
+	MaxRosterDrop float64
+	// MaxEmptied is the largest share of students whose passport expiry,
+	// registration expiry or entry date may turn empty in one night;
+	// default 0.2.
+	MaxEmptied float64
 }
 
 // Office is who the notices say to contact.
@@ -155,8 +169,9 @@ func ParseQuietHours(s string) (QuietHours, error) {
 // Default is the configuration without a file.
 func Default() *File {
 	return &File{
-		Office: Office{Language: rules.Russian, Name: "International Office"},
-		rules:  rules.Defaults(),
+		Office:    Office{Language: rules.Russian, Name: "International Office"},
+		FeedGuard: FeedGuard{MaxRosterDrop: 0.2, MaxEmptied: 0.2},
+		rules:     rules.Defaults(),
 	}
 }
 
@@ -363,8 +378,10 @@ func (p *parser) list(n *yaml.Node, path, want string) []*yaml.Node {
 }
 
 func (p *parser) top(n *yaml.Node) {
-	p.mapping(n, "", []string{"office", "sms", "calendar", "registration", "rules"}, func(key string, _, v *yaml.Node) {
+	p.mapping(n, "", []string{"office", "sms", "calendar", "registration", "rules", "feed_guard"}, func(key string, _, v *yaml.Node) {
 		switch key {
+		case "feed_guard":
+			p.feedGuard(v)
 		case "office":
 			p.office(v)
 		case "sms":
@@ -408,6 +425,45 @@ func (p *parser) office(n *yaml.Node) {
 			o.Email = s
 		}
 	})
+}
+
+func (p *parser) feedGuard(n *yaml.Node) {
+	g := &p.file.FeedGuard
+	p.mapping(n, "feed_guard", []string{"max_roster_drop", "max_emptied"}, func(key string, _, v *yaml.Node) {
+		path := "feed_guard." + key
+		s, ok := p.scalar(v, path, "a share such as 20%")
+		if !ok {
+			return
+		}
+		share, err := parseShare(s)
+		if err != nil {
+			p.errorf(v, path, "%v", err)
+			return
+		}
+		switch key {
+		case "max_roster_drop":
+			g.MaxRosterDrop = share
+		case "max_emptied":
+			g.MaxEmptied = share
+		}
+	})
+}
+
+// parseShare reads "20%" or "0.2" as 0.2.
+func parseShare(s string) (float64, error) {
+	t := strings.TrimSpace(s)
+	pct := strings.HasSuffix(t, "%")
+	v, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(t, "%")), 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a share (want 20%% or 0.2)", s)
+	}
+	if pct {
+		v /= 100
+	}
+	if v <= 0 || v > 1 {
+		return 0, fmt.Errorf("%q: a share must be above 0 and at most 100%%", s)
+	}
+	return v, nil
 }
 
 func (p *parser) sms(n *yaml.Node) {

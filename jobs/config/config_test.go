@@ -102,7 +102,7 @@ rules:
     enabled: false
 `, []string{"config.yaml:4: rules.passport-renewl: unknown rule id (did you mean passport-renewal?) (known: " + known + ")"}},
 		{"unknown top-level key", "office:\n  name: X\nrulez: {}\n",
-			[]string{"config.yaml:3: rulez: unknown key (want office, sms, calendar, registration, rules)"}},
+			[]string{"config.yaml:3: rulez: unknown key (want office, sms, calendar, registration, rules, feed_guard)"}},
 		{"unknown key in a rule", "rules:\n  exit-visa:\n    enable: false\n",
 			[]string{"config.yaml:3: rules.exit-visa.enable: unknown key (want enabled, due, window, steps)"}},
 		{"bad offset unit", `
@@ -324,5 +324,22 @@ func TestQuietHours(t *testing.T) {
 	}
 	if _, err := ParseQuietHours("09:00-09:00"); err == nil {
 		t.Error("empty range accepted")
+	}
+}
+
+func TestFeedGuardSection(t *testing.T) {
+	f, err := Parse("g.yaml", []byte("feed_guard:\n  max_roster_drop: 35%\n  max_emptied: 0.1\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.FeedGuard.MaxRosterDrop != 0.35 || f.FeedGuard.MaxEmptied != 0.1 {
+		t.Errorf("feed guard %+v", f.FeedGuard)
+	}
+	if d := Default().FeedGuard; d.MaxRosterDrop != 0.2 || d.MaxEmptied != 0.2 {
+		t.Errorf("default feed guard %+v, want 20%% each", d)
+	}
+	_, err = Parse("g.yaml", []byte("feed_guard:\n  max_roster_drop: 120%\n"))
+	if err == nil || !strings.Contains(err.Error(), "g.yaml:2: feed_guard.max_roster_drop") {
+		t.Errorf("a share over 100%%: %v", err)
 	}
 }

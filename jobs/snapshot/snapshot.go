@@ -85,6 +85,10 @@ type Writer struct {
 	counts map[Entity]*Counts
 	dups   []dupProblem
 	done   bool
+	// Guard, when set, holds a sync whose students changed too much.
+	Guard *Guard
+	// GuardStats is what the guard measured (students only).
+	GuardStats GuardStats
 }
 
 type dupProblem struct {
@@ -158,12 +162,19 @@ func (w *Writer) Table(ctx context.Context, e Entity) (*TableWriter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: read %s hashes: %w", e, err)
 	}
+	var prev int64
+	if e == EntityStudent && w.Guard != nil {
+		if err := w.conn.QueryRowContext(ctx, `SELECT count(*) FROM sisnotify.students WHERE removed_at IS NULL`).Scan(&prev); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("snapshot: %w", err)
+		}
+	}
 	cp, err := pgcopy.Start(ctx, w.conn, t.stage, t.columns+", row_hash, problems")
 	if err != nil {
 		rows.Close()
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
-	tw := &TableWriter{w: w, t: t, counts: c, rows: rows, copy: cp}
+	tw := &TableWriter{w: w, t: t, counts: c, rows: rows, copy: cp, prevPresent: prev}
 	tw.advance()
 	return tw, nil
 }
@@ -186,6 +197,8 @@ type TableWriter struct {
 	line    pgcopy.Line
 	lastID  string
 	started bool
+	// prevPresent counts the table's rows before the sync (for the guard).
+	prevPresent int64
 }
 
 func (tw *TableWriter) advance() {
@@ -363,6 +376,9 @@ func (tw *TableWriter) Close(ctx context.Context) error {
 		return fmt.Errorf("snapshot: read %s hashes: %w", tw.t.entity, rerr)
 	}
 	tw.counts.Removed = int64(len(tw.removed))
+	if err := tw.checkGuard(ctx); err != nil {
+		return err
+	}
 	if len(tw.removed) > 0 {
 		t := tw.t
 		if _, err := tw.w.conn.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET removed_at = now(), last_sync_id = $1 WHERE %s = ANY($2)`, t.name, t.key), tw.w.syncID, pq.Array(tw.removed)); err != nil {
