@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: build test lint demo bench-sync clean-testdb
+.PHONY: build test lint demo bench bench-sync bench-deliver clean-testdb
 
 build:
 	$(GO) build -o sisnotify ./cmd/sisnotify
@@ -24,6 +24,16 @@ demo: build
 # the ratio to a raw COPY of the same rows (see README, "Benchmarks").
 bench-sync:
 	$(GO) test ./jobs/ -run '^$$' -bench BenchmarkSync -benchtime 1x -timeout 30m -v
+
+# Whole nights at 10,000, 100,000 and 1,000,000 students: each phase's
+# wall time, rate and peak RSS next to a raw COPY of the same rows and the
+# SMTP sink's one-connection rate (SISNOTIFY_BENCH_SIZES=10000 for one size).
+bench:
+	$(GO) test ./jobs/ -run '^$$' -bench BenchmarkNight -benchtime 1x -timeout 60m
+
+# 10,000 notices through asynq, PostgreSQL, templates and SMTP.
+bench-deliver:
+	$(GO) test ./jobs/ -run '^$$' -bench BenchmarkDeliver -benchtime 1x -v
 
 # Drops test databases that a killed test run left behind.
 clean-testdb:

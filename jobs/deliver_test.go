@@ -104,7 +104,7 @@ func (r *rig) night(t testing.TB) jobs.EnqueueResult {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d notices still pending after 2 minutes", left)
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 
