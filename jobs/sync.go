@@ -12,6 +12,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/cespare/xxhash/v2"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/iec-almaty/sisnotify/integrations/sis"
 	"github.com/iec-almaty/sisnotify/jobs/date"
+	"github.com/iec-almaty/sisnotify/jobs/internal/pgcopy"
 	"github.com/iec-almaty/sisnotify/jobs/snapshot"
 	"github.com/iec-almaty/sisnotify/jobs/validate"
 )
@@ -106,36 +109,25 @@ func (s *Sync) Stage(ctx context.Context, asOf date.Date) (w *snapshot.Writer, r
 		}
 	}()
 	res.SyncID = w.SyncID()
-	m := &merger{check: validate.NewChecker(asOf)}
+	check := validate.NewChecker(asOf)
 	err = s.SIS.Read(ctx, func(ctx context.Context, snap *sis.Snapshot) error {
 		for _, t := range []struct {
 			table  sis.Table
 			entity snapshot.Entity
 			skip   int // the column left out of the hash (updated_at), or -1
-			write  func(context.Context, *snapshot.TableWriter, *sis.Row, uint64) error
+			encode encodeFunc
 		}{
-			{sis.Faculties, snapshot.EntityFaculty, -1, m.faculty},
-			{sis.AcademicPeriods, snapshot.EntityPeriod, -1, m.period},
-			{sis.Students, snapshot.EntityStudent, sis.StudentUpdatedAt, m.student},
-			{sis.TravelRequests, snapshot.EntityTravel, sis.TravelUpdatedAt, m.travel},
+			{sis.Faculties, snapshot.EntityFaculty, -1, (*validator).faculty},
+			{sis.AcademicPeriods, snapshot.EntityPeriod, -1, (*validator).period},
+			{sis.Students, snapshot.EntityStudent, sis.StudentUpdatedAt, (*validator).student},
+			{sis.TravelRequests, snapshot.EntityTravel, sis.TravelUpdatedAt, (*validator).travel},
 		} {
 			tstart := time.Now()
 			tw, err := w.Table(ctx, t.entity)
 			if err != nil {
 				return err
 			}
-			err = snap.Stream(ctx, t.table, func(r *sis.Row) error {
-				if len(r.Bytes(0)) == 0 {
-					tw.Reject()
-					return nil
-				}
-				h := m.hash(r, t.skip)
-				changed, err := tw.Next(string(r.Bytes(0)), h)
-				if err != nil || !changed {
-					return err
-				}
-				return t.write(ctx, tw, r, h)
-			})
+			err = streamTable(ctx, snap, tw, t.table, t.skip, check, t.encode)
 			if err != nil {
 				_ = tw.Close(ctx)
 				if errors.Is(err, snapshot.ErrOrder) {
@@ -163,22 +155,108 @@ func (s *Sync) Stage(ctx context.Context, asOf date.Date) (w *snapshot.Writer, r
 	return w, res, nil
 }
 
-// merger validates and stages changed rows, reusing its buffers.
-type merger struct {
-	check    *validate.Checker
-	digest   xxhash.Digest
-	problems []validate.Problem
-	studentV validate.Student
-	travelV  validate.Travel
-	facultyV validate.Faculty
-	periodV  validate.Period
-	lenBuf   [binary.MaxVarintLen64]byte
+// encodeFunc validates one changed row and encodes it for staging.
+type encodeFunc func(v *validator, r *sis.Row, hash uint64, l *pgcopy.Line) error
+
+// stageJob carries one changed row from the SIS stream through a
+// validator to the staging COPY.
+type stageJob struct {
+	row  sis.Row
+	hash uint64
+	line []byte
+	err  error
+}
+
+// stageDepth bounds the rows between the stream and the staging COPY, and
+// so the memory of a sync, whatever the roster's size.
+const stageDepth = 256
+
+// streamTable merges one SIS table against the snapshot. The stream's
+// goroutine hashes every row and compares it with the snapshot's; rows that
+// changed are validated on every core (libphonenumber makes validation the
+// costly part of an initial load) and staged by one writer goroutine.
+func streamTable(ctx context.Context, snap *sis.Snapshot, tw *snapshot.TableWriter, table sis.Table, skip int, check *validate.Checker, encode encodeFunc) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	free := make(chan *stageJob, stageDepth)
+	for i := 0; i < stageDepth; i++ {
+		free <- &stageJob{}
+	}
+	in := make(chan *stageJob, stageDepth)
+	out := make(chan *stageJob, stageDepth)
+	var wg sync.WaitGroup
+	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v := &validator{check: check}
+			var l pgcopy.Line
+			for j := range in {
+				if j.err = encode(v, &j.row, j.hash, &l); j.err == nil {
+					j.line = append(j.line[:0], l.B...)
+				}
+				out <- j
+			}
+		}()
+	}
+	written := make(chan error, 1)
+	go func() {
+		var werr error
+		for j := range out {
+			if werr == nil {
+				if werr = j.err; werr == nil {
+					werr = tw.WriteLine(ctx, j.line)
+				}
+				if werr != nil {
+					cancel(werr)
+				}
+			}
+			free <- j
+		}
+		written <- werr
+	}()
+
+	var h hasher
+	serr := snap.Stream(ctx, table, func(r *sis.Row) error {
+		if len(r.Bytes(0)) == 0 {
+			tw.Reject()
+			return nil
+		}
+		sum := h.hash(r, skip)
+		changed, err := tw.Next(string(r.Bytes(0)), sum)
+		if err != nil || !changed {
+			return err
+		}
+		var j *stageJob
+		select {
+		case j = <-free:
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+		r.CopyTo(&j.row)
+		j.hash, j.err = sum, nil
+		in <- j
+		return nil
+	})
+	close(in)
+	wg.Wait()
+	close(out)
+	if werr := <-written; werr != nil {
+		return werr
+	}
+	return serr
+}
+
+// hasher hashes raw rows, reusing its state.
+type hasher struct {
+	digest xxhash.Digest
+	lenBuf [binary.MaxVarintLen64]byte
 }
 
 // hash is a 64-bit hash of the raw row, every column but skip, with NULL
 // distinct from the empty string.
-func (m *merger) hash(r *sis.Row, skip int) uint64 {
-	d := &m.digest
+func (h *hasher) hash(r *sis.Row, skip int) uint64 {
+	d := &h.digest
 	d.Reset()
 	_, _ = d.WriteString(hashVersion)
 	for i := 0; i < r.Len(); i++ {
@@ -189,29 +267,39 @@ func (m *merger) hash(r *sis.Row, skip int) uint64 {
 			_, _ = d.Write([]byte{0xff})
 			continue
 		}
-		n := binary.PutUvarint(m.lenBuf[:], uint64(len(r.Bytes(i))))
-		_, _ = d.Write(m.lenBuf[:n])
+		n := binary.PutUvarint(h.lenBuf[:], uint64(len(r.Bytes(i))))
+		_, _ = d.Write(h.lenBuf[:n])
 		_, _ = d.Write(r.Bytes(i))
 	}
 	return d.Sum64()
 }
 
-func (m *merger) student(ctx context.Context, tw *snapshot.TableWriter, r *sis.Row, h uint64) error {
-	m.problems = m.check.Student(r, &m.studentV, m.problems[:0])
-	return tw.WriteStudent(ctx, &m.studentV, h, m.problems)
+// validator validates rows into reusable values; one per goroutine.
+type validator struct {
+	check    *validate.Checker
+	problems []validate.Problem
+	studentV validate.Student
+	travelV  validate.Travel
+	facultyV validate.Faculty
+	periodV  validate.Period
 }
 
-func (m *merger) travel(ctx context.Context, tw *snapshot.TableWriter, r *sis.Row, h uint64) error {
-	m.problems = m.check.Travel(r, &m.travelV, m.problems[:0])
-	return tw.WriteTravel(ctx, &m.travelV, h, m.problems)
+func (v *validator) student(r *sis.Row, h uint64, l *pgcopy.Line) error {
+	v.problems = v.check.Student(r, &v.studentV, v.problems[:0])
+	return snapshot.EncodeStudent(l, &v.studentV, h, v.problems)
 }
 
-func (m *merger) faculty(ctx context.Context, tw *snapshot.TableWriter, r *sis.Row, h uint64) error {
-	m.problems = m.check.Faculty(r, &m.facultyV, m.problems[:0])
-	return tw.WriteFaculty(ctx, &m.facultyV, h, m.problems)
+func (v *validator) travel(r *sis.Row, h uint64, l *pgcopy.Line) error {
+	v.problems = v.check.Travel(r, &v.travelV, v.problems[:0])
+	return snapshot.EncodeTravel(l, &v.travelV, h, v.problems)
 }
 
-func (m *merger) period(ctx context.Context, tw *snapshot.TableWriter, r *sis.Row, h uint64) error {
-	m.problems = m.check.Period(r, &m.periodV, m.problems[:0])
-	return tw.WritePeriod(ctx, &m.periodV, h, m.problems)
+func (v *validator) faculty(r *sis.Row, h uint64, l *pgcopy.Line) error {
+	v.problems = v.check.Faculty(r, &v.facultyV, v.problems[:0])
+	return snapshot.EncodeFaculty(l, &v.facultyV, h, v.problems)
+}
+
+func (v *validator) period(r *sis.Row, h uint64, l *pgcopy.Line) error {
+	v.problems = v.check.Period(r, &v.periodV, v.problems[:0])
+	return snapshot.EncodePeriod(l, &v.periodV, h, v.problems)
 }

@@ -133,6 +133,7 @@ type Row struct {
 	fields [][]byte
 	null   []bool
 	line   int64
+	buf    []byte // the memory of a copy (CopyTo)
 }
 
 // Len is the number of columns.
@@ -380,4 +381,31 @@ type countingWriter struct {
 func (c *countingWriter) Write(p []byte) (int, error) {
 	c.n += int64(len(p))
 	return c.w.Write(p)
+}
+
+// CopyTo makes dst a deep copy of r that outlives the stream's callback,
+// reusing dst's memory, and returns dst.
+func (r *Row) CopyTo(dst *Row) *Row {
+	n := 0
+	for _, f := range r.fields {
+		n += len(f)
+	}
+	if cap(dst.buf) < n {
+		dst.buf = make([]byte, 0, n)
+	}
+	dst.buf = dst.buf[:0]
+	if len(dst.fields) != len(r.fields) {
+		dst.fields, dst.null = make([][]byte, len(r.fields)), make([]bool, len(r.fields))
+	}
+	for i, f := range r.fields {
+		if r.null[i] {
+			dst.fields[i], dst.null[i] = nil, true
+			continue
+		}
+		start := len(dst.buf)
+		dst.buf = append(dst.buf, f...)
+		dst.fields[i], dst.null[i] = dst.buf[start:len(dst.buf):len(dst.buf)], false
+	}
+	dst.line = r.line
+	return dst
 }

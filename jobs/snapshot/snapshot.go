@@ -262,8 +262,14 @@ func (tw *TableWriter) Next(id string, hash uint64) (changed bool, err error) {
 // Reject counts a row that could not be kept at all (no key).
 func (tw *TableWriter) Reject() { tw.counts.Read++; tw.counts.Rejected++ }
 
-func (tw *TableWriter) finishLine(ctx context.Context, hash uint64, problems []validate.Problem) error {
-	l := &tw.line
+// WriteLine stages one encoded row (EncodeStudent, EncodeTravel…). It must
+// not be called from two goroutines at once.
+func (tw *TableWriter) WriteLine(ctx context.Context, b []byte) error {
+	return tw.copy.Line(ctx, b)
+}
+
+// finish appends the hash and the problems to a row's line.
+func finish(l *pgcopy.Line, hash uint64, problems []validate.Problem) error {
 	l.Int(int64(hash))
 	if len(problems) == 0 {
 		l.Null()
@@ -274,7 +280,7 @@ func (tw *TableWriter) finishLine(ctx context.Context, hash uint64, problems []v
 		}
 		l.Str(string(js))
 	}
-	return tw.copy.Line(ctx, l.B)
+	return nil
 }
 
 type problemJSON struct {
@@ -294,7 +300,14 @@ func problemsJSON(ps []validate.Problem) []problemJSON {
 
 // WriteStudent stages a new or changed student.
 func (tw *TableWriter) WriteStudent(ctx context.Context, s *validate.Student, hash uint64, problems []validate.Problem) error {
-	l := &tw.line
+	if err := EncodeStudent(&tw.line, s, hash, problems); err != nil {
+		return err
+	}
+	return tw.WriteLine(ctx, tw.line.B)
+}
+
+// EncodeStudent encodes a new or changed row for WriteLine.
+func EncodeStudent(l *pgcopy.Line, s *validate.Student, hash uint64, problems []validate.Problem) error {
 	l.Reset()
 	l.Str(s.ID)
 	l.Str(s.GivenName)
@@ -313,12 +326,19 @@ func (tw *TableWriter) WriteStudent(ctx context.Context, s *validate.Student, ha
 	l.Date(s.MovedOn)
 	l.Date(s.AddressRegisteredOn)
 	l.Nullable(s.UpdatedAt)
-	return tw.finishLine(ctx, hash, problems)
+	return finish(l, hash, problems)
 }
 
 // WriteTravel stages a new or changed travel request.
 func (tw *TableWriter) WriteTravel(ctx context.Context, t *validate.Travel, hash uint64, problems []validate.Problem) error {
-	l := &tw.line
+	if err := EncodeTravel(&tw.line, t, hash, problems); err != nil {
+		return err
+	}
+	return tw.WriteLine(ctx, tw.line.B)
+}
+
+// EncodeTravel encodes a new or changed row for WriteLine.
+func EncodeTravel(l *pgcopy.Line, t *validate.Travel, hash uint64, problems []validate.Problem) error {
 	l.Reset()
 	l.Str(t.ID)
 	l.Str(t.StudentID)
@@ -333,30 +353,44 @@ func (tw *TableWriter) WriteTravel(ctx context.Context, t *validate.Travel, hash
 	l.Date(t.ReturnCheckInOn)
 	l.Bool(t.Cancelled, true)
 	l.Nullable(t.UpdatedAt)
-	return tw.finishLine(ctx, hash, problems)
+	return finish(l, hash, problems)
 }
 
 // WriteFaculty stages a new or changed faculty.
 func (tw *TableWriter) WriteFaculty(ctx context.Context, f *validate.Faculty, hash uint64, problems []validate.Problem) error {
-	l := &tw.line
+	if err := EncodeFaculty(&tw.line, f, hash, problems); err != nil {
+		return err
+	}
+	return tw.WriteLine(ctx, tw.line.B)
+}
+
+// EncodeFaculty encodes a new or changed row for WriteLine.
+func EncodeFaculty(l *pgcopy.Line, f *validate.Faculty, hash uint64, problems []validate.Problem) error {
 	l.Reset()
 	l.Str(f.ID)
 	l.Str(f.Name)
 	l.Str(f.DeanName)
 	l.Nullable(f.DeanEmail)
 	l.Nullable(f.DeanLanguage)
-	return tw.finishLine(ctx, hash, problems)
+	return finish(l, hash, problems)
 }
 
 // WritePeriod stages a new or changed academic period.
 func (tw *TableWriter) WritePeriod(ctx context.Context, p *validate.Period, hash uint64, problems []validate.Problem) error {
-	l := &tw.line
+	if err := EncodePeriod(&tw.line, p, hash, problems); err != nil {
+		return err
+	}
+	return tw.WriteLine(ctx, tw.line.B)
+}
+
+// EncodePeriod encodes a new or changed row for WriteLine.
+func EncodePeriod(l *pgcopy.Line, p *validate.Period, hash uint64, problems []validate.Problem) error {
 	l.Reset()
 	l.Str(p.ID)
 	l.Nullable(p.Kind)
 	l.Date(p.StartsOn)
 	l.Date(p.EndsOn)
-	return tw.finishLine(ctx, hash, problems)
+	return finish(l, hash, problems)
 }
 
 // Close ends the table: every snapshot row not offered is removed.
