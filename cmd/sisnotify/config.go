@@ -12,6 +12,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/robfig/cron/v3"
+
+	"github.com/iec-almaty/sisnotify/jobs/config"
 )
 
 // Config is the environment of DESIGN.md, validated. Every variable can
@@ -183,10 +185,8 @@ func loadConfig(lookup func(string) (string, bool), n need) (*Config, error) {
 	if c.SMSAPIURL != "" {
 		check(checkHTTP("SISNOTIFY_SMS_API_URL", c.SMSAPIURL))
 	}
-	if c.QuietHours != "" {
-		if _, _, err := ParseQuietHours(c.QuietHours); err != nil {
-			check(configErr("SISNOTIFY_SMS_QUIET_HOURS: %v", err))
-		}
+	if _, err := config.ParseQuietHours(c.QuietHours); err != nil {
+		check(configErr("SISNOTIFY_SMS_QUIET_HOURS: %v", err))
 	}
 	var err error
 	if c.OfficeEmails, err = emailList("SISNOTIFY_OFFICE_EMAILS", e.str("SISNOTIFY_OFFICE_EMAILS", "", &errs)); err != nil {
@@ -297,32 +297,6 @@ func emailList(name, v string) ([]string, error) {
 		out = append(out, a.Address)
 	}
 	return out, nil
-}
-
-// ParseQuietHours reads "HH:MM-HH:MM" into minutes after midnight.
-func ParseQuietHours(s string) (from, to int, err error) {
-	a, b, ok := strings.Cut(s, "-")
-	if !ok {
-		return 0, 0, fmt.Errorf("%q: want HH:MM-HH:MM, e.g. 21:00-09:00", printable(s))
-	}
-	if from, err = clock(strings.TrimSpace(a)); err == nil {
-		to, err = clock(strings.TrimSpace(b))
-	}
-	if err != nil {
-		return 0, 0, fmt.Errorf("%q: %v; want HH:MM-HH:MM, e.g. 21:00-09:00", printable(s), err)
-	}
-	if from == to {
-		return 0, 0, fmt.Errorf("%q: start equals end", printable(s))
-	}
-	return from, to, nil
-}
-
-func clock(s string) (int, error) {
-	t, err := time.Parse("15:04", s)
-	if err != nil {
-		return 0, fmt.Errorf("%q is not a time of day", printable(s))
-	}
-	return t.Hour()*60 + t.Minute(), nil
 }
 
 // printable keeps a value that is echoed in an error short and on one line.
