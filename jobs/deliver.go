@@ -205,7 +205,9 @@ func (d *Deliverer) deliver(ctx context.Context, id int64, last bool, channel *s
 	}
 	res, retryable, lang, version, hash, err := d.send(ctx, &n)
 	if err == nil {
-		if err := d.finish(ctx, id, "sent", "", res, "", lang, version, hash); err != nil {
+		// The message is out: recording it must survive a database that
+		// restarts meanwhile, or the lease will send it again.
+		if err := d.record(ctx, id, res, lang, version, hash); err != nil {
 			// Sent but not recorded: the one window DESIGN.md allows; the
 			// lease lets a rerun send it again.
 			return Retry, err
@@ -228,6 +230,26 @@ func (d *Deliverer) deliver(ctx context.Context, id int64, last bool, channel *s
 		return Failed, fmt.Errorf("deliver %d: %w: %w", id, ErrPermanent, err)
 	}
 	return Retry, fmt.Errorf("deliver %d: %w", id, err)
+}
+
+// recordAttempts and recordPause bound how long a sent notice waits for
+// the database to record it (a PostgreSQL restart takes seconds).
+const (
+	recordAttempts = 20
+	recordPause    = 500 * time.Millisecond
+)
+
+// record marks a sent notice, retrying while the database is away.
+func (d *Deliverer) record(ctx context.Context, id int64, provider, lang, version, hash string) error {
+	var err error
+	for i := 0; i < recordAttempts; i++ {
+		if err = d.finish(ctx, id, "sent", "", provider, "", lang, version, hash); err == nil {
+			return nil
+		}
+		d.log().WarnContext(ctx, "recording a sent notice failed; retrying", "notice_id", id, "attempt", i+1, "err", err)
+		time.Sleep(recordPause)
+	}
+	return err
 }
 
 // finish records the outcome of an attempt.

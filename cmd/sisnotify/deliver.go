@@ -120,14 +120,30 @@ func (d *delivery) drain(ctx context.Context, a *app, db *sqlx.DB, timeout time.
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	total := int64(-1)
+	var lastOK time.Time // the last successful count
 	for {
 		// Counted through the partial index of pending notices: cheap
 		// however large the outbox is.
 		var left int64
 		if err := db.GetContext(ctx, &left, `SELECT count(*) FROM sisnotify.notices
 			WHERE status IN ('pending', 'sending') AND (not_before IS NULL OR not_before <= now())`); err != nil {
+			// The database may be restarting: keep delivering, and give up
+			// only after a while without it.
+			if lastOK.IsZero() || time.Since(lastOK) < 30*time.Second {
+				a.log.WarnContext(ctx, "deliver: cannot count pending notices; retrying", "err", err)
+				if lastOK.IsZero() {
+					lastOK = time.Now()
+				}
+				select {
+				case <-ctx.Done():
+					return er, ctx.Err()
+				case <-tick.C:
+				}
+				continue
+			}
 			return er, fmt.Errorf("deliver: %w", err)
 		}
+		lastOK = time.Now()
 		if total < left {
 			total = left
 		}

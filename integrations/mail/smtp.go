@@ -285,9 +285,11 @@ func (c *conn) send(ctx context.Context, m *gomail.Msg) (Result, bool, error) {
 // stale reports whether a send failed because the reused connection had
 // died while idle, before anything of the message was sent: go-mail's
 // connection check failed (ErrConnCheck), or the first command (MAIL FROM)
-// got no SMTP answer at all.
+// got no SMTP answer at all, or got 421: a server closing an idle
+// connection says "421 4.4.2 Idle timeout" before it hangs up (go-smtp,
+// Postfix, Exim), and that reply is what the next MAIL FROM reads.
 func stale(se *gomail.SendError) bool {
-	return se.Reason == gomail.ErrConnCheck || (se.Reason == gomail.ErrSMTPMailFrom && se.ErrorCode() == 0)
+	return se.Reason == gomail.ErrConnCheck || (se.Reason == gomail.ErrSMTPMailFrom && (se.ErrorCode() == 0 || se.ErrorCode() == 421))
 }
 
 var queuedAsRE = regexp.MustCompile(`(?i)\bqueued as ([A-Za-z0-9._-]+)`)
