@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/mail"
+	netmail "net/mail"
 	"net/url"
 	"os"
 	"strings"
@@ -12,6 +12,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/robfig/cron/v3"
+
+	"github.com/iec-almaty/sisnotify/integrations/mail"
 
 	"github.com/iec-almaty/sisnotify/jobs/config"
 )
@@ -157,7 +159,7 @@ func loadConfig(lookup func(string) (string, bool), n need) (*Config, error) {
 	if c.SMTPURL != "" {
 		check(checkSMTP(c.SMTPURL))
 	}
-	if a, err := mail.ParseAddress(c.MailFrom); err != nil || a.Address == "" {
+	if a, err := netmail.ParseAddress(c.MailFrom); err != nil || a.Address == "" {
 		check(configErr("SISNOTIFY_MAIL_FROM: not an email address (want \"Name <address@host>\")"))
 	}
 	switch c.SMSProvider {
@@ -253,34 +255,13 @@ func checkHTTP(name, v string) error {
 	return nil
 }
 
+// checkSMTP validates SISNOTIFY_SMTP_URL with the mail package's own
+// parser, so the configuration check and the sender agree.
 func checkSMTP(v string) error {
-	u, err := url.Parse(v)
-	if err != nil {
-		return configErr("SISNOTIFY_SMTP_URL: malformed URL (want smtp://user:pass@host:587 or smtps://user:pass@host:465)")
-	}
-	if u.Scheme != "smtp" && u.Scheme != "smtps" {
-		return configErr("SISNOTIFY_SMTP_URL: scheme %q is not smtp:// or smtps://", printable(u.Scheme))
-	}
-	if u.Hostname() == "" {
-		return configErr("SISNOTIFY_SMTP_URL: no host")
-	}
-	if tls := u.Query().Get("tls"); tls != "" {
-		if tls != "none" {
-			return configErr("SISNOTIFY_SMTP_URL: tls=%q: the only accepted value is none", printable(tls))
-		}
-		if !isLoopback(u.Hostname()) {
-			return configErr("SISNOTIFY_SMTP_URL: tls=none is allowed only for a loopback host; mail to other hosts needs STARTTLS or smtps://")
-		}
+	if _, err := mail.ParseURL(v); err != nil {
+		return configErr("SISNOTIFY_SMTP_URL: %v", err)
 	}
 	return nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func emailList(name, v string) ([]string, error) {
@@ -290,7 +271,7 @@ func emailList(name, v string) ([]string, error) {
 		if part == "" {
 			continue
 		}
-		a, err := mail.ParseAddress(part)
+		a, err := netmail.ParseAddress(part)
 		if err != nil {
 			return nil, configErr("%s: entry %d is not an email address", name, i+1)
 		}

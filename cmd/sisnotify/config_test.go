@@ -51,7 +51,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"malformed SIS URL", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_SIS_URL": "::s3cret-pw"}, []string{"sync"}, "SISNOTIFY_SIS_URL: malformed URL"},
 		{"malformed Redis URL", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_REDIS_URL": "http://s3cret-pw@h"}, []string{"migrate"}, "SISNOTIFY_REDIS_URL"},
 		{"malformed SMTP URL", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_SMTP_URL": "ftp://u:s3cret-pw@h"}, []string{"migrate"}, "SISNOTIFY_SMTP_URL"},
-		{"clear-text SMTP to a remote host", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_SMTP_URL": "smtp://u:s3cret-pw@mail.example:25?tls=none"}, []string{"migrate"}, "SISNOTIFY_SMTP_URL: tls=none is allowed only for a loopback host"},
+		{"clear-text SMTP to a remote host", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_SMTP_URL": "smtp://u:s3cret-pw@mail.example:25?tls=none"}, []string{"migrate"}, "SISNOTIFY_SMTP_URL: mail: tls=none is only allowed for a loopback host"},
 		{"unknown SMS provider", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_SMS_PROVIDER": "pigeon"}, []string{"migrate"}, "SISNOTIFY_SMS_PROVIDER: unknown provider"},
 		{"twilio without credentials", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_SMS_PROVIDER": "twilio"}, []string{"migrate"}, "SISNOTIFY_TWILIO_AUTH_TOKEN is required"},
 		{"mobizon without key", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_SMS_PROVIDER": "mobizon"}, []string{"migrate"}, "SISNOTIFY_MOBIZON_API_KEY is required"},

@@ -2,6 +2,7 @@ package sms
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -53,8 +54,11 @@ func NewTwilio(cfg TwilioConfig) (*Twilio, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The token, and the Basic credentials that carry it: a proxy or
+	// gateway may quote the Authorization header in its error.
+	secrets := []string{base64.StdEncoding.EncodeToString([]byte(cfg.AccountSID + ":" + cfg.AuthToken)), cfg.AuthToken}
 	t := &Twilio{
-		endpoint: endpoint{provider: "twilio", client: clientOr(cfg.HTTPClient), secrets: []string{cfg.AuthToken}},
+		endpoint: endpoint{provider: "twilio", client: clientOr(cfg.HTTPClient), secrets: secrets},
 		url:      base + "/2010-04-01/Accounts/" + url.PathEscape(cfg.AccountSID) + "/Messages.json",
 		cfg:      cfg,
 		from:     "From",

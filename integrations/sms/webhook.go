@@ -3,6 +3,7 @@ package sms
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -49,7 +50,9 @@ func NewWebhook(cfg WebhookConfig) (*Webhook, error) {
 		}
 	}
 	if u.User != nil {
-		secrets = append(secrets, u.User.String(), u.User.Username())
+		// The Basic credentials too: a gateway may quote the Authorization header.
+		pass, _ := u.User.Password()
+		secrets = append(secrets, base64.StdEncoding.EncodeToString([]byte(u.User.Username()+":"+pass)), u.User.String(), u.User.Username())
 		if p, ok := u.User.Password(); ok {
 			secrets = append(secrets, p)
 		}
