@@ -2,7 +2,7 @@
 GO ?= go
 PKGS := ./...
 
-.PHONY: build test lint demo bench bench-sync bench-deliver clean-testdb
+.PHONY: build test lint demo bench bench-sync bench-deliver fuzz clean-testdb
 
 build:
 	$(GO) build -o sisnotify ./cmd/sisnotify
@@ -34,6 +34,20 @@ bench:
 # 10,000 notices through asynq, PostgreSQL, templates and SMTP.
 bench-deliver:
 	$(GO) test ./jobs/ -run '^$$' -bench BenchmarkDeliver -benchtime 1x -v
+
+# Every fuzz target (func FuzzX in a *_test.go), FUZZTIME each, one at a
+# time: go test -fuzz runs one target of one package. A failing input is
+# written to that package's testdata/fuzz/FuzzX/ and replayed by every
+# plain `go test` from then on: commit it with the fix.
+FUZZTIME ?= 30s
+
+fuzz:
+	@set -e; for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+	  for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go | cut -c6-); do \
+	    echo "== $$dir $$t"; \
+	    $(GO) test $$dir -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s -parallel 1; \
+	  done; \
+	done
 
 # Drops test databases that a killed test run left behind.
 clean-testdb:

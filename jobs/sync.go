@@ -28,7 +28,7 @@ import (
 
 // hashVersion is mixed into every row hash. Bump it when validation
 // changes, so the next sync re-validates every row.
-const hashVersion = "sisnotify-row-v1"
+const hashVersion = "sisnotify-row-v2"
 
 // Sync reads the SIS in one consistent pass and brings the snapshot up to
 // date: new and changed rows validated and written, missing rows marked

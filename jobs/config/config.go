@@ -460,7 +460,7 @@ func parseShare(s string) (float64, error) {
 	if pct {
 		v /= 100
 	}
-	if v <= 0 || v > 1 {
+	if !(v > 0 && v <= 1) { // NaN too: no share compares above NaN, so it would disable the guard
 		return 0, fmt.Errorf("%q: a share must be above 0 and at most 100%%", s)
 	}
 	return v, nil

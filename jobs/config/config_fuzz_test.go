@@ -108,7 +108,7 @@ func checkErrors(t *testing.T, data []byte, err error) {
 	if !errors.As(err, &es) || len(es) == 0 {
 		t.Fatalf("error %T %q is not a non-empty config.Errors", err, err)
 	}
-	lines := strings.Count(string(data), "\n") + 1
+	lines := yamlLines(data)
 	for i, e := range es {
 		if e == nil {
 			t.Fatalf("error %d is nil", i)
@@ -132,6 +132,14 @@ func checkErrors(t *testing.T, data []byte, err error) {
 			t.Fatalf("errors out of line order: %q before %q", es[i-1], e)
 		}
 	}
+}
+
+// yamlLines counts the lines of data as YAML does: CR, LF, CR LF, NEL,
+// LS and PS each end a line.
+func yamlLines(data []byte) int {
+	s := strings.ReplaceAll(string(data), "\r\n", "\n")
+	return 1 + strings.Count(s, "\n") + strings.Count(s, "\r") +
+		strings.Count(s, "\u0085") + strings.Count(s, "\u2028") + strings.Count(s, "\u2029")
 }
 
 func FuzzParseQuietHours(f *testing.F) {

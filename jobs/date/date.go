@@ -79,7 +79,7 @@ func FromTime(t time.Time) Date {
 func Today(now time.Time, loc *time.Location) Date { return FromTime(now.In(loc)) }
 
 // Parse reads an ISO date, YYYY-MM-DD, and rejects anything else,
-// including dates that do not exist (2026-02-30).
+// including dates that do not exist (2026-02-30) and the year 0000.
 func Parse(s string) (Date, error) {
 	if len(s) != 10 || s[4] != '-' || s[7] != '-' {
 		return 0, fmt.Errorf("date %q: want YYYY-MM-DD", s)
@@ -87,7 +87,9 @@ func Parse(s string) (Date, error) {
 	y, ok1 := digits(s[0:4])
 	m, ok2 := digits(s[5:7])
 	d, ok3 := digits(s[8:10])
-	if !ok1 || !ok2 || !ok3 || m < 1 || m > 12 || d < 1 || d > daysIn(y, time.Month(m)) {
+	// Year 0000 does not exist in PostgreSQL (1 BC follows AD 1), and
+	// 0000-02-29 would be the zero Date, "no date".
+	if !ok1 || !ok2 || !ok3 || y < 1 || m < 1 || m > 12 || d < 1 || d > daysIn(y, time.Month(m)) {
 		return 0, fmt.Errorf("date %q: not a calendar date", s)
 	}
 	return fromCivil(y, m, d), nil

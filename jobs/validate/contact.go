@@ -3,6 +3,7 @@ package validate
 import (
 	"net/mail"
 	"strings"
+	"unicode"
 
 	"github.com/nyaruka/phonenumbers"
 )
@@ -27,6 +28,11 @@ func Email(field string, raw []byte, null bool, problems []Problem) (string, []P
 // IsEmail reports whether s is a single plain address with a dotted domain.
 func IsEmail(s string) bool {
 	if len(s) < 3 || len(s) > 254 || strings.ContainsAny(s, " \t\r\n<>\"(),;:\\[]") {
+		return false
+	}
+	// net/mail takes any non-ASCII rune for a letter, C1 controls (U+0085)
+	// and Unicode spaces (U+00A0, U+2028) included.
+	if strings.ContainsFunc(s, func(r rune) bool { return unicode.IsControl(r) || unicode.IsSpace(r) }) {
 		return false
 	}
 	a, err := mail.ParseAddress(s)

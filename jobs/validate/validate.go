@@ -97,7 +97,8 @@ func Text(field string, raw []byte, problems []Problem) (string, []Problem) {
 		s = strings.Join(strings.Fields(s), " ")
 		problems = append(problems, Problem{field, CodeControlChars, Warning, "contains control characters or invalid UTF-8; replaced with spaces"})
 	}
-	if n > MaxText {
+	// Cleaning may have shortened s (runs of spaces collapse): count again.
+	if n > MaxText && utf8.RuneCountInString(s) > MaxText {
 		s = string([]rune(s)[:MaxText])
 		problems = append(problems, Problem{field, CodeTooLong, Warning, "longer than 200 characters; truncated"})
 	}
