@@ -1,6 +1,8 @@
 package jobs
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -8,7 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -32,6 +34,11 @@ import (
 // night sends nothing again, a crashed run resumes the unsent ones, and
 // two workers never send the same one. The obligations each digest listed
 // are kept (sisnotify.digest_rows) to mark the next day's new ones.
+//
+// A digest of more than MaxBodyRows obligations shows the most overdue of
+// them and attaches digest-YYYY-MM-DD.csv with every one: the email stays
+// small, and the memory of the phase grows with the CSV (about 200 bytes a
+// row, for one recipient at a time), not with an HTML table of every row.
 type Digest struct {
 	DB        *sqlx.DB
 	Mail      MailSender
@@ -55,6 +62,11 @@ type Digest struct {
 	// notices and data problems to the most recent ones; the digest says
 	// how many were left out and where they all are. Default 200 each.
 	MaxFailed, MaxProblems int
+	// MaxBodyRows cuts a long list of obligations: a digest with more
+	// rows shows the MaxBodyRows most overdue ones (across rules, still
+	// grouped by rule), says how many more there are, and attaches a CSV
+	// of every row (templates.DigestCSVName). Default 500.
+	MaxBodyRows int
 }
 
 // DigestResult counts what a run of the digests did, for the night's log.
@@ -74,6 +86,9 @@ var ErrDigestClaimed = errors.New("digest claimed by another worker")
 // Defaults of Digest.
 const (
 	defaultDigestCap = 200
+	// defaultMaxBodyRows: an HTML row is about 1.5 KB; 500 make an email
+	// of under a megabyte.
+	defaultMaxBodyRows = 500
 	// failedDays: the office digest lists the notices of the last 7 nights
 	// that failed for good.
 	failedDays = 7
@@ -106,11 +121,18 @@ type digestItem struct {
 	sent   []sentNotice
 }
 
-// sentNotice is a notice of the obligation that was delivered.
+// sentNotice is a notice of the obligation that was delivered, in 8 bytes:
+// a national roster's digest holds a hundred thousand of them.
 type sentNotice struct {
-	level             int
-	audience, channel string
-	on                date.Date // local date it was sent
+	on    date.Date // local date it was sent
+	level int16
+	kind  uint8 // index in sentKinds
+}
+
+// sentKinds are the audience/channel pairs of a delivered notice, in the
+// order the "already sent" column names them.
+var sentKinds = [...]struct{ audience, channel string }{
+	{"student", "email"}, {"student", "sms"}, {"office", "email"}, {"dean", "email"}, {"office", "sms"}, {"dean", "sms"},
 }
 
 type deanFaculty struct {
@@ -333,17 +355,29 @@ func (d *Digest) loadSent(ctx context.Context, tx *sqlx.Tx, mask int, byID map[i
 	}
 	defer rows.Close()
 	loc := d.location()
+	var id int64
+	var level int
+	var audience, channel sql.RawBytes // compared, never kept
+	var at time.Time
 	for rows.Next() {
-		var id int64
-		var s sentNotice
-		var at time.Time
-		if err := rows.Scan(&id, &s.level, &s.audience, &s.channel, &at); err != nil {
+		if err := rows.Scan(&id, &level, &audience, &channel, &at); err != nil {
 			return err
 		}
-		s.on = date.FromTime(at.In(loc))
-		if it := byID[id]; it != nil {
-			it.sent = append(it.sent, s)
+		it := byID[id]
+		if it == nil {
+			continue
 		}
+		kind := -1
+		for k, sk := range sentKinds {
+			if string(audience) == sk.audience && string(channel) == sk.channel {
+				kind = k
+				break
+			}
+		}
+		if kind < 0 {
+			continue // the schema allows no other pair
+		}
+		it.sent = append(it.sent, sentNotice{on: date.FromTime(at.In(loc)), level: int16(level), kind: uint8(kind)})
 	}
 	return rows.Err()
 }
@@ -455,14 +489,9 @@ func (d *Digest) send(ctx context.Context, log *slog.Logger, night date.Date, r 
 	for _, o := range prev {
 		seen[o] = true
 	}
-	tdig := templates.Digest{Lang: r.lang, AsOf: night, Office: d.Office, Audience: r.audience}
-	var newRows int
-	tdig.Groups, newRows = digestGroups(night, r.lang, r.items, seen)
-	if r.audience == templates.AudienceDean {
-		tdig.DeanName, tdig.FacultyName = r.faculty.DeanName, r.faculty.Name
-	} else {
-		tdig.Failed, tdig.FailedTotal = lists.failed, lists.failedTotal
-		tdig.Problems, tdig.ProblemsTotal, tdig.ProblemCounts = lists.problems, lists.problemsTotal, lists.counts
+	tdig, attachments, newRows, err := d.compose(night, r, seen, lists)
+	if err != nil {
+		return d.release(ctx, id, fmt.Errorf("digest %s: %w", r.key, err))
 	}
 	if err := d.recordRows(ctx, id, r.items, newRows); err != nil {
 		return d.release(ctx, id, fmt.Errorf("digest %s: %w", r.key, err))
@@ -473,11 +502,11 @@ func (d *Digest) send(ctx context.Context, log *slog.Logger, night date.Date, r 
 		// the operators hear of it; a rerun after the fix sends it.
 		return d.release(ctx, id, fmt.Errorf("digest %s: render: %w", r.key, err))
 	}
-	sum := sha256.Sum256([]byte(out.Subject + "\x00" + out.Text + "\x00" + out.HTML))
-	hash := hex.EncodeToString(sum[:16])
+	hash := contentHash(out, attachments)
 	res, retryable, err := d.Mail.Send(ctx, mail.Message{
 		To: r.addr, Subject: out.Subject, Text: out.Text, HTML: out.HTML, MessageID: msgID,
-		Headers: map[string]string{mail.HeaderKind: "digest", mail.HeaderAudience: r.audience},
+		Headers:     map[string]string{mail.HeaderKind: "digest", mail.HeaderAudience: r.audience},
+		Attachments: attachments,
 	})
 	if err == nil {
 		if err := d.finish(ctx, id, "sent", "", firstNonEmpty(res.ProviderID, res.Reply), "", out.Version, hash); err != nil {
@@ -491,7 +520,12 @@ func (d *Digest) send(ctx context.Context, log *slog.Logger, night date.Date, r 
 			r.key, night.String(), digestRowsKept); err != nil {
 			log.WarnContext(ctx, "prune digest rows", "err", err)
 		}
-		log.InfoContext(ctx, "digest sent", "rows", len(r.items), "new", newRows)
+		attached := 0
+		for _, a := range attachments {
+			attached += len(a.Data)
+		}
+		log.InfoContext(ctx, "digest sent", "rows", len(r.items), "new", newRows,
+			"shown", min(len(r.items), d.maxBodyRows()), "attachment_bytes", attached)
 		return Sent, len(r.items), nil
 	}
 	class, status, outcome := "permanent", "failed", Failed
@@ -567,44 +601,128 @@ func (d *Digest) finish(ctx context.Context, id int64, status, class, provider, 
 	return nil
 }
 
-// digestGroups groups items by rule for the template, the group with the
-// most overdue row first, and marks the rows not in seen as new (all of
-// them when the recipient never had a digest).
-func digestGroups(night date.Date, lang string, items []*digestItem, seen map[int64]bool) ([]templates.DigestGroup, int) {
-	byRule := map[string]*templates.DigestGroup{}
-	worst := map[string]int{}
-	var order []string
-	newRows := 0
+// compose builds what the digest of r says: the template data (its rows,
+// most overdue first, cut to MaxBodyRows), and for a cut digest the CSV of
+// every row; and how many rows are new (not in seen, the recipient's
+// previous digest). Only the rows shown become template rows; the CSV is
+// written straight from the obligations.
+func (d *Digest) compose(night date.Date, r *digestRecipient, seen map[int64]bool, lists *officeLists) (templates.Digest, []mail.Attachment, int, error) {
+	tdig := templates.Digest{Lang: r.lang, AsOf: night, Office: d.Office, Audience: r.audience}
+	if r.audience == templates.AudienceDean {
+		tdig.DeanName, tdig.FacultyName = r.faculty.DeanName, r.faculty.Name
+	} else {
+		tdig.Failed, tdig.FailedTotal = lists.failed, lists.failedTotal
+		tdig.Problems, tdig.ProblemsTotal, tdig.ProblemCounts = lists.problems, lists.problemsTotal, lists.counts
+	}
+	items := mostOverdueFirst(r.items)
+	shown := items[:min(len(items), d.maxBodyRows())]
+	var groups map[string]int
+	tdig.Groups, groups = digestGroups(night, r.lang, items, shown, seen)
+	overdue, newRows := 0, 0
 	for _, it := range items {
-		g := byRule[it.Rule]
-		if g == nil {
-			g = &templates.DigestGroup{Rule: it.Rule}
-			byRule[it.Rule] = g
-			order = append(order, it.Rule)
-			worst[it.Rule] = -1 << 30
+		if night.Sub(date.Date(it.Due)) > 0 {
+			overdue++
 		}
-		row := templates.DigestRow{
-			StudentID: it.StudentID, SubjectID: it.SubjectID, Name: it.Name, Faculty: it.Faculty,
-			Due: date.Date(it.Due), DaysOverdue: night.Sub(date.Date(it.Due)), Level: it.Level,
-			Sent: sentText(lang, it.sent), New: !seen[it.ID],
-		}
-		if row.New {
+		if !seen[it.ID] {
 			newRows++
 		}
-		worst[it.Rule] = max(worst[it.Rule], row.DaysOverdue)
-		g.Rows = append(g.Rows, row)
 	}
-	sort.SliceStable(order, func(i, j int) bool {
-		if worst[order[i]] != worst[order[j]] {
-			return worst[order[i]] > worst[order[j]]
+	if len(shown) == len(items) {
+		return tdig, nil, newRows, nil
+	}
+	tdig.RowsTotal, tdig.OverdueTotal, tdig.NewTotal = len(items), overdue, newRows
+	tdig.Attachment = templates.DigestCSVName(night)
+	// The file lists the rows as the email would: the rules in its order,
+	// each rule's rows most overdue first.
+	slices.SortStableFunc(items, func(a, b *digestItem) int { return cmp.Compare(groups[a.Rule], groups[b.Rule]) })
+	var buf bytes.Buffer
+	w, err := d.Templates.NewDigestCSV(&buf, r.lang)
+	if err != nil {
+		return tdig, nil, 0, fmt.Errorf("csv: %w", err)
+	}
+	for i, it := range items {
+		if i == csvSampleRows {
+			// Size the buffer once, from what the first rows took, rather
+			// than doubling it (and copying) as it fills.
+			if err := w.Flush(); err != nil {
+				return tdig, nil, 0, fmt.Errorf("csv: %w", err)
+			}
+			buf.Grow((len(items) - i) * (buf.Len()/i + 16))
 		}
-		return order[i] < order[j]
-	})
-	groups := make([]templates.DigestGroup, len(order))
-	for i, rule := range order {
-		groups[i] = *byRule[rule]
+		if err := w.Row(it.Rule, digestRow(night, r.lang, it, seen)); err != nil {
+			return tdig, nil, 0, fmt.Errorf("csv: %w", err)
+		}
 	}
-	return groups, newRows
+	if err := w.Flush(); err != nil {
+		return tdig, nil, 0, fmt.Errorf("csv: %w", err)
+	}
+	return tdig, []mail.Attachment{{Name: tdig.Attachment, ContentType: templates.DigestCSVType, Data: buf.Bytes()}}, newRows, nil
+}
+
+// csvSampleRows: the CSV buffer is sized after this many rows.
+const csvSampleRows = 256
+
+// mostOverdueFirst returns a copy of items (the pointers), the most overdue
+// first; ties by rule, student, subject and obligation, so that a digest
+// sent again is the same.
+func mostOverdueFirst(items []*digestItem) []*digestItem {
+	out := slices.Clone(items)
+	slices.SortFunc(out, func(a, b *digestItem) int {
+		return cmp.Or(cmp.Compare(a.Due, b.Due), strings.Compare(a.Rule, b.Rule),
+			strings.Compare(a.StudentID, b.StudentID), strings.Compare(a.SubjectID, b.SubjectID), cmp.Compare(a.ID, b.ID))
+	})
+	return out
+}
+
+// digestGroups groups the rows shown by rule for the template. all is every
+// row of the digest, most overdue first, and shown a part of it; a group
+// counts its rows in all (Total) and holds those shown, and the groups come
+// in the order of their most overdue row (then by rule), with the rules of
+// which nothing is shown too. It returns also each rule's position.
+func digestGroups(night date.Date, lang string, all, shown []*digestItem, seen map[int64]bool) ([]templates.DigestGroup, map[string]int) {
+	var groups []templates.DigestGroup
+	index := map[string]int{}
+	for _, it := range all {
+		i, ok := index[it.Rule]
+		if !ok {
+			i = len(groups)
+			index[it.Rule] = i
+			groups = append(groups, templates.DigestGroup{Rule: it.Rule})
+		}
+		groups[i].Total++
+	}
+	for _, it := range shown {
+		g := &groups[index[it.Rule]]
+		g.Rows = append(g.Rows, digestRow(night, lang, it, seen))
+	}
+	return groups, index
+}
+
+// digestRow is an obligation as a row of the digest of night in lang; it
+// is new when seen does not hold it.
+func digestRow(night date.Date, lang string, it *digestItem, seen map[int64]bool) templates.DigestRow {
+	return templates.DigestRow{
+		StudentID: it.StudentID, SubjectID: it.SubjectID, Name: it.Name, Faculty: it.Faculty,
+		Due: date.Date(it.Due), DaysOverdue: night.Sub(date.Date(it.Due)), Level: it.Level,
+		Sent: sentText(lang, it.sent), New: !seen[it.ID],
+	}
+}
+
+// contentHash identifies what a digest said: its subject, text, HTML and
+// attachments, hashed without copying them into one string.
+func contentHash(out templates.Rendered, attachments []mail.Attachment) string {
+	h := sha256.New()
+	for i, part := range []string{out.Subject, out.Text, out.HTML} {
+		if i > 0 {
+			h.Write([]byte{0})
+		}
+		h.Write([]byte(part))
+	}
+	for _, a := range attachments {
+		h.Write([]byte("\x00" + a.Name + "\x00"))
+		h.Write(a.Data)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // sentWords name a delivered notice in the "already sent" column by its
@@ -615,8 +733,6 @@ var sentWords = map[string]map[string]string{
 	"kk": {"student/email": "email", "student/sms": "SMS", "office/email": "бөлімге email", "dean/email": "деканға email"},
 }
 
-var sentOrder = map[string]int{"student/email": 0, "student/sms": 1, "office/email": 2, "dean/email": 3}
-
 // sentText writes what was delivered for an obligation, by step and day,
 // oldest first: "L2 email, SMS 24 November; L3 email, SMS, office email
 // 25 November".
@@ -625,40 +741,51 @@ func sentText(lang string, sent []sentNotice) string {
 		return ""
 	}
 	lang = templates.Lang(lang)
-	type key struct {
-		level int
-		on    date.Date
-	}
-	var order []key
-	what := map[key][]string{}
-	for _, s := range sent {
-		k := key{s.level, s.on}
-		if _, ok := what[k]; !ok {
-			order = append(order, k)
-		}
-		w := s.audience + "/" + s.channel
-		if !containsString(what[k], w) {
-			what[k] = append(what[k], w)
-		}
-	}
-	parts := make([]string, 0, len(order))
-	for _, k := range order {
-		ws := what[k]
-		sort.SliceStable(ws, func(i, j int) bool { return sentOrder[ws[i]] < sentOrder[ws[j]] })
-		names := make([]string, len(ws))
-		for i, w := range ws {
-			if names[i] = sentWords[lang][w]; names[i] == "" {
-				names[i] = strings.ReplaceAll(w, "/", " ")
+	var b strings.Builder
+	for i := 0; i < len(sent); {
+		// The notices of one step and day (sent is in the order they went).
+		level, on := sent[i].level, sent[i].on
+		var kinds uint8 // a bit per sentKinds index
+		for _, s := range sent[i:] {
+			if s.level == level && s.on == on {
+				kinds |= 1 << s.kind
 			}
 		}
-		parts = append(parts, "L"+strconv.Itoa(k.level)+" "+strings.Join(names, ", ")+" "+templates.FormatDayMonth(lang, k.on))
+		if b.Len() > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString("L" + strconv.Itoa(int(level)) + " ")
+		first := true
+		for k := range sentKinds {
+			if kinds&(1<<k) == 0 {
+				continue
+			}
+			if !first {
+				b.WriteString(", ")
+			}
+			first = false
+			name := sentWords[lang][sentKinds[k].audience+"/"+sentKinds[k].channel]
+			if name == "" {
+				name = sentKinds[k].audience + " " + sentKinds[k].channel
+			}
+			b.WriteString(name)
+		}
+		b.WriteString(" " + templates.FormatDayMonth(lang, on))
+		// Go on with the first notice of another step or day.
+		j := i + 1
+		for j < len(sent) && seenBefore(sent[:j], sent[j]) {
+			j++
+		}
+		i = j
 	}
-	return strings.Join(parts, "; ")
+	return b.String()
 }
 
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
+// seenBefore reports whether a notice of the step and day of s is in
+// sent.
+func seenBefore(sent []sentNotice, s sentNotice) bool {
+	for _, x := range sent {
+		if x.level == s.level && x.on == s.on {
 			return true
 		}
 	}
@@ -692,6 +819,13 @@ func capOr(n int) int {
 		return defaultDigestCap
 	}
 	return n
+}
+
+func (d *Digest) maxBodyRows() int {
+	if d.MaxBodyRows <= 0 {
+		return defaultMaxBodyRows
+	}
+	return d.MaxBodyRows
 }
 
 func (d *Digest) officeLang() string {

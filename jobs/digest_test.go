@@ -4,12 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/csv"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
 	netmail "net/mail"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -17,6 +24,7 @@ import (
 
 	"github.com/iec-almaty/sisnotify/integrations/mail"
 	"github.com/iec-almaty/sisnotify/integrations/mail/mailtest"
+	"github.com/iec-almaty/sisnotify/integrations/testenv"
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/jobs/rules"
 	"github.com/iec-almaty/sisnotify/templates"
@@ -139,27 +147,76 @@ func one(t *testing.T, got map[string][]received, addr string) received {
 // plainText decodes the text/plain part of a message.
 func plainText(t *testing.T, m mailtest.Message) string {
 	t.Helper()
+	for _, p := range mimeParts(t, m) {
+		if p.mediaType == "text/plain" && p.disposition == "" {
+			return strings.ReplaceAll(string(p.body), "\r\n", "\n")
+		}
+	}
+	t.Fatalf("no text/plain part")
+	return ""
+}
+
+// mimePart is a leaf of a message's MIME tree, decoded.
+type mimePart struct {
+	mediaType   string            // "text/plain"
+	params      map[string]string // of the Content-Type
+	disposition string            // "attachment", or "" for none
+	filename    string
+	body        []byte
+}
+
+// mimeParts walks the MIME tree of a message, nested multiparts included
+// (multipart/mixed around multipart/alternative when there is an
+// attachment).
+func mimeParts(t *testing.T, m mailtest.Message) []mimePart {
+	t.Helper()
 	msg, err := netmail.ReadMessage(bytes.NewReader(m.Data))
 	if err != nil {
 		t.Fatal(err)
 	}
-	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(mt, "multipart/") {
-		return decodePart(t, msg.Header.Get("Content-Transfer-Encoding"), msg.Body)
-	}
-	mr := multipart.NewReader(msg.Body, params["boundary"])
-	for {
-		p, err := mr.NextPart()
+	var out []mimePart
+	var walk func(h func(string) string, body io.Reader)
+	walk = func(h func(string) string, body io.Reader) {
+		mt, params, err := mime.ParseMediaType(h("Content-Type"))
 		if err != nil {
-			t.Fatalf("no text/plain part: %v", err)
+			t.Fatalf("Content-Type %q: %v", h("Content-Type"), err)
 		}
-		if strings.HasPrefix(p.Header.Get("Content-Type"), "text/plain") {
-			return decodePart(t, p.Header.Get("Content-Transfer-Encoding"), p)
+		if strings.HasPrefix(mt, "multipart/") {
+			mr := multipart.NewReader(body, params["boundary"])
+			for {
+				p, err := mr.NextPart() // decodes quoted-printable
+				if err == io.EOF {
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				walk(p.Header.Get, p)
+			}
+		}
+		p := mimePart{mediaType: mt, params: params}
+		if d := h("Content-Disposition"); d != "" {
+			var dp map[string]string
+			p.disposition, dp, _ = mime.ParseMediaType(d)
+			p.filename = dp["filename"]
+		}
+		p.body = []byte(decodePart(t, h("Content-Transfer-Encoding"), body))
+		out = append(out, p)
+	}
+	walk(msg.Header.Get, msg.Body)
+	return out
+}
+
+// attachments returns the attached files of a message.
+func attachments(t *testing.T, m mailtest.Message) []mimePart {
+	t.Helper()
+	var out []mimePart
+	for _, p := range mimeParts(t, m) {
+		if p.disposition == "attachment" {
+			out = append(out, p)
 		}
 	}
+	return out
 }
 
 func decodePart(t *testing.T, enc string, r io.Reader) string {
@@ -171,7 +228,7 @@ func decodePart(t *testing.T, enc string, r io.Reader) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.ReplaceAll(string(b), "\r\n", "\n")
+	return string(b)
 }
 
 // order checks that the substrings appear in text in this order.
@@ -287,6 +344,9 @@ func TestDigestOfficeAndDeans(t *testing.T) {
 			if v := m.Header(h); v != want {
 				t.Errorf("%s: %s = %q, want %q", key, h, v, want)
 			}
+		}
+		if a := attachments(t, m); len(a) != 0 {
+			t.Errorf("%s: a digest of a few rows has %d attachments, want none", key, len(a))
 		}
 		if id := m.MessageID(); "<"+id+">" != jobs.DigestMessageID(mustDate("2026-11-25"), key) {
 			t.Errorf("%s: Message-ID %s, want %s", key, id, jobs.DigestMessageID(mustDate("2026-11-25"), key))
@@ -531,7 +591,7 @@ func TestDigestResumesACrashedRun(t *testing.T) {
 	}
 }
 
-func (e *env) dbExec(t *testing.T, q string, args ...any) {
+func (e *env) dbExec(t testing.TB, q string, args ...any) {
 	t.Helper()
 	if _, err := e.db.Exec(q, args...); err != nil {
 		t.Fatalf("%s: %v", q, err)
@@ -668,6 +728,170 @@ func TestDigestListsWhatTheDryRunPlans(t *testing.T) {
 	}
 }
 
+// A digest longer than MaxBodyRows shows its most overdue rows, says how
+// many more there are in each language, and attaches a CSV whose rows are
+// exactly the obligations the dry run plans for its recipient; a shorter
+// one has no attachment.
+func TestDigestCutAttachesEveryRow(t *testing.T) {
+	e := newEnv(t)
+	e.generate(t, 1500)
+	e.sync(t)
+	r := newDigestRig(t, e, "office1@uni.example", "office2@uni.example")
+	const maxRows = 20
+	r.d.MaxBodyRows = maxRows
+	more := map[string]string{ // %d more, the file %s
+		"ru": "Ещё %d — во вложенном CSV-файле %s",
+		"en": "%d more are in the attached CSV file %s",
+		"kk": "Тағы %d жол тіркелген %s CSV файлында",
+	}
+	header := map[string]string{
+		"ru": "Правило;ID студента;Заявка;ФИО;Факультет;Срок;Дней просрочки (минус — осталось дней);Уровень;Уже отправлено;новое",
+		"en": "Rule,Student ID,Request,Name,Faculty,Due,Days overdue (negative: days left),Level,Already sent,new",
+		"kk": "Ереже;Студент ID;Өтінім;Аты-жөні;Факультет;Мерзімі;Мерзімінен өткен күн (минус — қалған күн);Деңгей;Жіберілгені;жаңа",
+	}
+	var cut, whole int
+	for i, lang := range []string{"ru", "en", "kk"} {
+		night := mustDate("2026-11-25").AddDays(i)
+		r.d.OfficeLang = lang
+		before := len(r.smtp.Messages())
+		res := r.night(t, night.String())
+
+		// What the dry run plans for each recipient, as in
+		// TestDigestListsWhatTheDryRunPlans: rule|student|subject|due|level.
+		var planned []struct {
+			Key, Row string
+		}
+		if err := e.db.Select(&planned, `
+			SELECT 'office' || n AS key, concat_ws('|', o.rule, o.student_id, o.subject_id, o.due_on, o.level) AS row
+			FROM sisnotify.obligations o, generate_series(1, 2) n
+			WHERE o.closed_at IS NULL AND o.actions & $1 <> 0
+			UNION ALL
+			SELECT 'dean-' || f.faculty_id, concat_ws('|', o.rule, o.student_id, o.subject_id, o.due_on, o.level)
+			FROM sisnotify.obligations o
+			JOIN sisnotify.students s ON s.student_id = o.student_id
+			JOIN sisnotify.faculties f ON f.faculty_id = s.faculty_id AND f.removed_at IS NULL AND f.dean_email IS NOT NULL
+			WHERE o.closed_at IS NULL AND o.actions & $2 <> 0`, int(rules.OfficeDigest), int(rules.DeanDigest)); err != nil {
+			t.Fatal(err)
+		}
+		plan := map[string][]string{}
+		for _, p := range planned {
+			plan[p.Key] = append(plan[p.Key], p.Row)
+		}
+		if len(plan["office1"]) <= maxRows {
+			t.Fatalf("the office digest plans %d rows: not more than %d, nothing to cut", len(plan["office1"]), maxRows)
+		}
+		var sent []struct {
+			Key  string `db:"recipient_key"`
+			Addr string `db:"recipient"`
+			Lang string `db:"language"`
+			N    int    `db:"listed"`
+		}
+		if err := e.db.Select(&sent, `SELECT recipient_key, recipient, language, listed FROM sisnotify.digests WHERE night = $1 AND status = 'sent'`, night.String()); err != nil {
+			t.Fatal(err)
+		}
+		if len(sent) != len(plan) || res.Office+res.Deans != len(plan) {
+			t.Fatalf("%s: %d digests sent (%+v), %d recipients planned", night, len(sent), res, len(plan))
+		}
+		got := map[string]received{}
+		for _, m := range r.smtp.Messages()[before:] {
+			got[m.To[0]] = received{msg: m, subject: m.Header("Subject"), text: plainText(t, m)}
+		}
+		for _, g := range sent {
+			d, want := got[g.Addr], plan[g.Key]
+			if d.text == "" || g.N != len(want) {
+				t.Fatalf("%s %s: recorded %d rows, the dry run plans %d (received: %v)", night, g.Key, g.N, len(want), d.text != "")
+			}
+			files := attachments(t, d.msg)
+			shown := strings.Fields(listed(d.text))
+			if len(want) <= maxRows {
+				// Under the limit: every row in the email, nothing attached.
+				whole++
+				if len(files) != 0 || len(shown) != len(want) {
+					t.Errorf("%s %s: %d rows, %d shown and %d attachments; want all shown and none attached", night, g.Key, len(want), len(shown), len(files))
+				}
+				continue
+			}
+			cut++
+			if len(files) != 1 {
+				t.Fatalf("%s %s: %d rows and %d attachments, want the CSV", night, g.Key, len(want), len(files))
+			}
+			f := files[0]
+			name := "digest-" + night.String() + ".csv"
+			if f.filename != name || f.mediaType != "text/csv" || f.params["charset"] != "utf-8" {
+				t.Errorf("%s %s: attachment %q of type %s %v, want %s, text/csv, utf-8", night, g.Key, f.filename, f.mediaType, f.params, name)
+			}
+			// The body: MaxBodyRows rows, in text and HTML, and the
+			// sentence about the rest, in the digest's language.
+			html := ""
+			for _, p := range mimeParts(t, d.msg) {
+				if p.mediaType == "text/html" {
+					html = string(p.body)
+				}
+			}
+			if len(shown) != maxRows || strings.Count(html, `<b style="white-space:nowrap;">`) != maxRows {
+				t.Errorf("%s %s: the email shows %d rows (HTML %d), want %d", night, g.Key, len(shown), strings.Count(html, `<b style="white-space:nowrap;">`), maxRows)
+			}
+			sentence := fmt.Sprintf(more[g.Lang], len(want)-maxRows, name)
+			if !strings.Contains(d.text, sentence) || !strings.Contains(html, sentence) {
+				t.Errorf("%s %s (%s): no %q in\n%s", night, g.Key, g.Lang, sentence, d.text)
+			}
+			// The CSV: a byte order mark, the header in the digest's
+			// language, and exactly the planned obligations.
+			if !bytes.HasPrefix(f.body, []byte("\uFEFF")) {
+				t.Errorf("%s %s: the CSV has no byte order mark", night, g.Key)
+			}
+			cr := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(f.body, []byte("\uFEFF"))))
+			sep := ","
+			if g.Lang != "en" {
+				cr.Comma, sep = ';', ";"
+			}
+			recs, err := cr.ReadAll()
+			if err != nil {
+				t.Fatalf("%s %s: CSV: %v", night, g.Key, err)
+			}
+			if h := strings.Join(recs[0], sep); h != header[g.Lang] {
+				t.Errorf("%s %s: CSV header %q, want %q", night, g.Key, h, header[g.Lang])
+			}
+			var rows []string
+			var days []int
+			for _, rec := range recs[1:] {
+				subject := rec[2]
+				if subject == "" {
+					subject = rec[1]
+				}
+				rows = append(rows, strings.Join([]string{rec[0], rec[1], subject, rec[5], rec[7]}, "|"))
+				n, err := strconv.Atoi(rec[6])
+				if err != nil || mustDate(rec[5]).AddDays(n) != night {
+					t.Fatalf("%s %s: days overdue %q do not follow from the due date %s", night, g.Key, rec[6], rec[5])
+				}
+				days = append(days, n)
+			}
+			sort.Strings(rows)
+			sort.Strings(want)
+			if strings.Join(rows, "\n") != strings.Join(want, "\n") {
+				t.Fatalf("%s %s: the CSV lists %d rows, the dry run plans %d; first difference: %s", night, g.Key, len(rows), len(want), firstDiff(want, rows))
+			}
+			// The rows shown are the most overdue: every row more overdue
+			// than the last one shown is shown.
+			sorted := slices.Sorted(slices.Values(days))
+			slices.Reverse(sorted)
+			limit := sorted[maxRows-1]
+			inMail := map[string]int{}
+			for _, id := range shown {
+				inMail[id]++
+			}
+			for i, rec := range recs[1:] {
+				if days[i] > limit && inMail[rec[1]] == 0 {
+					t.Errorf("%s %s: %s is %d days overdue and not in the email, which shows rows down to %d", night, g.Key, rec[1], days[i], limit)
+				}
+			}
+		}
+	}
+	if cut == 0 || whole == 0 {
+		t.Errorf("%d digests cut and %d whole: the test wants both", cut, whole)
+	}
+}
+
 func firstDiff(a, b []string) string {
 	for i := 0; i < len(a) || i < len(b); i++ {
 		var x, y string
@@ -682,4 +906,112 @@ func firstDiff(a, b []string) string {
 		}
 	}
 	return ""
+}
+
+// seedDigest puts n open obligations of the office digest straight into the
+// worker's database, as of 2026-11-25: students with Cyrillic names in ten
+// faculties, five rules, due 0 to 89 days ago, each with three notices sent
+// (student email, student SMS, office email).
+func seedDigest(t testing.TB, e *env, n int) {
+	t.Helper()
+	e.dbExec(t, `INSERT INTO sisnotify.faculties (faculty_id, name, dean_name, row_hash)
+		SELECT 'F' || k, 'Факультет ' || k, 'Декан ' || k, 0 FROM generate_series(0, 9) k`)
+	e.dbExec(t, `INSERT INTO sisnotify.students (student_id, given_name, family_name, faculty_id, row_hash, last_sync_id)
+		SELECT 'S' || lpad(i::text, 7, '0'), 'Айгерим', 'Бекова-' || i, 'F' || (i % 10), 0, 1 FROM generate_series(1, $1) i`, n)
+	e.dbExec(t, `INSERT INTO sisnotify.obligations (rule, subject_id, anchor, student_id, due_on, level, step_on, actions, opened_on, last_seen_on)
+		SELECT (ARRAY['registration', 'passport-renewal', 'stay-extension', 'address-registration', 'arrival-check-in'])[1 + i % 5],
+		       'S' || lpad(i::text, 7, '0'), DATE '2026-11-01', 'S' || lpad(i::text, 7, '0'), DATE '2026-11-25' - i % 90, 3,
+		       DATE '2026-11-20', $2, DATE '2026-11-01', DATE '2026-11-25'
+		FROM generate_series(1, $1) i`, n, int(rules.OfficeDigest))
+	e.dbExec(t, `INSERT INTO sisnotify.notices (notice_key, obligation_id, rule, level, student_id, subject_id, audience, channel, recipient, due_on, night, status, sent_at)
+		SELECT o.obligation_id || '/' || k, o.obligation_id, o.rule, k, o.student_id, o.subject_id,
+		       (ARRAY['student', 'student', 'office'])[k], (ARRAY['email', 'sms', 'email'])[k], 'x@y.example', o.due_on,
+		       DATE '2026-11-20' + k, 'sent', TIMESTAMPTZ '2026-11-20 10:00Z' + k * interval '1 day'
+		FROM sisnotify.obligations o, generate_series(1, 3) k`)
+}
+
+// BenchmarkDigest30k sends the office digest of 30,000 open obligations
+// through a real SMTP pool into a discarding mailtest server, and reports
+// the peak Go heap during Digest.Run above what was live before it
+// (runtime/metrics sampled every 100µs), the bytes it allocated, and the
+// process's peak RSS (VmHWM) during the run.
+//
+//	go test -run '^$' -bench Digest30k -benchtime 3x ./jobs/
+func BenchmarkDigest30k(b *testing.B) {
+	e := newEnv(b)
+	e.sync(b)
+	seedDigest(b, e, 30_000)
+	srv := mailtest.NewServer(b, mailtest.Discard())
+	cfg, err := mail.ParseURL(srv.URL())
+	if err != nil {
+		b.Fatal(err)
+	}
+	pool, err := mail.NewPool(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer pool.Close()
+	set, err := digestSet()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var peak, alloc, rss uint64
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		e.dbExec(b, `DELETE FROM sisnotify.digests`) // each iteration sends the night's digest again
+		d := &jobs.Digest{DB: e.db, Mail: pool, Templates: set, Office: digestOffice, OfficeLang: "ru",
+			OfficeEmails: []string{"office@uni.example"}, Location: time.UTC}
+		debug.FreeOSMemory()
+		testenv.ResetPeakRSS()
+		b.StartTimer()
+		var res jobs.DigestResult
+		p, a := heapDuring(func() {
+			if res, err = d.Run(context.Background(), mustDate("2026-11-25")); err != nil {
+				b.Fatal(err)
+			}
+		})
+		b.StopTimer()
+		if res.Rows != 30_000 {
+			b.Fatalf("digest listed %d rows, want 30000", res.Rows)
+		}
+		peak, alloc, rss = max(peak, p), max(alloc, a), max(rss, uint64(testenv.PeakRSS()))
+	}
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
+	b.ReportMetric(float64(alloc)/(1<<20), "alloc-MiB")
+	b.ReportMetric(float64(rss)/(1<<20), "peak-RSS-MiB")
+}
+
+// heapDuring runs f and returns the highest heap (live and not yet swept
+// objects) seen while it ran, above the live heap before it, and the bytes
+// f allocated.
+func heapDuring(f func()) (peak, allocated uint64) {
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	stop, done := make(chan struct{}), make(chan uint64)
+	go func() {
+		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		var top uint64
+		tick := time.NewTicker(100 * time.Microsecond)
+		defer tick.Stop()
+		for {
+			metrics.Read(s)
+			top = max(top, s[0].Value.Uint64())
+			select {
+			case <-stop:
+				done <- top
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	f()
+	close(stop)
+	top := <-done
+	runtime.ReadMemStats(&after)
+	if top > before.HeapAlloc {
+		peak = top - before.HeapAlloc
+	}
+	return peak, after.TotalAlloc - before.TotalAlloc
 }

@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	htmltemplate "html/template"
+	"io"
 	"io/fs"
 	"sort"
 	"strings"
@@ -588,10 +589,25 @@ func (s *Set) selfCheck() error {
 				Failed:      []FailedNotice{{NoticeID: "n", StudentID: "S1", Rule: "registration", Channel: "email", Reason: "r"}},
 				Problems:    []DataProblem{{Entity: "student", RowID: "S1", Field: "email", Code: "invalid", Message: "m"}},
 				FailedTotal: 3, ProblemsTotal: 5, ProblemCounts: []ProblemCount{{Code: "invalid", N: 5}}},
+			// A cut digest: one rule with a row shown, one with none.
+			{Lang: lang, AsOf: asOf, Office: office, Audience: AudienceOffice,
+				Groups: []DigestGroup{{Rule: "registration", Total: 3, Rows: []DigestRow{{StudentID: "S1", Name: "N", Due: asOf, DaysOverdue: 1, Level: 3}}},
+					{Rule: "passport-renewal", Total: 2}},
+				RowsTotal: 5, OverdueTotal: 4, NewTotal: 2, Attachment: DigestCSVName(asOf)},
 		} {
 			if _, err := s.Digest(d); err != nil {
 				return err
 			}
+		}
+		c, err := s.NewDigestCSV(io.Discard, lang)
+		if err != nil {
+			return err
+		}
+		if err := c.Row("registration", DigestRow{StudentID: "S1", Name: "N", Due: asOf, DaysOverdue: 1, Level: 3, New: true}); err != nil {
+			return err
+		}
+		if err := c.Flush(); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -2,6 +2,8 @@ package templates
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/csv"
 	"errors"
 	"flag"
 	"fmt"
@@ -721,6 +723,135 @@ func TestDigestSaysWhatWasLeftOut(t *testing.T) {
 	}
 }
 
+// sampleCutDigest is sampleDigest(lang, AudienceOffice) as the digest job
+// cuts a long one: 46 rows in all, 5 shown, a rule with none shown, and the
+// file with every row attached.
+func sampleCutDigest(lang string) Digest {
+	d := sampleDigest(lang, AudienceOffice)
+	d.Groups[0].Total = 30 // registration: its 3 rows shown
+	d.Groups[1].Total = 5  // travel-dean-approval: 1 shown
+	d.Groups = append(d.Groups, DigestGroup{Rule: "stay-extension", Total: 10})
+	d.RowsTotal, d.OverdueTotal, d.NewTotal = 46, 40, 12
+	d.Attachment = DigestCSVName(d.AsOf)
+	return d
+}
+
+func TestDigestCutSaysWhereTheRestIs(t *testing.T) {
+	s := set(t)
+	more := map[string]string{
+		"en": "This email shows only the 5 most overdue of 46 rows. 41 more are in the attached CSV file digest-2026-12-18.csv, which lists all 46 rows.",
+		"ru": "В письме показаны только самые просроченные строки: 5 из 46. Ещё 41 — во вложенном CSV-файле digest-2026-12-18.csv, в котором есть все 46 строк.",
+		"kk": "Хатта мерзімі ең көп өткен 5 жол ғана көрсетілді (46 жолдың ішінен). Тағы 41 жол тіркелген digest-2026-12-18.csv CSV файлында, онда барлық 46 жол бар.",
+	}
+	shown := map[string]string{"en": "shown here", "ru": "в письме", "kk": "хатта"}
+	for _, lang := range Languages {
+		out, err := s.Digest(sampleCutDigest(lang))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, body := range []string{out.Text, out.HTML} {
+			if !strings.Contains(body, more[lang]) {
+				t.Errorf("%s: cut digest does not say %q:\n%s", lang, more[lang], body)
+			}
+			// Every rule with its count in all, and how many are shown.
+			for _, want := range []string{"(registration): 30 (" + shown[lang] + ": 3)", "(travel-dean-approval): 5 (" + shown[lang] + ": 1)",
+				"(passport-renewal): 1", s.RuleTitle(lang, "stay-extension"), "(stay-extension): 10 (" + shown[lang] + ": 0)"} {
+				if !strings.Contains(strings.ReplaceAll(body, "</span>", ""), want) {
+					t.Errorf("%s: cut digest has no %q:\n%s", lang, want, body)
+				}
+			}
+		}
+		// The counts are the whole digest's: 40 overdue, 12 new, 46 in all.
+		if !strings.Contains(out.Subject, "40") || !strings.Contains(out.Subject, "12") {
+			t.Errorf("%s: subject %q does not count every row", lang, out.Subject)
+		}
+		if !strings.Contains(out.Text, ": 40.") || !strings.Contains(out.Text, ": 46.") {
+			t.Errorf("%s: summary does not count every row:\n%s", lang, out.Text)
+		}
+		// A rule with no row shown has a heading and no table.
+		if n, m := strings.Count(out.HTML, "<table"), 3+2; n != m {
+			t.Errorf("%s: %d tables, want %d (3 groups with rows, failed notices, data problems)", lang, n, m)
+		}
+		// A whole digest says nothing of the kind.
+		whole, err := s.Digest(sampleDigest(lang, AudienceOffice))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(whole.Text, ".csv") || strings.Contains(whole.Text, shown[lang]+":") {
+			t.Errorf("%s: a whole digest speaks of an attachment:\n%s", lang, whole.Text)
+		}
+	}
+}
+
+func TestDigestCSV(t *testing.T) {
+	s := set(t)
+	asOf := date.MustParse("2026-12-18")
+	header := map[string]string{
+		"en": "Rule,Student ID,Request,Name,Faculty,Due,Days overdue (negative: days left),Level,Already sent,new",
+		"ru": "Правило;ID студента;Заявка;ФИО;Факультет;Срок;Дней просрочки (минус — осталось дней);Уровень;Уже отправлено;новое",
+		"kk": "Ереже;Студент ID;Өтінім;Аты-жөні;Факультет;Мерзімі;Мерзімінен өткен күн (минус — қалған күн);Деңгей;Жіберілгені;жаңа",
+	}
+	for _, lang := range Languages {
+		var b bytes.Buffer
+		c, err := s.NewDigestCSV(&b, lang)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows := []struct {
+			rule string
+			r    DigestRow
+		}{
+			{"registration", DigestRow{StudentID: "S1", SubjectID: "S1", Name: "Айгерим Бекова", Faculty: "Инженерия; IT", Due: asOf.AddDays(-12), DaysOverdue: 12, Level: 3, Sent: "L3 email, SMS 25 ноября", New: true}},
+			{"travel-dean-approval", DigestRow{StudentID: "S2", SubjectID: "TR-1", Name: "=HYPERLINK(\"http://x\")", Faculty: "-Law", Due: asOf.AddDays(3), DaysOverdue: -3, Level: 1}},
+			{"registration", DigestRow{StudentID: "@S3", Name: "O'Brien,\r\nLiam \"Jr\"", Due: asOf, Level: 2}},
+		}
+		for _, r := range rows {
+			if err := c.Row(r.rule, r.r); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		raw := b.Bytes()
+		if !bytes.HasPrefix(raw, []byte("\xEF\xBB\xBF")) {
+			t.Fatalf("%s: no UTF-8 byte order mark: %q", lang, raw[:min(10, len(raw))])
+		}
+		r := csv.NewReader(bytes.NewReader(raw[3:]))
+		if lang != "en" {
+			r.Comma = ';'
+		}
+		recs, err := r.ReadAll()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", lang, err, raw)
+		}
+		if len(recs) != 4 {
+			t.Fatalf("%s: %d records, want the header and 3 rows", lang, len(recs))
+		}
+		sep := ","
+		if lang != "en" {
+			sep = ";"
+		}
+		if got := strings.Join(recs[0], sep); got != header[lang] {
+			t.Errorf("%s: header %q, want %q", lang, got, header[lang])
+		}
+		newWord := recs[0][9]
+		want := [][]string{
+			{"registration", "S1", "", "Айгерим Бекова", "Инженерия; IT", "2026-12-06", "12", "3", "L3 email, SMS 25 ноября", newWord},
+			{"travel-dean-approval", "S2", "TR-1", "'=HYPERLINK(\"http://x\")", "'-Law", "2026-12-21", "-3", "1", "", ""},
+			{"registration", "'@S3", "", "O'Brien, Liam \"Jr\"", "", "2026-12-18", "0", "2", "", ""},
+		}
+		for i, w := range want {
+			if strings.Join(recs[i+1], "|") != strings.Join(w, "|") {
+				t.Errorf("%s: row %d = %q, want %q", lang, i+1, recs[i+1], w)
+			}
+		}
+		if !bytes.Contains(raw, []byte("\r\n")) {
+			t.Errorf("%s: lines do not end in CRLF", lang)
+		}
+	}
+}
+
 // golden cases: rendered notices, SMS and digests compared with
 // testdata/NAME.golden; go test -run Golden -update rewrites them.
 func TestGolden(t *testing.T) {
@@ -774,6 +905,10 @@ func TestGolden(t *testing.T) {
 		digest("kk-office-digest", sampleDigest("kk", AudienceOffice)),
 		digest("ru-dean-digest", sampleDigest("ru", AudienceDean)),
 		digest("kk-dean-digest", sampleDigest("kk", AudienceDean)),
+		// A long digest cut to its most overdue rows, the rest attached.
+		digest("en-office-digest-cut", sampleCutDigest("en")),
+		digest("ru-office-digest-cut", sampleCutDigest("ru")),
+		digest("kk-office-digest-cut", sampleCutDigest("kk")),
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

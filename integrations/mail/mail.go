@@ -1,6 +1,7 @@
 // Package mail delivers sisnotify's email: notices and digests, rendered as
 // multipart/alternative (text + HTML) messages with the X-Sisnotify-* trace
-// headers, sent over SMTP through a small pool of reused connections
+// headers (multipart/mixed when they carry attachments, such as a long
+// digest's CSV), sent over SMTP through a small pool of reused connections
 // (go-mail), or written as .eml files to an outbox folder when no SMTP server
 // is configured.
 //
@@ -47,6 +48,24 @@ type Message struct {
 	// headers. Names must be "X-" followed by letters, digits and dashes;
 	// values have control characters replaced by spaces.
 	Headers map[string]string
+	// Attachments are files attached after the body, in this order; with
+	// any, the message is multipart/mixed around the text and HTML.
+	Attachments []Attachment
+}
+
+// Attachment is a file attached to a Message, base64-encoded in the mail.
+type Attachment struct {
+	// Name is the file name the recipient sees ("digest-2026-11-25.csv"):
+	// required, at most 255 bytes of UTF-8, without control characters,
+	// slashes, backslashes or double quotes.
+	Name string
+	// ContentType is the media type with its parameters ("text/csv;
+	// charset=utf-8"); empty: guessed from the extension of Name, else
+	// application/octet-stream.
+	ContentType string
+	// Data is the content. It is not copied: the caller must not change it
+	// until Send returns.
+	Data []byte
 }
 
 // The trace headers every notice and digest carries (DESIGN.md, "What every
@@ -92,7 +111,8 @@ var (
 	// that names more than one recipient. It is permanent.
 	ErrInvalidAddress = errors.New("invalid recipient address")
 	// ErrInvalidMessage marks a message that cannot be sent as built (no
-	// body, no or malformed Message-ID, bad header name). It is permanent.
+	// body, no or malformed Message-ID, bad header name, an attachment
+	// without a usable name or content type). It is permanent.
 	ErrInvalidMessage = errors.New("invalid message")
 	// ErrClosed is returned by Send after Close. It is retryable: another
 	// worker or a later run can send the message.

@@ -1,11 +1,14 @@
 package mail
 
 import (
+	"bytes"
+	"mime"
 	"net/mail"
 	"net/textproto"
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	gomail "github.com/wneessen/go-mail"
 )
@@ -34,6 +37,12 @@ func build(msg Message, from *mail.Address) (*gomail.Msg, error) {
 		names = append(names, name)
 	}
 	slices.Sort(names)
+	types := make([]string, len(msg.Attachments))
+	for i, a := range msg.Attachments {
+		if types[i], err = checkAttachment(a); err != nil {
+			return nil, err
+		}
+	}
 
 	m := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
 	m.FromMailAddress(from)
@@ -54,7 +63,49 @@ func build(msg Message, from *mail.Address) (*gomail.Msg, error) {
 	default:
 		m.SetBodyString(gomail.TypeTextHTML, msg.HTML)
 	}
+	for i, a := range msg.Attachments {
+		var opts []gomail.FileOption
+		if types[i] != "" {
+			opts = append(opts, gomail.WithFileContentType(gomail.ContentType(types[i])))
+		}
+		// A ReadSeeker, not AttachReader: go-mail reads it when the message
+		// is written, without a copy of Data, and rewinds it after.
+		m.AttachReadSeeker(a.Name, bytes.NewReader(a.Data), opts...)
+	}
 	return m, nil
+}
+
+// checkAttachment validates an attachment and returns its content type
+// normalised ("" to let go-mail guess it from the name). go-mail would
+// quietly rewrite a bad name; an invalid one is refused instead, so that
+// the recipient gets the file the caller named.
+func checkAttachment(a Attachment) (string, error) {
+	switch {
+	case a.Name == "":
+		return "", invalid("attachment has no name")
+	case len(a.Name) > 255:
+		return "", invalid("attachment name is longer than 255 bytes")
+	case !utf8.ValidString(a.Name):
+		return "", invalid("attachment name is not UTF-8")
+	case strings.ContainsFunc(a.Name, isControl) || strings.ContainsAny(a.Name, `/\"`):
+		return "", invalid("attachment name contains control characters, slashes or quotes")
+	}
+	if strings.TrimSpace(a.ContentType) == "" {
+		return "", nil
+	}
+	if strings.ContainsFunc(a.ContentType, isControl) {
+		return "", invalid("attachment content type contains control characters")
+	}
+	mt, params, err := mime.ParseMediaType(a.ContentType)
+	if err != nil || !strings.Contains(mt, "/") || strings.HasPrefix(mt, "multipart/") {
+		return "", invalid("attachment content type is not a media type")
+	}
+	delete(params, "name") // go-mail adds it from Name
+	ct := mime.FormatMediaType(mt, params)
+	if ct == "" {
+		return "", invalid("attachment content type is not a media type")
+	}
+	return ct, nil
 }
 
 func invalid(detail string) *Error {
