@@ -1,4 +1,5 @@
 # The README's commands. `make test` is what CI runs (.ci/run).
+SHELL := /bin/bash
 GO ?= go
 PKGS := ./...
 
@@ -8,9 +9,15 @@ build:
 	$(GO) build -o sisnotify ./cmd/sisnotify
 
 # Formatting, vet, and every test against the real PostgreSQL and Redis,
-# with the race detector.
+# with the race detector; then the figures the fault tests measured (lost,
+# duplicated, in flight per scenario).
+REPORT := $(CURDIR)/test-report.txt
 test: lint
-	$(GO) test -race -count=1 $(PKGS)
+	@rm -f $(REPORT) test-output.txt
+	@set -o pipefail; SISNOTIFY_TEST_REPORT=$(REPORT) $(GO) test -race -count=1 $(PKGS) 2>&1 | tee test-output.txt; status=$$?; \
+	  if [ -f $(REPORT) ]; then echo; echo "Measured by the fault, crash and replica tests:"; sort $(REPORT); fi; \
+	  echo; echo "packages: $$(grep -c '^ok' test-output.txt) passed, $$(grep -cP '^FAIL\t' test-output.txt) failed"; \
+	  exit $$status
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

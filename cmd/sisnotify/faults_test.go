@@ -559,7 +559,7 @@ func (f faultFigures) report(t *testing.T, scenario string, inFlight, maxDup int
 	for i := 0; i+1 < len(extra); i += 2 {
 		fmt.Fprintf(&b, " %v=%v", extra[i], extra[i+1])
 	}
-	t.Log(b.String())
+	figure(t, b.String())
 	if f.lost != 0 {
 		t.Errorf("%d notices lost", f.lost)
 	}

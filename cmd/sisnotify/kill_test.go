@@ -146,8 +146,8 @@ func TestKilledMidNightLosesNothing(t *testing.T) {
 		smsRefs[ref[:strings.IndexByte(ref, '"')]]++
 	}
 	emailDups, smsDups := received-len(ids), smsLines-len(smsRefs)
-	t.Logf("killed after %d emails accepted (%d notices recorded sent, %d in flight); after the rerun: %d emails for %d email notices (%d duplicates), %d SMS for %d SMS notices (%d duplicates)",
-		receivedBefore, sentBefore, inFlight, received, emails, emailDups, smsLines, total-emails, smsDups)
+	figure(t, fmt.Sprintf("killed after %d emails accepted (%d notices recorded sent, %d in flight); after the rerun: %d emails for %d email notices (%d duplicates), %d SMS for %d SMS notices (%d duplicates)",
+		receivedBefore, sentBefore, inFlight, received, emails, emailDups, smsLines, total-emails, smsDups))
 	if len(ids) != emails || len(smsRefs) != total-emails {
 		t.Fatalf("lost: %d distinct emails for %d notices, %d distinct SMS for %d", len(ids), emails, len(smsRefs), total-emails)
 	}

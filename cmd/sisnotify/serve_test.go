@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"syscall"
@@ -117,7 +118,7 @@ func TestServeTwoReplicasRunEachNightOnce(t *testing.T) {
 		t.Fatalf("%d of %d email notices sent", sent, notices)
 	}
 	dups := e.smtp.DuplicatesByMessageID()
-	t.Logf("two replicas, 4+ starts each: 1 night, %d email notices, %d emails received (%d duplicates), %d digests", notices, e.smtp.Count(), dups, digests)
+	figure(t, fmt.Sprintf("two replicas, 4+ starts each: 1 night, %d email notices, %d emails received (%d duplicates), %d digests", notices, e.smtp.Count(), dups, digests))
 	if dups != 0 || e.smtp.Count() != notices+digests {
 		t.Fatalf("received %d emails (%d duplicates) for %d notices and %d digests", e.smtp.Count(), dups, notices, digests)
 	}
@@ -183,8 +184,8 @@ func TestServeSIGTERMMidDeliveries(t *testing.T) {
 		return e.smtp.Count()-e.smtp.DuplicatesByMessageID() >= total+1
 	})
 	dups := e.smtp.DuplicatesByMessageID()
-	t.Logf("SIGTERM after %d sent: stopped in %s with %d left sending; after the restart %d emails for %d notices and the digest, %d duplicates",
-		sentAtStop, took.Round(time.Millisecond), inFlight, e.smtp.Count(), total, dups)
+	figure(t, fmt.Sprintf("SIGTERM after %d sent: stopped in %s with %d left sending; after the restart %d emails for %d notices and the digest, %d duplicates",
+		sentAtStop, took.Round(time.Millisecond), inFlight, e.smtp.Count(), total, dups))
 	if dups > 0 {
 		t.Fatalf("%d duplicate emails after a graceful stop", dups)
 	}
