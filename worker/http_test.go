@@ -130,7 +130,7 @@ func startRedisProcess(t *testing.T) *redisProcess {
 	if err != nil {
 		t.Skip("redis-server is not installed (apt-get install redis-server)")
 	}
-	port := freeTCPPort(t)
+	port := testenv.FreePort(t)
 	cmd := exec.Command(bin, "--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", t.TempDir())
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -155,16 +155,6 @@ func (s *redisProcess) stop() {
 		_ = s.cmd.Process.Kill()
 		_ = s.cmd.Wait()
 	}
-}
-
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func TestReadyzFailsWhenRedisIsStopped(t *testing.T) {
@@ -214,7 +204,7 @@ func TestReadyzFailsWhenPostgreSQLIsUnavailable(t *testing.T) {
 		}
 	})
 	t.Run("server unreachable", func(t *testing.T) {
-		db, err := sqlx.Open("postgres", fmt.Sprintf("postgres://sisnotify:secret@127.0.0.1:%d/sisnotify?sslmode=disable&connect_timeout=1", freeTCPPort(t)))
+		db, err := sqlx.Open("postgres", fmt.Sprintf("postgres://sisnotify:secret@127.0.0.1:%d/sisnotify?sslmode=disable&connect_timeout=1", testenv.FreePort(t)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -97,7 +97,7 @@ func startFaultRedis(t *testing.T) *faultRedis {
 	if err != nil {
 		t.Skip("redis-server is not installed (apt-get install redis-server)")
 	}
-	r := &faultRedis{t: t, bin: bin, port: faultFreePort(t), dir: t.TempDir()}
+	r := &faultRedis{t: t, bin: bin, port: testenv.FreePort(t), dir: t.TempDir()}
 	r.start()
 	t.Cleanup(r.kill)
 	return r
@@ -155,16 +155,6 @@ func (r *faultRedis) kill() {
 		_ = cmd.Process.Kill()
 		_ = cmd.Wait()
 	}
-}
-
-func faultFreePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func faultRedisClient(t *testing.T, url string) *redis.Client {
@@ -240,7 +230,7 @@ func startFaultPG(t *testing.T) *faultPG {
 	}
 	// The newest version: /usr/lib/postgresql/<major>/bin.
 	sort.Slice(found, func(i, j int) bool { return faultPGMajor(found[i]) < faultPGMajor(found[j]) })
-	p := &faultPG{t: t, bin: filepath.Dir(found[len(found)-1]), port: faultFreePort(t)}
+	p := &faultPG{t: t, bin: filepath.Dir(found[len(found)-1]), port: testenv.FreePort(t)}
 	base := t.TempDir()
 	if os.Geteuid() == 0 {
 		// initdb refuses to run as root: run the cluster as the postgres
@@ -1050,7 +1040,7 @@ func TestFaultSISUnreachable(t *testing.T) {
 	e := newFaultEnv(t, url, "")
 	faultGoodNight(t, e)
 
-	e.extra = []string{fmt.Sprintf("SISNOTIFY_SIS_URL=postgres://sis_reader@127.0.0.1:%d/sis?sslmode=disable&connect_timeout=5", faultFreePort(t))}
+	e.extra = []string{fmt.Sprintf("SISNOTIFY_SIS_URL=postgres://sis_reader@127.0.0.1:%d/sis?sslmode=disable&connect_timeout=5", testenv.FreePort(t))}
 	exit, out := faultFailedNight(t, e)
 	if !strings.Contains(out, "connect") && !strings.Contains(out, "refused") {
 		t.Errorf("the failure does not say the SIS could not be reached:\n%s", faultTail(out, 2000))

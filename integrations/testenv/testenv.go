@@ -16,6 +16,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"regexp"
@@ -244,4 +245,16 @@ func Clean(ctx context.Context, age time.Duration) ([]string, error) {
 		dropped = append(dropped, n)
 	}
 	return dropped, nil
+}
+
+// FreePort returns a TCP port on 127.0.0.1 that nothing listens on now,
+// for a test that starts a server of its own (redis-server, PostgreSQL).
+func FreePort(tb testing.TB) int {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
 }
