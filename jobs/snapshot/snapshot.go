@@ -504,6 +504,39 @@ func (w *Writer) Conn() *sql.Conn { return w.conn }
 // committing. It returns the number of current problems by severity.
 func (w *Writer) Finish(ctx context.Context) (errs, warnings int64, err error) {
 	c := w.conn
+	if err := w.crossChecks(ctx); err != nil {
+		return 0, 0, err
+	}
+	if err := c.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE severity = 'error'), count(*) FILTER (WHERE severity = 'warning') FROM sisnotify.data_problems`).Scan(&errs, &warnings); err != nil {
+		return 0, 0, fmt.Errorf("snapshot: count problems: %w", err)
+	}
+	return errs, warnings, nil
+}
+
+// crossChecks recomputes the problems that span rows or tables. When no
+// row of any table changed and the same number of duplicate ids was seen,
+// they cannot have changed: an unchanged night skips the full scans.
+func (w *Writer) crossChecks(ctx context.Context) error {
+	c := w.conn
+	changed := false
+	for _, n := range w.counts {
+		if n.New+n.Changed+n.Removed > 0 {
+			changed = true
+		}
+	}
+	if !changed {
+		var known int
+		if err := c.QueryRowContext(ctx, `SELECT count(*) FROM sisnotify.data_problems WHERE code = 'duplicate_id'`).Scan(&known); err != nil {
+			return fmt.Errorf("snapshot: cross-table checks: %w", err)
+		}
+		dups := map[dupProblem]bool{}
+		for _, d := range w.dups {
+			dups[d] = true
+		}
+		if known == len(dups) {
+			return nil
+		}
+	}
 	stmts := []string{
 		`INSERT INTO sisnotify.data_problems AS p (entity, row_id, field, code, severity, message, last_sync_id)
 		 SELECT 'student', s.student_id, 'faculty_id', 'unknown_faculty', 'warning', 'faculty_id names no faculty of the SIS: no dean to escalate to', $1
@@ -520,7 +553,7 @@ func (w *Writer) Finish(ctx context.Context) (errs, warnings int64, err error) {
 	}
 	for _, q := range stmts {
 		if _, err := c.ExecContext(ctx, q, w.syncID); err != nil {
-			return 0, 0, fmt.Errorf("snapshot: cross-table checks: %w", err)
+			return fmt.Errorf("snapshot: cross-table checks: %w", err)
 		}
 	}
 	if len(w.dups) > 0 {
@@ -534,16 +567,13 @@ func (w *Writer) Finish(ctx context.Context) (errs, warnings int64, err error) {
 			FROM unnest($2::text[], $3::text[]) AS u(e, id)
 			ON CONFLICT (entity, row_id, field, code) DO UPDATE SET last_sync_id = EXCLUDED.last_sync_id`,
 			w.syncID, pq.Array(ents), pq.Array(ids)); err != nil {
-			return 0, 0, fmt.Errorf("snapshot: duplicate ids: %w", err)
+			return fmt.Errorf("snapshot: duplicate ids: %w", err)
 		}
 	}
 	if _, err := c.ExecContext(ctx, `DELETE FROM sisnotify.data_problems WHERE code = ANY($1) AND last_sync_id <> $2`, pq.Array(crossCodes), w.syncID); err != nil {
-		return 0, 0, fmt.Errorf("snapshot: cross-table checks: %w", err)
+		return fmt.Errorf("snapshot: cross-table checks: %w", err)
 	}
-	if err := c.QueryRowContext(ctx, `SELECT count(*) FILTER (WHERE severity = 'error'), count(*) FILTER (WHERE severity = 'warning') FROM sisnotify.data_problems`).Scan(&errs, &warnings); err != nil {
-		return 0, 0, fmt.Errorf("snapshot: count problems: %w", err)
-	}
-	return errs, warnings, nil
+	return nil
 }
 
 // Commit marks the sync ok with its counts (JSON) and commits everything
