@@ -32,7 +32,8 @@ type Evaluate struct {
 type EvalResult struct {
 	AsOf         string        `json:"as_of"`
 	Students     int64         `json:"students"`
-	Open         int64         `json:"open"`
+	Reached      int64         `json:"reached"` // open in the rules' eyes, with a step reached tonight
+	Open         int64         `json:"open"`    // open in sisnotify.obligations after tonight (a closed one never reopens)
 	Opened       int64         `json:"opened"`
 	Closed       int64         `json:"closed"`
 	StepsDue     int64         `json:"steps_due"`
@@ -76,14 +77,17 @@ func (e *Evaluate) Run(ctx context.Context, conn *sql.Conn, asOf date.Date, dryR
 		due_on date, level int, step_on date, repeat int, actions int) ON COMMIT DROP`); err != nil {
 		return res, fmt.Errorf("evaluate: %w", err)
 	}
-	if res.Students, res.Open, err = e.evaluateAll(ctx, conn, engine, asOf); err != nil {
+	if res.Students, res.Reached, err = e.evaluateAll(ctx, conn, engine, asOf); err != nil {
 		return res, err
 	}
 	if err := e.record(ctx, conn, asOf, &res); err != nil {
 		return res, err
 	}
+	if err := conn.QueryRowContext(ctx, `SELECT count(*) FROM sisnotify.obligations WHERE closed_at IS NULL`).Scan(&res.Open); err != nil {
+		return res, fmt.Errorf("evaluate: %w", err)
+	}
 	res.Duration = time.Since(start)
-	log.InfoContext(ctx, "evaluate", "as_of", res.AsOf, "students", res.Students, "open", res.Open, "opened", res.Opened,
+	log.InfoContext(ctx, "evaluate", "as_of", res.AsOf, "students", res.Students, "reached", res.Reached, "open", res.Open, "opened", res.Opened,
 		"closed", res.Closed, "steps_due", res.StepsDue, "steps_skipped", res.StepsSkipped, "notices", res.Notices,
 		"dry_run", dryRun, "duration", res.Duration.Round(time.Millisecond))
 	return res, nil

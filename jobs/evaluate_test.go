@@ -113,8 +113,8 @@ func TestEvaluateCreatesDueNoticesOnce(t *testing.T) {
 	e.exec(t, `UPDATE sis.students SET registered_on = '2026-11-26', office_check_in_on = '2026-11-26', passport_expires_on = '2036-05-01' WHERE student_id = 'S1'`)
 	e.sync(t)
 	closed := e.evaluate(t, "2026-11-27")
-	if closed.Closed != 3 {
-		t.Errorf("after registration, check-in and a new passport: %d closed, want 3", closed.Closed)
+	if closed.Closed != 3 || closed.Open != 1 {
+		t.Errorf("after registration, check-in and a new passport: %d closed, %d open; want 3 closed and the trip's 1 open", closed.Closed, closed.Open)
 	}
 	var reasons []string
 	if err := e.db.Select(&reasons, `SELECT rule || ':' || close_reason FROM sisnotify.obligations WHERE closed_at IS NOT NULL ORDER BY rule`); err != nil {
@@ -122,5 +122,15 @@ func TestEvaluateCreatesDueNoticesOnce(t *testing.T) {
 	}
 	if strings.Join(reasons, ",") != "arrival-check-in:resolved,passport-renewal:resolved,registration:resolved" {
 		t.Errorf("close reasons %v", reasons)
+	}
+
+	// RULES.md: a closed obligation never sends anything again, even when
+	// the same (rule, subject, anchor) comes back (here: the SIS loses the
+	// registration date again).
+	e.exec(t, `UPDATE sis.students SET registered_on = NULL WHERE student_id = 'S1'`)
+	e.sync(t)
+	returned := e.evaluate(t, "2026-11-28")
+	if returned.Notices != 0 || returned.Opened != 0 || returned.Reached == returned.Open {
+		t.Errorf("a closed obligation that came back: %+v; want it reached by the rules but kept closed, with no notice", returned)
 	}
 }
