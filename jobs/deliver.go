@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -19,6 +20,7 @@ import (
 	"github.com/iec-almaty/sisnotify/integrations/mail"
 	"github.com/iec-almaty/sisnotify/integrations/sms"
 	"github.com/iec-almaty/sisnotify/jobs/date"
+	"github.com/iec-almaty/sisnotify/jobs/internal/batch"
 	"github.com/iec-almaty/sisnotify/templates"
 )
 
@@ -46,7 +48,9 @@ type SMSSender interface {
 // renders it in the recipient's language, hands it to the mail or SMS
 // sender with the task's context, and records the outcome. The claim is a
 // conditional UPDATE, so a task that asynq runs twice (a requeue after a
-// shutdown or an expired lease) sends once.
+// shutdown or an expired lease) sends once. The claims of the deliveries
+// in flight go to PostgreSQL as one statement, and so do their records
+// (jobs/internal/batch): two round trips per batch, not per notice.
 type Deliverer struct {
 	DB        *sqlx.DB
 	Mail      MailSender
@@ -64,6 +68,10 @@ type Deliverer struct {
 	// Observe, when set, counts each attempt's outcome (the /metrics side).
 	Observe DeliveryObserver
 	Log     *slog.Logger
+
+	once    sync.Once
+	claims  *batch.Combiner[int64, *claimed]
+	records *batch.Combiner[outcome, struct{}]
 }
 
 // DeliveryObserver counts delivery outcomes by channel.
@@ -139,11 +147,23 @@ type claimed struct {
 	DeanName    string         `db:"dean_name"`
 }
 
+// claimQuery claims the notices of ids that are pending, or sending under
+// a lease that has passed ($2 seconds), and returns what their templates
+// need. One statement for a batch of concurrent deliveries.
+//
+// The claim commits without waiting for the WAL flush (synchronous_commit
+// off, for this transaction only): other workers see it at once all the
+// same, and a PostgreSQL crash that lost it would leave the notice pending,
+// which a lease that survived would not improve: a claimed notice whose
+// outcome is not recorded is sent again after its lease either way. The
+// record of a sent notice, which is what prevents a second send, commits
+// durably.
 var claimQuery = `
-	WITH c AS (
+	WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS v),
+	c AS (
 		UPDATE sisnotify.notices
 		SET status = 'sending', claimed_at = now(), attempts = attempts + 1, updated_at = now()
-		WHERE notice_id = $1
+		WHERE notice_id = ANY($1)
 		  AND (status = 'pending' OR (status = 'sending' AND claimed_at < now() - $2 * interval '1 second'))
 		RETURNING notice_id, notice_key, rule, level, student_id, subject_id, audience, channel, recipient, language,
 		          due_on, night, obligation_id)
@@ -154,10 +174,83 @@ var claimQuery = `
 	       coalesce(s.given_name, '') AS given_name, coalesce(s.family_name, '') AS family_name,
 	       coalesce(s.visa_regime, '') AS visa_regime, coalesce(f.name, '') AS faculty_name, coalesce(f.dean_name, '') AS dean_name
 	FROM c
+	CROSS JOIN async
 	JOIN sisnotify.obligations o ON o.obligation_id = c.obligation_id
 	LEFT JOIN sisnotify.students s ON s.student_id = c.student_id
 	LEFT JOIN sisnotify.faculties f ON f.faculty_id = s.faculty_id
 	LEFT JOIN sisnotify.travel_requests t ON t.request_id = c.subject_id AND c.subject_id <> c.student_id`
+
+// batchTimeout bounds one batched claim or record: it runs apart from any
+// one delivery's context, and a database that hangs must not hold the
+// deliveries that wait on it forever.
+const batchTimeout = 30 * time.Second
+
+// init makes the combiners that batch claims and records of concurrent
+// deliveries into one statement each (jobs/internal/batch).
+func (d *Deliverer) init() {
+	d.once.Do(func() {
+		lease := d.Lease
+		if lease <= 0 {
+			lease = 10 * time.Minute
+		}
+		d.claims = &batch.Combiner[int64, *claimed]{Run: func(ctx context.Context, ids []int64) ([]*claimed, error) {
+			ctx, cancel := context.WithTimeout(ctx, batchTimeout)
+			defer cancel()
+			var rows []claimed
+			if err := d.DB.SelectContext(ctx, &rows, claimQuery, pq.Array(ids), int64(lease/time.Second)); err != nil {
+				return nil, err
+			}
+			byID := make(map[int64]*claimed, len(rows))
+			for i := range rows {
+				byID[rows[i].NoticeID] = &rows[i]
+			}
+			out := make([]*claimed, len(ids))
+			for i, id := range ids {
+				// Two tasks of one notice in one batch (asynq requeued it
+				// while the first still ran): the claim is the first's.
+				out[i] = byID[id]
+				delete(byID, id)
+			}
+			return out, nil
+		}}
+		d.records = &batch.Combiner[outcome, struct{}]{Run: func(ctx context.Context, outs []outcome) ([]struct{}, error) {
+			ctx, cancel := context.WithTimeout(ctx, batchTimeout)
+			defer cancel()
+			cols := make([][]string, 7)
+			ids := make([]int64, len(outs))
+			for i, o := range outs {
+				ids[i] = o.id
+				for j, v := range []string{o.status, o.class, o.provider, o.lastErr, o.lang, o.version, o.hash} {
+					cols[j] = append(cols[j], v)
+				}
+			}
+			_, err := d.DB.ExecContext(ctx, recordQuery, pq.Array(ids), pq.Array(cols[0]), pq.Array(cols[1]), pq.Array(cols[2]),
+				pq.Array(cols[3]), pq.Array(cols[4]), pq.Array(cols[5]), pq.Array(cols[6]))
+			if err != nil {
+				return nil, err
+			}
+			return make([]struct{}, len(outs)), nil
+		}}
+	})
+}
+
+// outcome is the record of one attempt at a notice.
+type outcome struct {
+	id                                                    int64
+	status, class, provider, lastErr, lang, version, hash string
+}
+
+// recordQuery records a batch of outcomes, each only on a notice still
+// claimed ('sending').
+const recordQuery = `
+	UPDATE sisnotify.notices n
+	SET status = v.status, error_class = NULLIF(v.class, ''), provider_id = coalesce(NULLIF(v.provider, ''), n.provider_id),
+	    last_error = NULLIF(v.err, ''), language = coalesce(NULLIF(v.lang, ''), n.language),
+	    template_version = coalesce(NULLIF(v.version, ''), n.template_version), content_hash = coalesce(NULLIF(v.hash, ''), n.content_hash),
+	    sent_at = CASE WHEN v.status = 'sent' THEN now() END, updated_at = now()
+	FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+	     AS v(id, status, class, provider, err, lang, version, hash)
+	WHERE n.notice_id = v.id AND n.status = 'sending'`
 
 // Deliver makes one attempt at notice id. last says no retry follows: a
 // temporary failure is then recorded as failed.
@@ -169,15 +262,12 @@ func (d *Deliverer) Deliver(ctx context.Context, id int64, last bool) (Outcome, 
 // deliver is Deliver, also setting the notice's channel once claimed.
 func (d *Deliverer) deliver(ctx context.Context, id int64, last bool, channel *string) (Outcome, error) {
 	log := d.log().With("notice_id", id)
-	lease := d.Lease
-	if lease <= 0 {
-		lease = 10 * time.Minute
+	d.init()
+	n, err := d.claims.Do(ctx, id)
+	if err != nil {
+		return Retry, fmt.Errorf("deliver %d: claim: %w", id, err)
 	}
-	var n claimed
-	if err := d.DB.GetContext(ctx, &n, claimQuery, id, int64(lease/time.Second)); err != nil {
-		if !errors.Is(err, sql.ErrNoRows) {
-			return Retry, fmt.Errorf("deliver %d: claim: %w", id, err)
-		}
+	if n == nil {
 		// Not claimable: done already, or another worker holds it. That
 		// worker may have died: try again later, when its lease has
 		// passed, and the claim will succeed or find the notice sent.
@@ -203,7 +293,7 @@ func (d *Deliverer) deliver(ctx context.Context, id int64, last bool, channel *s
 		log.InfoContext(ctx, "notice cancelled: obligation closed")
 		return Cancelled, nil
 	}
-	res, retryable, lang, version, hash, err := d.send(ctx, &n)
+	res, retryable, lang, version, hash, err := d.send(ctx, n)
 	if err == nil {
 		// The message is out: recording it must survive a database that
 		// restarts meanwhile, or the lease will send it again.
@@ -252,15 +342,11 @@ func (d *Deliverer) record(ctx context.Context, id int64, provider, lang, versio
 	return err
 }
 
-// finish records the outcome of an attempt.
+// finish records the outcome of an attempt, batched with those of the
+// deliveries that finish meanwhile.
 func (d *Deliverer) finish(ctx context.Context, id int64, status, class, provider, lastErr, lang, version, hash string) error {
-	_, err := d.DB.ExecContext(context.WithoutCancel(ctx), `
-		UPDATE sisnotify.notices
-		SET status = $2, error_class = NULLIF($3, ''), provider_id = coalesce(NULLIF($4, ''), provider_id),
-		    last_error = NULLIF($5, ''), language = coalesce(NULLIF($6, ''), language),
-		    template_version = coalesce(NULLIF($7, ''), template_version), content_hash = coalesce(NULLIF($8, ''), content_hash),
-		    sent_at = CASE WHEN $2 = 'sent' THEN now() END, updated_at = now()
-		WHERE notice_id = $1 AND status = 'sending'`, id, status, class, provider, lastErr, lang, version, hash)
+	d.init()
+	_, err := d.records.Do(context.WithoutCancel(ctx), outcome{id, status, class, provider, lastErr, lang, version, hash})
 	if err != nil {
 		return fmt.Errorf("deliver %d: record %s: %w", id, status, err)
 	}

@@ -3,9 +3,11 @@ package jobs_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,7 +46,7 @@ func newRigTB(t testing.TB, e *env, opts ...mailtest.Option) *rig {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.From, cfg.Connections = "International Office <international@uni.example>", rigConcurrency
+	cfg.From, cfg.Connections = "International Office <international@uni.example>", rigConnections
 	pool, err := mail.NewPool(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -76,16 +78,33 @@ func newRigTB(t testing.TB, e *env, opts ...mailtest.Option) *rig {
 
 // night enqueues the pending notices and runs a worker until none may go
 // now (or the timeout passes). Retries wait milliseconds, not minutes.
-// rigConcurrency is the deliveries in flight (and SMTP connections).
-const rigConcurrency = 8
+// rigConcurrency is the deliveries in flight, rigConnections the SMTP
+// connections they share (as cmd/sisnotify).
+const (
+	rigConcurrency = 64
+	rigConnections = 8
+)
 
 func (r *rig) night(t testing.TB) jobs.EnqueueResult {
 	t.Helper()
-	ctx := context.Background()
-	er, err := r.q.Run(ctx, time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
+	er := r.enqueue(t)
+	r.drain(t)
+	return er
+}
+
+// enqueue queues the pending notices.
+func (r *rig) enqueue(t testing.TB) jobs.EnqueueResult {
+	t.Helper()
+	er, err := r.q.Run(context.Background(), time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return er
+}
+
+// drain runs a worker until no notice is pending or sending.
+func (r *rig) drain(t testing.TB) {
+	t.Helper()
 	srv := worker.NewServer(worker.Options{Redis: r.rdb, Concurrency: rigConcurrency,
 		RetryDelay: func(int, error, *asynq.Task) time.Duration { return 20 * time.Millisecond }})
 	if err := srv.Start(worker.NewMux(r.d)); err != nil {
@@ -99,7 +118,7 @@ func (r *rig) night(t testing.TB) jobs.EnqueueResult {
 			t.Fatal(err)
 		}
 		if left == 0 {
-			return er
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("%d notices still pending after 2 minutes", left)
@@ -333,5 +352,63 @@ func TestHoldUntilQuietHoursEnd(t *testing.T) {
 		if !got.Equal(want) {
 			t.Errorf("now %s, due %s: hold until %v, want %v", c.now, c.due, got, want)
 		}
+	}
+}
+
+// Deliveries in flight share batched claims and records (one statement
+// each for all those waiting): every notice still goes exactly once, even
+// when asynq runs its task several times at once.
+func TestConcurrentDeliveriesSendEachNoticeOnce(t *testing.T) {
+	e := newEnv(t)
+	e.exec(t, `INSERT INTO sis.faculties VALUES ('ENG', 'Engineering', 'Dean', 'dean@uni.example', 'en');
+		INSERT INTO sis.students (student_id, given_name, family_name, email, preferred_language, visa_regime, faculty_id, enrollment_status, entered_on)
+		SELECT 'C' || lpad(i::text, 4, '0'), 'Given', 'Family', 'student' || i || '@student.example', 'en', 'visa', 'ENG', 'active', DATE '2026-11-25'
+		FROM generate_series(1, 300) AS i`)
+	e.sync(t)
+	e.evaluate(t, "2026-11-25")
+	r := newRig(t, e)
+	var ids []int64
+	if err := e.db.Select(&ids, `SELECT notice_id FROM sisnotify.notices ORDER BY notice_id`); err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 600 {
+		t.Fatalf("%d notices, want 600 (2 rules x 300 students)", len(ids))
+	}
+	work := make(chan int64)
+	outcomes := make(chan jobs.Outcome, 3*len(ids))
+	var wg sync.WaitGroup
+	for w := 0; w < 64; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for id := range work {
+				out, err := r.d.Deliver(context.Background(), id, false)
+				if out == jobs.Retry && !errors.Is(err, jobs.ErrClaimed) || out != jobs.Retry && out != jobs.Sent && out != jobs.Skipped {
+					t.Errorf("notice %d: %s, %v", id, out, err)
+				}
+				outcomes <- out
+			}
+		}()
+	}
+	for _, id := range ids { // each task three times at once
+		for range 3 {
+			work <- id
+		}
+	}
+	close(work)
+	wg.Wait()
+	close(outcomes)
+	count := map[jobs.Outcome]int{}
+	for o := range outcomes {
+		count[o]++
+	}
+	if count[jobs.Sent] != 600 {
+		t.Errorf("outcomes %v, want 600 sent", count)
+	}
+	if got, dups := r.smtp.Count(), r.smtp.DuplicatesByMessageID(); got != 600 || dups != 0 {
+		t.Fatalf("SMTP received %d (%d duplicates), want 600 and 0", got, dups)
+	}
+	if st := e.statuses(t); st["sent"] != 600 || len(st) != 1 {
+		t.Fatalf("statuses %v, want 600 sent", st)
 	}
 }
