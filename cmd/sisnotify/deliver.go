@@ -20,9 +20,16 @@ import (
 	"github.com/iec-almaty/sisnotify/worker"
 )
 
-// deliveryConcurrency is the number of deliveries in flight per process,
-// and so of SMTP connections.
-const deliveryConcurrency = 8
+// deliveryConcurrency is the number of deliveries in flight per process;
+// they share smtpConnections SMTP connections. A delivery spends most of
+// its time waiting on PostgreSQL (claim, record) and the SMTP or SMS
+// server, so many in flight keep both busy; the claims and records of
+// those in flight go to PostgreSQL as one statement each (jobs.Deliverer),
+// so they need few database connections.
+const (
+	deliveryConcurrency = 64
+	smtpConnections     = 8
+)
 
 // delivery is everything that sends: Redis, the queue client, the
 // senders, the handler.
@@ -45,7 +52,7 @@ func newDelivery(a *app, cfg *Config, file *config.File, db *sqlx.DB) (*delivery
 			return nil, &ConfigError{Msg: "SISNOTIFY_SMTP_URL: " + err.Error()}
 		}
 	}
-	mailCfg.From, mailCfg.OutboxDir, mailCfg.Connections = cfg.MailFrom, cfg.OutboxDir, deliveryConcurrency
+	mailCfg.From, mailCfg.OutboxDir, mailCfg.Connections = cfg.MailFrom, cfg.OutboxDir, smtpConnections
 	mailer, err := mail.New(mailCfg)
 	if err != nil {
 		return nil, fmt.Errorf("mail: %w", err)

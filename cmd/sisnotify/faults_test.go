@@ -831,7 +831,7 @@ func TestFaultSMTPIdleTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	const conns = deliveryConcurrency
+	const conns = smtpConnections
 	cfg.Connections = conns
 	sender, err := mail.New(cfg)
 	if err != nil {

@@ -150,16 +150,22 @@ func newLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
+// dbConnections bounds one process's connections to the worker database.
+const dbConnections = 24
+
 // openDB opens the worker's database and brings its schema up to date.
 func openDB(ctx context.Context, a *app, url string) (*sqlx.DB, error) {
 	db, err := sqlx.Open("postgres", url)
 	if err != nil {
 		return nil, fmt.Errorf("open SISNOTIFY_DB_URL: %w", err)
 	}
-	// Keep a connection per delivery in flight: database/sql keeps only 2
-	// idle by default, and a new PostgreSQL connection costs a fork.
-	db.SetMaxIdleConns(deliveryConcurrency + 4)
-	db.SetMaxOpenConns(4 * deliveryConcurrency)
+	// database/sql keeps only 2 idle connections by default, and a new
+	// PostgreSQL connection costs a fork: keep enough for the batched
+	// claims and records, the deliveries that look a notice up on their
+	// own, and the night's phases; bounded well under PostgreSQL's default
+	// max_connections (100), as replicas share it.
+	db.SetMaxIdleConns(dbConnections)
+	db.SetMaxOpenConns(dbConnections)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("connect to the worker database (SISNOTIFY_DB_URL): %w", err)

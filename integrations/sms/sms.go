@@ -125,14 +125,18 @@ func (e *Error) Error() string {
 func (e *Error) Unwrap() error { return e.cause }
 
 // NewHTTPClient returns an HTTP client suited to the providers: a 30 s
-// limit per request, dial, TLS and response-header timeouts, pooled
-// keep-alive connections, and no redirects (a 3xx answer is reported, not
+// limit per request, dial, TLS and response-header timeouts, at most 8
+// pooled keep-alive connections per provider, and no redirects (a 3xx answer is reported, not
 // followed, so credentials never travel to another URL).
 func NewHTTPClient() *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSHandshakeTimeout = 10 * time.Second
 	tr.ResponseHeaderTimeout = 20 * time.Second
-	tr.MaxIdleConnsPerHost = 16
+	// At most 8 requests at once to a provider, however many deliveries
+	// are in flight (the rest wait for a connection): providers answer a
+	// burst with 429s, and 8 keep a national night's SMS well within time.
+	tr.MaxConnsPerHost = 8
+	tr.MaxIdleConnsPerHost = 8
 	tr.IdleConnTimeout = 90 * time.Second
 	return &http.Client{
 		Timeout:   30 * time.Second,
