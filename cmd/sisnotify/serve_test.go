@@ -1,9 +1,13 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
+	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -52,6 +56,55 @@ func (e *serveEnv) start(t *testing.T) *exec.Cmd {
 		}
 	})
 	return cmd
+}
+
+// startLogged starts serve with its log (JSON lines) kept in memory.
+func (e *serveEnv) startLogged(t *testing.T) (*exec.Cmd, *lockedBuffer) {
+	t.Helper()
+	var log lockedBuffer
+	cmd := exec.Command(binary(t), "serve")
+	cmd.Env, cmd.Stderr = e.env, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+	})
+	return cmd, &log
+}
+
+// lockedBuffer is a bytes.Buffer a child process's output can be copied
+// into while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// sentIDs returns the notice ids the log says were sent.
+func (l *lockedBuffer) sentIDs(t *testing.T) []int64 {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var ids []int64
+	for _, line := range strings.Split(l.b.String(), "\n") {
+		var rec struct {
+			Msg      string `json:"msg"`
+			NoticeID int64  `json:"notice_id"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "notice sent" {
+			ids = append(ids, rec.NoticeID)
+		}
+	}
+	return ids
 }
 
 // today is the night serve runs now: the date of the last 06:00 in Almaty,
@@ -121,6 +174,72 @@ func TestServeTwoReplicasRunEachNightOnce(t *testing.T) {
 	figure(t, fmt.Sprintf("two replicas, 4+ starts each: 1 night, %d email notices, %d emails received (%d duplicates), %d digests", notices, e.smtp.Count(), dups, digests))
 	if dups != 0 || e.smtp.Count() != notices+digests {
 		t.Fatalf("received %d emails (%d duplicates) for %d notices and %d digests", e.smtp.Count(), dups, notices, digests)
+	}
+}
+
+// Two replicas on one Redis and one PostgreSQL share the deliveries of a
+// night: each sends part of them, together every notice once.
+func TestServeTwoReplicasShareTheDeliveries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs two serve processes over 4,000 deliveries")
+	}
+	const spec = "0 6 * * *"
+	e := newServeEnv(t, spec)
+	night := today(t, spec)
+	s := testenv.Database{URL: e.sisURL}.Open(t)
+	if _, err := s.Exec(sis.ReferenceSchema); err != nil {
+		t.Fatal(err)
+	}
+	// 2,000 students who entered on the night's date, no phone: 4,000 emails.
+	if _, err := s.Exec(`INSERT INTO sis.faculties VALUES ('ENG', 'Engineering', 'Dean', 'dean@uni.example', 'en')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Exec(`
+		INSERT INTO sis.students (student_id, given_name, family_name, email, preferred_language, visa_regime, faculty_id, enrollment_status, entered_on)
+		SELECT 'R' || lpad(i::text, 5, '0'), 'Given' || i, 'Family' || i, 'student' || i || '@student.example', 'en', 'visa', 'ENG', 'active', $1::date
+		FROM generate_series(1, 2000) AS i`, night.String()); err != nil {
+		t.Fatal(err)
+	}
+	release := e.smtp.Stall() // no delivery ends before both replicas run
+	a, logA := e.startLogged(t)
+	b, logB := e.startLogged(t)
+	db := testenv.Database{URL: e.dbURL}.Open(t)
+	waitFor(t, "the night's notices", 60*time.Second, func() bool {
+		var n int
+		_ = db.Get(&n, `SELECT count(*) FROM sisnotify.notices`)
+		return n == 4000
+	})
+	time.Sleep(2 * time.Second) // both replicas' servers are polling the queue
+	release()
+	waitFor(t, "every notice sent", 2*time.Minute, func() bool {
+		var left int
+		_ = db.Get(&left, `SELECT count(*) FROM sisnotify.notices WHERE status <> 'sent'`)
+		return left == 0
+	})
+	for _, p := range []*exec.Cmd{a, b} {
+		_ = p.Process.Signal(syscall.SIGTERM)
+		if err := p.Wait(); err != nil {
+			t.Errorf("serve exited with %v after SIGTERM, want 0", err)
+		}
+	}
+	byA, byB := logA.sentIDs(t), logB.sentIDs(t)
+	seen := map[int64]int{}
+	for _, id := range append(append([]int64(nil), byA...), byB...) {
+		seen[id]++
+	}
+	twice := 0
+	for _, n := range seen {
+		if n > 1 {
+			twice++
+		}
+	}
+	dups := e.smtp.DuplicatesByMessageID()
+	figure(t, fmt.Sprintf("two replicas share one night: %d and %d of 4000 notices sent, %d sent by both, %d duplicate emails", len(byA), len(byB), twice, dups))
+	if len(seen) != 4000 || twice != 0 || dups != 0 {
+		t.Fatalf("replicas logged %d distinct notices sent (%d twice), SMTP saw %d duplicates; want 4000, 0, 0", len(seen), twice, dups)
+	}
+	if len(byA) < 400 || len(byB) < 400 {
+		t.Fatalf("replica A sent %d, B %d: want each at least a tenth of the 4,000", len(byA), len(byB))
 	}
 }
 
