@@ -662,7 +662,7 @@ func TestDigestCutsLongLists(t *testing.T) {
 // (cmd/sisnotify, plannedNotices) announces with channel "digest".
 func TestDigestListsWhatTheDryRunPlans(t *testing.T) {
 	e := newEnv(t)
-	e.generate(t, 1500)
+	e.generate(t, 4000)
 	e.sync(t)
 	r := newDigestRig(t, e, "office1@uni.example", "office2@uni.example")
 	res := r.night(t, "2026-11-25")
@@ -734,7 +734,7 @@ func TestDigestListsWhatTheDryRunPlans(t *testing.T) {
 // one has no attachment.
 func TestDigestCutAttachesEveryRow(t *testing.T) {
 	e := newEnv(t)
-	e.generate(t, 1500)
+	e.generate(t, 4000)
 	e.sync(t)
 	r := newDigestRig(t, e, "office1@uni.example", "office2@uni.example")
 	const maxRows = 20

@@ -5,12 +5,13 @@
 //
 // The data is realistic enough to show every rule of RULES.md at work on a
 // chosen as-of date: names, citizenships and visa regimes of the countries
-// that send students to Kazakhstan; about 2% of the students with a notice
-// due on the as-of date and the rest quiet; every rule's obligation open for
-// some students on that date and on the days around it (stale obligations
-// some weeks old, upcoming ones some weeks ahead); and a share of bad rows
-// of known classes (Stats.Bad), so tests can check that the sync reports
-// exactly those.
+// that send students to Kazakhstan; about 1% of the students with a notice
+// due on the as-of date and the rest quiet (the first night of 1,000,000
+// students creates about 20,000 notices; the shares are named in
+// student.go); every rule's obligation open for some students on that date
+// and on the days around it (stale obligations some weeks old, upcoming
+// ones some weeks ahead); and a share of bad rows of known classes
+// (Stats.Bad), so tests can check that the sync reports exactly those.
 //
 // Generation is deterministic: the same Seed and AsOf give byte-identical
 // tables. Each student is generated from (Seed, index, AsOf) alone, streamed

@@ -13,6 +13,59 @@ import (
 // past term trip and up to two recent ones.
 const maxTrips = 4
 
+// The shares of the roster that have something happening around AsOf: they
+// set how many notices a night sends. Most students are quiet; these are the
+// ones a rule reaches. Tuned so that the first night of a 1,000,000-student
+// SIS as of 2026-11-25 (BenchmarkNight's) creates about 20,000 notices
+// (student email and SMS, office and dean emails) for about 1% of the
+// students, the figures of the scale issue ("about 2% of students due a
+// notice tonight, about 20,000 notices"); they were 2.4 times as high before
+// (about 49,000 notices for 2.2% of the students). A roster of 40,000 still
+// has students of every rule on any as-of date and the days around it
+// (TestEveryRuleFires); one of 2,000 shows most rules.
+const (
+	// applicantArrivedShare of the applicants have already crossed the
+	// border (arrival check-in, registration).
+	applicantArrivedShare = 0.05
+	// freshEntryShare of the enrolled students entered the country in the
+	// last weeks (arrival check-in, registration).
+	freshEntryShare = 0.0025
+	// recentTripShare of the enrolled students have a trip around AsOf, of
+	// the kinds in recentTripKinds (the travel rules, return check-in).
+	recentTripShare = 0.009
+	// stayEndingUnaskedShare of the enrolled students have a stay ending
+	// within 75 days (or just ended) and no extension asked for
+	// (stay-extension). Another 12% have asked already: quiet.
+	stayEndingUnaskedShare = 0.002
+	// recentMoveShare of the enrolled students moved in the last weeks
+	// (address-registration).
+	recentMoveShare = 0.0035
+	// passportWindowShare of the students have a passport expiring inside
+	// the renewal ladder (passport-renewal); another 0.05% later in it or
+	// expired.
+	passportWindowShare = 0.0025
+	// passportNotBackShare of the past vacations ended without the passport
+	// brought back to the office (return and arrival check-in, long overdue).
+	passportNotBackShare = 0.0015
+
+	// staleShare of those recent events (an entry, a move, a return, a
+	// request to the dean) are up to staleDays old rather than days old:
+	// obligations nobody acted on, which the digests list and a night some
+	// weeks before AsOf shows too. The events are few, so the share is
+	// high enough to keep every rule open on AsOf-30 (TestEveryRuleFires).
+	staleShare = 0.4
+	staleDays  = 60
+)
+
+// recentTripKinds weighs (out of 100) the cases of recentTrip: a vacation
+// coming up, notified too late, a term trip waiting for the dean, a second
+// term trip in the semester, back from a trip in the last days, cancelled.
+// The cases of the rarest rules (exit-visa, travel-late-notice) weigh more
+// than those that open several obligations at once (a return opens arrival
+// check-in, registration and return check-in; a request the dean ignores
+// mails the student, the office and the dean).
+var recentTripKinds = [...]int{36, 24, 8, 12, 8, 12}
+
 // trip is one travel request. Zero dates are NULL.
 type trip struct {
 	kind                          string
@@ -123,7 +176,7 @@ func (g *gen) pick(xs []string) string { return xs[g.r.IntN(len(xs))] }
 func (g *gen) day(a, b int) date.Date { return g.asOf.AddDays(g.between(a, b)) }
 
 // recent returns asOf minus 0..near days, or, with probability tail,
-// minus near+1..far days: most events are fresh, a few are stale.
+// minus near+1..far days: most events are fresh, some are stale.
 func (g *gen) recent(near, far int, tail float64) date.Date {
 	if g.chance(tail) {
 		return g.day(-far, -near-1)
@@ -207,9 +260,9 @@ func (g *gen) build(idx int) {
 	switch x := g.r.Float64(); {
 	case x < 0.01:
 		// NULL: the SIS never got it.
-	case x < 0.015:
+	case x < 0.01+passportWindowShare:
 		s.passportExpires = g.day(150, 250)
-	case x < 0.0155:
+	case x < 0.0105+passportWindowShare:
 		s.passportExpires = g.day(-20, 149)
 	default:
 		s.passportExpires = g.day(280, 3650)
@@ -229,9 +282,9 @@ func (g *gen) build(idx int) {
 // some applicants have already crossed the border.
 func (g *gen) applicant() {
 	s := &g.s
-	if g.chance(0.2) {
+	if g.chance(applicantArrivedShare) {
 		// Already in Kazakhstan, enrolment not yet complete.
-		s.entered = g.recent(14, 40, 0.3)
+		s.entered = g.recent(14, staleDays, staleShare)
 		if s.regime == "visa" {
 			s.plannedEntry = s.entered.AddDays(-g.between(0, 3))
 			s.invDocs = s.plannedEntry.AddDays(-45 - g.between(0, 30))
@@ -249,10 +302,10 @@ func (g *gen) applicant() {
 		return
 	}
 	s.plannedEntry = g.day(-15, 120)
-	switch x := g.r.Float64(); {
-	case x < 0.7:
-		s.invDocs = g.notAfter(s.plannedEntry.AddDays(-45 - g.between(0, 40)))
+	switch x := g.r.Float64(); { // on time, late, not (yet)
 	case x < 0.8:
+		s.invDocs = g.notAfter(s.plannedEntry.AddDays(-45 - g.between(0, 40)))
+	case x < 0.88:
 		s.invDocs = g.notAfter(s.plannedEntry.AddDays(-45 + g.between(1, 30)))
 	}
 }
@@ -265,7 +318,7 @@ func (g *gen) enrolled() {
 
 	// Trips first: the last border crossing may be the return from one.
 	g.pastTrips()
-	if g.chance(0.02) {
+	if g.chance(recentTripShare) {
 		g.recentTrip()
 	}
 	g.sortTrips()
@@ -273,9 +326,9 @@ func (g *gen) enrolled() {
 	// The last entry into Kazakhstan: long ago for most, recently for a
 	// few (back from home or from a trip), never while a trip is under way.
 	entered := g.day(-300, -11)
-	fresh := g.chance(0.008)
+	fresh := g.chance(freshEntryShare)
 	if fresh {
-		entered = g.recent(10, 40, 0.2)
+		entered = g.recent(10, staleDays, staleShare)
 	}
 	var abroadSince date.Date
 	var back *trip // the trip whose return is the last entry
@@ -328,7 +381,7 @@ func (g *gen) enrolled() {
 			hi = T
 		}
 		s.extRequested = lo.AddDays(g.between(0, hi.Sub(lo)))
-	case x < 0.124:
+	case x < 0.12+stayEndingUnaskedShare:
 		if g.chance(0.8) {
 			s.regExpiry = g.day(0, 75)
 		} else {
@@ -355,8 +408,8 @@ func (g *gen) enrolled() {
 	case x < 0.25:
 		s.moved = g.day(-900, -31)
 		s.addrRegistered = s.moved.AddDays(g.between(0, 2))
-	case x < 0.255:
-		s.moved = g.recent(10, 40, 0.2)
+	case x < 0.25+recentMoveShare:
+		s.moved = g.recent(10, staleDays, staleShare)
 		switch y := g.r.Float64(); {
 		case y < 0.55:
 			s.addrRegistered = g.notAfter(s.moved.AddDays(g.between(0, 2)))
@@ -419,7 +472,7 @@ func (g *gen) pastTrips() {
 		}
 		t.departed = t.departure
 		t.returned = min(max(t.ret.AddDays(g.between(-2, 2)), t.departed.AddDays(1)), T.AddDays(-11))
-		if !g.chance(0.003) { // a very few never brought the passport back
+		if !g.chance(passportNotBackShare) { // a very few never brought the passport back
 			t.checkedIn = t.returned.AddDays(g.between(0, 2))
 		}
 	}
@@ -465,7 +518,7 @@ func (g *gen) recentTrip() {
 			s.trips[i].recent = true
 		}
 	}()
-	switch g.weighted(100, func(i int) int { return []int{28, 15, 15, 10, 22, 10}[i] }) {
+	switch g.weighted(100, func(i int) int { return recentTripKinds[i] }) {
 	case 0: // a vacation coming up (or, for a few, long gone unrecorded)
 		t := g.addTrip("vacation")
 		if g.chance(0.15) {
@@ -516,7 +569,7 @@ func (g *gen) recentTrip() {
 		}
 	case 2: // a term trip waiting for (or just given) the dean's decision
 		t := g.addTrip("term")
-		t.submitted = g.recent(12, 40, 0.2)
+		t.submitted = g.recent(12, staleDays, staleShare)
 		t.departure = g.semesterDay(t.submitted.AddDays(g.between(3, 25)))
 		t.ret = t.departure.AddDays(g.between(3, 14))
 		t.decision = []string{"pending", "approved", "rejected"}[g.weighted(100, func(i int) int { return []int{60, 25, 15}[i] })]
@@ -561,7 +614,7 @@ func (g *gen) recentTrip() {
 		t2.decision = []string{"pending", "approved", "rejected"}[g.weighted(100, func(i int) int { return []int{50, 35, 15}[i] })]
 		t2.exitVisa = g.exitVisaMaybe(visa)
 	case 4: // back from a trip in the last days
-		returned := g.recent(10, 45, 0.2)
+		returned := g.recent(10, staleDays, staleShare)
 		departed := returned.AddDays(-g.between(3, 40))
 		kind := "vacation"
 		if g.inSemester(departed) && g.chance(0.4) {
