@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -411,4 +412,56 @@ func TestConcurrentDeliveriesSendEachNoticeOnce(t *testing.T) {
 	if st := e.statuses(t); st["sent"] != 600 || len(st) != 1 {
 		t.Fatalf("statuses %v, want 600 sent", st)
 	}
+}
+
+// asynqCeiling measures what asynq alone processes on this machine: n
+// tasks with a handler that does nothing, enqueued as the Enqueuer does
+// (16 at once over the one client) and run by one server with the
+// worker's concurrency, in tasks/s. Benchmarks print it beside their rate:
+// one asynq task per notice (DESIGN.md) bounds delivery by it.
+func (r *rig) asynqCeiling(t testing.TB, n int) float64 {
+	t.Helper()
+	const queue = "ceiling"
+	client := asynq.NewClientFromRedisClient(r.rdb)
+	work := make(chan int)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range work {
+				if _, err := client.Enqueue(asynq.NewTask("ceiling:noop", []byte(`{"notice_id":1}`)), asynq.Queue(queue), asynq.TaskID("ceiling-"+itoa(i))); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	for i := range n {
+		work <- i
+	}
+	close(work)
+	wg.Wait()
+	var done atomic.Int64
+	all := make(chan struct{})
+	srv := asynq.NewServerFromRedisClient(r.rdb, asynq.Config{Concurrency: rigConcurrency, Queues: map[string]int{queue: 1}, LogLevel: asynq.ErrorLevel})
+	start := time.Now()
+	if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error {
+		if done.Add(1) == int64(n) {
+			close(all)
+		}
+		return nil
+	})); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-all:
+	case <-time.After(2 * time.Minute):
+		t.Fatalf("asynq ran %d of %d no-op tasks in 2 minutes", done.Load(), n)
+	}
+	rate := float64(n) / time.Since(start).Seconds()
+	srv.Shutdown()
+	if err := asynq.NewInspectorFromRedisClient(r.rdb).DeleteQueue(queue, true); err != nil {
+		t.Fatal(err)
+	}
+	return rate
 }
