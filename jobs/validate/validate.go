@@ -76,9 +76,14 @@ func NewChecker(asOf date.Date) *Checker {
 // become spaces, surrounding space is trimmed, invalid UTF-8 is replaced,
 // and the value is cut to MaxText runes.
 func Text(field string, raw []byte, problems []Problem) (string, []Problem) {
+	// Printable ASCII, the bulk of names, needs no decoding.
+	i := 0
+	for i < len(raw) && raw[i] >= 0x20 && raw[i] < 0x7f {
+		i++
+	}
 	clean := true
-	n := 0
-	for i := 0; i < len(raw); {
+	n := i
+	for i < len(raw) {
 		r, size := utf8.DecodeRune(raw[i:])
 		if r == utf8.RuneError && size <= 1 || unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
 			clean = false
@@ -149,14 +154,63 @@ func (c *Checker) Date(field string, raw []byte, null bool, problems []Problem) 
 	if null {
 		return 0, problems
 	}
-	d, err := date.Parse(string(raw))
-	if err != nil {
+	d, ok := parseISODate(raw)
+	if !ok {
+		var err error
+		d, err = date.Parse(string(raw))
+		ok = err == nil
+	}
+	if !ok {
 		return 0, append(problems, Problem{field, CodeMalformedDate, Error, "not a calendar date (YYYY-MM-DD)"})
 	}
 	if d < c.min || d > c.max {
 		return 0, append(problems, Problem{field, CodeImpossibleDate, Error, "more than 100 years from today; ignored"})
 	}
 	return d, problems
+}
+
+// parseISODate is date.Parse for the bytes of a valid YYYY-MM-DD, without
+// the string date.Parse would need (a sync reads millions of dates).
+// It reports false for anything else, which the caller hands to
+// date.Parse itself.
+func parseISODate(b []byte) (date.Date, bool) {
+	if len(b) != 10 || b[4] != '-' || b[7] != '-' {
+		return 0, false
+	}
+	y, ok1 := atoi(b[0:4])
+	m, ok2 := atoi(b[5:7])
+	d, ok3 := atoi(b[8:10])
+	if !ok1 || !ok2 || !ok3 || y < 1 || m < 1 || m > 12 || d < 1 || d > daysIn(y, time.Month(m)) {
+		return 0, false
+	}
+	// Of builds a valid date exactly as date.Parse does.
+	return date.Of(y, time.Month(m), d), true
+}
+
+func atoi(b []byte) (int, bool) {
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n, true
+}
+
+// daysIn is the length of month m of year y (proleptic Gregorian, as
+// package date and PostgreSQL count).
+func daysIn(y int, m time.Month) int {
+	switch m {
+	case time.February:
+		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
+			return 29
+		}
+		return 28
+	case time.April, time.June, time.September, time.November:
+		return 30
+	}
+	return 31
 }
 
 // Bool reads a boolean column ('t' or 'f' as PostgreSQL writes them).
@@ -180,12 +234,52 @@ func Timestamp(field string, raw []byte, null bool, problems []Problem) (string,
 		return "", problems
 	}
 	s := string(raw)
+	if isPostgresTimestamp(raw) {
+		return s, problems
+	}
 	for _, layout := range []string{"2006-01-02 15:04:05.999999999-07", "2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05.999999999", time.RFC3339Nano} {
 		if _, err := time.Parse(layout, s); err == nil {
 			return s, problems
 		}
 	}
 	return "", append(problems, Problem{field, CodeBadTimestamp, Warning, "not a timestamp; ignored"})
+}
+
+// isPostgresTimestamp reports whether b is a timestamp as PostgreSQL
+// writes timestamptz in ISO style, "YYYY-MM-DD HH:MM:SS", an optional
+// fraction of up to nine digits and a "+HH" or "-HH" offset, with every
+// part in range: then time.Parse with Timestamp's first layout accepts it,
+// and the layouts need not be tried (a sync reads millions).
+func isPostgresTimestamp(b []byte) bool {
+	if len(b) < 22 || b[4] != '-' || b[7] != '-' || b[10] != ' ' || b[13] != ':' || b[16] != ':' {
+		return false
+	}
+	y, ok1 := atoi(b[0:4])
+	mo, ok2 := atoi(b[5:7])
+	d, ok3 := atoi(b[8:10])
+	h, ok4 := atoi(b[11:13])
+	mi, ok5 := atoi(b[14:16])
+	sec, ok6 := atoi(b[17:19])
+	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 ||
+		mo < 1 || mo > 12 || d < 1 || d > daysIn(y, time.Month(mo)) || h > 23 || mi > 59 || sec > 59 {
+		return false
+	}
+	rest := b[19:]
+	if rest[0] == '.' {
+		n := 1
+		for n < len(rest) && n <= 9 && rest[n] >= '0' && rest[n] <= '9' {
+			n++
+		}
+		if n == 1 {
+			return false
+		}
+		rest = rest[n:]
+	}
+	if len(rest) != 3 || rest[0] != '+' && rest[0] != '-' {
+		return false
+	}
+	oh, ok := atoi(rest[1:3])
+	return ok && oh <= 15
 }
 
 // after records an impossible order of two dates (later before earlier) and
