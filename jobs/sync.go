@@ -21,7 +21,6 @@ import (
 
 	"github.com/iec-almaty/sisnotify/integrations/sis"
 	"github.com/iec-almaty/sisnotify/jobs/date"
-	"github.com/iec-almaty/sisnotify/jobs/internal/pgcopy"
 	"github.com/iec-almaty/sisnotify/jobs/snapshot"
 	"github.com/iec-almaty/sisnotify/jobs/validate"
 )
@@ -140,7 +139,8 @@ func (s *Sync) Stage(ctx context.Context, asOf date.Date) (w *snapshot.Writer, r
 			}
 			c := w.Counts()[t.entity]
 			log.InfoContext(ctx, "sync table", "table", string(t.entity), "read", c.Read, "new", c.New,
-				"changed", c.Changed, "removed", c.Removed, "rejected", c.Rejected, "duration", time.Since(tstart).Round(time.Millisecond))
+				"changed", c.Changed, "removed", c.Removed, "rejected", c.Rejected, "direct_load", tw.Direct(),
+				"duration", time.Since(tstart).Round(time.Millisecond))
 		}
 		return nil
 	})
@@ -155,89 +155,91 @@ func (s *Sync) Stage(ctx context.Context, asOf date.Date) (w *snapshot.Writer, r
 	return w, res, nil
 }
 
-// encodeFunc validates one changed row and encodes it for staging.
-type encodeFunc func(v *validator, r *sis.Row, hash uint64, l *pgcopy.Line) error
+// encodeFunc validates one changed row and encodes it for the table.
+type encodeFunc func(v *validator, e snapshot.Encoder, r *sis.Row, hash uint64, out *snapshot.Encoded) error
 
-// stageJob carries one changed row from the SIS stream through a
-// validator to the staging COPY.
-type stageJob struct {
-	row  sis.Row
-	hash uint64
-	line []byte
+// rowBatch carries changed rows from the SIS stream through a validator
+// to the snapshot's writer. Rows travel in batches because a channel
+// operation per row costs about as much as validating the row.
+type rowBatch struct {
+	n    int // rows in use
+	rows [batchRows]sis.Row
+	hash [batchRows]uint64
+	enc  [batchRows]snapshot.Encoded
 	err  error
 }
 
-// stageDepth bounds the rows between the stream and the staging COPY, and
-// so the memory of a sync, whatever the roster's size.
-const stageDepth = 256
+const (
+	// batchRows is the number of rows of a batch.
+	batchRows = 64
+	// batchDepth bounds the batches between the stream and the writer,
+	// and so the memory of a sync, whatever the roster's size.
+	batchDepth = 16
+)
 
 // streamTable merges one SIS table against the snapshot. The stream's
 // goroutine hashes every row and compares it with the snapshot's; rows that
-// changed are validated on every core (libphonenumber makes validation the
-// costly part of an initial load) and staged by one writer goroutine.
+// changed are validated on every core (validation is the costly part of an
+// initial load) and written by one writer goroutine, while the stream goes
+// on reading: the SIS's COPY out and the snapshot's COPY in run at once.
 func streamTable(ctx context.Context, snap *sis.Snapshot, tw *snapshot.TableWriter, table sis.Table, skip int, check *validate.Checker, encode encodeFunc) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
-	free := make(chan *stageJob, stageDepth)
-	for i := 0; i < stageDepth; i++ {
-		free <- &stageJob{}
+	free := make(chan *rowBatch, batchDepth)
+	for i := 0; i < batchDepth; i++ {
+		free <- &rowBatch{}
 	}
-	in := make(chan *stageJob, stageDepth)
-	out := make(chan *stageJob, stageDepth)
+	in := make(chan *rowBatch, batchDepth)
+	out := make(chan *rowBatch, batchDepth)
+	enc := tw.Encoder()
 	var wg sync.WaitGroup
 	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			v := &validator{check: check}
-			var l pgcopy.Line
-			for j := range in {
-				if j.err = encode(v, &j.row, j.hash, &l); j.err == nil {
-					j.line = append(j.line[:0], l.B...)
+			for b := range in {
+				for i := 0; i < b.n && b.err == nil; i++ {
+					b.err = encode(v, enc, &b.rows[i], b.hash[i], &b.enc[i])
 				}
-				out <- j
+				out <- b
 			}
 		}()
 	}
 	written := make(chan error, 1)
-	go func() {
-		var werr error
-		for j := range out {
-			if werr == nil {
-				if werr = j.err; werr == nil {
-					werr = tw.WriteLine(ctx, j.line)
-				}
-				if werr != nil {
-					cancel(werr)
-				}
-			}
-			free <- j
-		}
-		written <- werr
-	}()
+	go func() { written <- writeBatches(ctx, cancel, tw, out, free) }()
 
 	var h hasher
+	var cur *rowBatch
 	serr := snap.Stream(ctx, table, func(r *sis.Row) error {
-		if len(r.Bytes(0)) == 0 {
+		id := r.Bytes(0)
+		if len(id) == 0 {
 			tw.Reject()
 			return nil
 		}
 		sum := h.hash(r, skip)
-		changed, err := tw.Next(string(r.Bytes(0)), sum)
+		changed, err := tw.Next(id, sum)
 		if err != nil || !changed {
 			return err
 		}
-		var j *stageJob
-		select {
-		case j = <-free:
-		case <-ctx.Done():
-			return context.Cause(ctx)
+		if cur == nil {
+			select {
+			case cur = <-free:
+			case <-ctx.Done():
+				return context.Cause(ctx)
+			}
 		}
-		r.CopyTo(&j.row)
-		j.hash, j.err = sum, nil
-		in <- j
+		r.CopyTo(&cur.rows[cur.n])
+		cur.hash[cur.n] = sum
+		if cur.n++; cur.n == batchRows {
+			in <- cur
+			cur = nil
+		}
 		return nil
 	})
+	if cur != nil && cur.n > 0 {
+		in <- cur
+	}
 	close(in)
 	wg.Wait()
 	close(out)
@@ -247,31 +249,51 @@ func streamTable(ctx context.Context, snap *sis.Snapshot, tw *snapshot.TableWrit
 	return serr
 }
 
-// hasher hashes raw rows, reusing its state.
+// writeBatches writes the validated batches in the order they come and
+// hands them back to free. After an error it writes nothing more, cancels
+// the stream and keeps draining, so no goroutine blocks.
+func writeBatches(ctx context.Context, cancel context.CancelCauseFunc, tw *snapshot.TableWriter, out <-chan *rowBatch, free chan<- *rowBatch) error {
+	var werr error
+	for b := range out {
+		if werr == nil {
+			werr = b.err
+			for i := 0; i < b.n && werr == nil; i++ {
+				werr = tw.Write(ctx, &b.enc[i])
+			}
+			if werr != nil {
+				cancel(werr)
+			}
+		}
+		b.n, b.err = 0, nil
+		free <- b
+	}
+	return werr
+}
+
+// hasher hashes raw rows, reusing its buffer.
 type hasher struct {
-	digest xxhash.Digest
-	lenBuf [binary.MaxVarintLen64]byte
+	buf []byte
 }
 
 // hash is a 64-bit hash of the raw row, every column but skip, with NULL
-// distinct from the empty string.
+// distinct from the empty string. The row is laid out in one buffer and
+// hashed at once, which gives the same hash as writing it piece by piece
+// (xxhash is a stream hash) for less.
 func (h *hasher) hash(r *sis.Row, skip int) uint64 {
-	d := &h.digest
-	d.Reset()
-	_, _ = d.WriteString(hashVersion)
+	b := append(h.buf[:0], hashVersion...)
 	for i := 0; i < r.Len(); i++ {
 		if i == skip {
 			continue
 		}
 		if r.Null(i) {
-			_, _ = d.Write([]byte{0xff})
+			b = append(b, 0xff)
 			continue
 		}
-		n := binary.PutUvarint(h.lenBuf[:], uint64(len(r.Bytes(i))))
-		_, _ = d.Write(h.lenBuf[:n])
-		_, _ = d.Write(r.Bytes(i))
+		b = binary.AppendUvarint(b, uint64(len(r.Bytes(i))))
+		b = append(b, r.Bytes(i)...)
 	}
-	return d.Sum64()
+	h.buf = b
+	return xxhash.Sum64(b)
 }
 
 // validator validates rows into reusable values; one per goroutine.
@@ -284,22 +306,22 @@ type validator struct {
 	periodV  validate.Period
 }
 
-func (v *validator) student(r *sis.Row, h uint64, l *pgcopy.Line) error {
+func (v *validator) student(e snapshot.Encoder, r *sis.Row, h uint64, out *snapshot.Encoded) error {
 	v.problems = v.check.Student(r, &v.studentV, v.problems[:0])
-	return snapshot.EncodeStudent(l, &v.studentV, h, v.problems)
+	return e.Student(out, &v.studentV, h, v.problems)
 }
 
-func (v *validator) travel(r *sis.Row, h uint64, l *pgcopy.Line) error {
+func (v *validator) travel(e snapshot.Encoder, r *sis.Row, h uint64, out *snapshot.Encoded) error {
 	v.problems = v.check.Travel(r, &v.travelV, v.problems[:0])
-	return snapshot.EncodeTravel(l, &v.travelV, h, v.problems)
+	return e.Travel(out, &v.travelV, h, v.problems)
 }
 
-func (v *validator) faculty(r *sis.Row, h uint64, l *pgcopy.Line) error {
+func (v *validator) faculty(e snapshot.Encoder, r *sis.Row, h uint64, out *snapshot.Encoded) error {
 	v.problems = v.check.Faculty(r, &v.facultyV, v.problems[:0])
-	return snapshot.EncodeFaculty(l, &v.facultyV, h, v.problems)
+	return e.Faculty(out, &v.facultyV, h, v.problems)
 }
 
-func (v *validator) period(r *sis.Row, h uint64, l *pgcopy.Line) error {
+func (v *validator) period(e snapshot.Encoder, r *sis.Row, h uint64, out *snapshot.Encoded) error {
 	v.problems = v.check.Period(r, &v.periodV, v.problems[:0])
-	return snapshot.EncodePeriod(l, &v.periodV, h, v.problems)
+	return e.Period(out, &v.periodV, h, v.problems)
 }

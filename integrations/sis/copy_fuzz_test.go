@@ -30,7 +30,7 @@ type decoded struct {
 func decodeChunks(t *testing.T, ncols int, chunks [][]byte) decoded {
 	t.Helper()
 	var d decoded
-	w := &rowWriter{row: Row{fields: make([][]byte, ncols), null: make([]bool, ncols)}}
+	w := &rowWriter{row: newRow(ncols)}
 	w.fn = func(r *Row) error {
 		if r.Len() != ncols {
 			t.Fatalf("row %d has %d columns, want %d", r.Number(), r.Len(), ncols)

@@ -5,9 +5,13 @@ package sis
 // empty, non-NULL column). It exists for tests and fuzzing of the code that
 // consumes rows (jobs/validate) without a database.
 func NewRow(values ...[]byte) *Row {
-	r := &Row{fields: make([][]byte, len(values)), null: make([]bool, len(values)), line: 1}
+	r := newRow(len(values))
+	r.line = 1
+	r.data = []byte{}
 	for i, v := range values {
-		r.fields[i], r.null[i] = v, v == nil
+		r.start[i] = int32(len(r.data))
+		r.data = append(r.data, v...)
+		r.end[i], r.null[i] = int32(len(r.data)), v == nil
 	}
-	return r
+	return &r
 }

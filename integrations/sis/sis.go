@@ -129,24 +129,40 @@ func (t Table) CopyQuery() string { return "COPY (" + t.Select() + ") TO STDOUT"
 
 // Row is one row of a table as text. Its slices are valid only until the
 // callback that received it returns; copy what must outlive it.
+//
+// Columns are offsets into one buffer, not slices of their own, so that
+// copying a row (CopyTo, for every changed row of a sync) is two copies of
+// plain memory.
 type Row struct {
-	fields [][]byte
-	null   []bool
-	line   int64
-	buf    []byte // the memory of a copy (CopyTo)
+	data  []byte  // the columns' bytes: the COPY line, or its unescaped copy
+	start []int32 // column i is data[start[i]:end[i]]
+	end   []int32
+	null  []bool
+	line  int64
+	buf   []byte // the memory of a copy (CopyTo)
+}
+
+// newRow returns an empty Row of ncols columns.
+func newRow(ncols int) Row {
+	return Row{start: make([]int32, ncols), end: make([]int32, ncols), null: make([]bool, ncols)}
 }
 
 // Len is the number of columns.
-func (r *Row) Len() int { return len(r.fields) }
+func (r *Row) Len() int { return len(r.null) }
 
 // Null reports whether column i is NULL.
 func (r *Row) Null(i int) bool { return r.null[i] }
 
 // Bytes returns column i as text; nil when NULL.
-func (r *Row) Bytes(i int) []byte { return r.fields[i] }
+func (r *Row) Bytes(i int) []byte {
+	if r.null[i] {
+		return nil
+	}
+	return r.data[r.start[i]:r.end[i]:r.end[i]]
+}
 
 // String returns column i as a new string ("" when NULL).
-func (r *Row) String(i int) string { return string(r.fields[i]) }
+func (r *Row) String(i int) string { return string(r.Bytes(i)) }
 
 // Number is the 1-based position of the row in its stream.
 func (r *Row) Number() int64 { return r.line }
@@ -205,7 +221,7 @@ var ErrOrder = errors.New("rows out of key order")
 // whose column count is wrong stops the stream with an error: the table
 // does not match the reference schema.
 func (s *Snapshot) Stream(ctx context.Context, t Table, fn func(*Row) error) error {
-	w := &rowWriter{fn: fn, row: Row{fields: make([][]byte, len(t.Columns)), null: make([]bool, len(t.Columns))}}
+	w := &rowWriter{fn: fn, row: newRow(len(t.Columns))}
 	if _, err := s.conn.CopyTo(ctx, w, t.CopyQuery()); err != nil {
 		if w.err != nil {
 			return w.err
@@ -261,37 +277,50 @@ func (w *rowWriter) Write(p []byte) (int, error) {
 func (w *rowWriter) line(b []byte) error {
 	r := &w.row
 	r.line++
-	w.scratch = w.scratch[:0]
-	col := 0
+	ncols := len(r.null)
+	// Columns are read in place, until one holds an escape: from there on
+	// they are decoded into scratch, which starts with a copy of the line
+	// so far, so the offsets of the columns before stay good.
+	inScratch := false
+	col, pos := 0, 0
 	for {
-		i := bytes.IndexByte(b, '\t')
-		f := b
-		if i >= 0 {
-			f = b[:i]
+		end := len(b)
+		tab := bytes.IndexByte(b[pos:], '\t')
+		if tab >= 0 {
+			end = pos + tab
 		}
-		if col >= len(r.fields) {
-			w.err = fmt.Errorf("row %d: more columns than the %d expected", r.line, len(r.fields))
+		if col >= ncols {
+			w.err = fmt.Errorf("row %d: more columns than the %d expected", r.line, ncols)
 			return w.err
 		}
+		f := b[pos:end]
 		switch {
 		case len(f) == 2 && f[0] == '\\' && f[1] == 'N':
-			r.fields[col], r.null[col] = nil, true
-		case bytes.IndexByte(f, '\\') >= 0:
-			start := len(w.scratch)
+			r.start[col], r.end[col], r.null[col] = 0, 0, true
+		case inScratch || bytes.IndexByte(f, '\\') >= 0:
+			if !inScratch {
+				w.scratch = append(w.scratch[:0], b[:pos]...)
+				inScratch = true
+			}
+			from := len(w.scratch)
 			w.scratch = unescape(w.scratch, f)
-			r.fields[col], r.null[col] = w.scratch[start:len(w.scratch):len(w.scratch)], false
+			r.start[col], r.end[col], r.null[col] = int32(from), int32(len(w.scratch)), false
 		default:
-			r.fields[col], r.null[col] = f, false
+			r.start[col], r.end[col], r.null[col] = int32(pos), int32(end), false
 		}
 		col++
-		if i < 0 {
+		if tab < 0 {
 			break
 		}
-		b = b[i+1:]
+		pos = end + 1
 	}
-	if col != len(r.fields) {
-		w.err = fmt.Errorf("row %d: %d columns, want %d", r.line, col, len(r.fields))
+	if col != ncols {
+		w.err = fmt.Errorf("row %d: %d columns, want %d", r.line, col, ncols)
 		return w.err
+	}
+	r.data = b
+	if inScratch {
+		r.data = w.scratch
 	}
 	if err := w.fn(r); err != nil {
 		w.err = err
@@ -386,26 +415,11 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // CopyTo makes dst a deep copy of r that outlives the stream's callback,
 // reusing dst's memory, and returns dst.
 func (r *Row) CopyTo(dst *Row) *Row {
-	n := 0
-	for _, f := range r.fields {
-		n += len(f)
-	}
-	if cap(dst.buf) < n {
-		dst.buf = make([]byte, 0, n)
-	}
-	dst.buf = dst.buf[:0]
-	if len(dst.fields) != len(r.fields) {
-		dst.fields, dst.null = make([][]byte, len(r.fields)), make([]bool, len(r.fields))
-	}
-	for i, f := range r.fields {
-		if r.null[i] {
-			dst.fields[i], dst.null[i] = nil, true
-			continue
-		}
-		start := len(dst.buf)
-		dst.buf = append(dst.buf, f...)
-		dst.fields[i], dst.null[i] = dst.buf[start:len(dst.buf):len(dst.buf)], false
-	}
+	dst.buf = append(dst.buf[:0], r.data...)
+	dst.data = dst.buf
+	dst.start = append(dst.start[:0], r.start...)
+	dst.end = append(dst.end[:0], r.end...)
+	dst.null = append(dst.null[:0], r.null...)
 	dst.line = r.line
 	return dst
 }

@@ -10,9 +10,9 @@
 package snapshot
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -84,7 +84,14 @@ type Writer struct {
 	syncID int64
 	counts map[Entity]*Counts
 	dups   []dupProblem
-	done   bool
+	// faculties are the faculty ids of the SIS tonight (a handful): the
+	// faculties present once the sync commits.
+	faculties     map[string]bool
+	facultiesDone bool
+	// directStudents: the students were loaded directly, their unknown
+	// faculties found on the way (Encoder.Student), not by a scan.
+	directStudents bool
+	done           bool
 	// Guard, when set, holds a sync whose students changed too much.
 	Guard *Guard
 	// GuardStats is what the guard measured (students only).
@@ -105,11 +112,12 @@ func Begin(ctx context.Context, db *sqlx.DB, asOf string) (*Writer, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{db: db, conn: conn, counts: map[Entity]*Counts{}}
+	w := &Writer{db: db, conn: conn, counts: map[Entity]*Counts{}, faculties: map[string]bool{}}
 	if err := conn.QueryRowContext(ctx, `INSERT INTO sisnotify.syncs (as_of) VALUES ($1) RETURNING sync_id`, asOf).Scan(&w.syncID); err != nil {
 		w.Rollback()
 		return nil, fmt.Errorf("snapshot: record sync: %w", err)
 	}
+
 	for _, t := range tables {
 		// Staging tables hold the data columns, the raw row's hash and the
 		// row's problems as JSON; they vanish with the transaction.
@@ -169,15 +177,81 @@ func (w *Writer) Table(ctx context.Context, e Entity) (*TableWriter, error) {
 			return nil, fmt.Errorf("snapshot: %w", err)
 		}
 	}
-	cp, err := pgcopy.Start(ctx, w.conn, t.stage, t.columns+", row_hash, problems")
-	if err != nil {
-		rows.Close()
-		return nil, fmt.Errorf("snapshot: %w", err)
-	}
-	tw := &TableWriter{w: w, t: t, counts: c, rows: rows, copy: cp, prevPresent: prev}
+	tw := &TableWriter{w: w, t: t, counts: c, rows: rows, prevPresent: prev}
 	tw.advance()
+	if err := tw.start(ctx); err != nil {
+		rows.Close()
+		return nil, err
+	}
 	return tw, nil
 }
+
+// start chooses how the table's rows are written and starts their COPY:
+// into the staging table for the merge, or, when the snapshot table is
+// empty (the initial load), straight into it. An initial load would merge
+// every row into an empty table, so it skips the staging copy, the merge
+// and the problems' JSON; the rows still go in through the sync's
+// transaction, so a failed sync leaves the table empty as before.
+func (tw *TableWriter) start(ctx context.Context) error {
+	direct, err := tw.canLoadDirectly(ctx)
+	if err != nil {
+		return err
+	}
+	tw.direct = direct
+	if direct && tw.t.entity == EntityStudent && tw.w.facultiesDone {
+		tw.w.directStudents = true
+	}
+	if tw.copy, err = tw.startRows(ctx); err != nil {
+		return fmt.Errorf("snapshot: %w", err)
+	}
+	return nil
+}
+
+// canLoadDirectly reports whether the snapshot table has no row at all
+// (none removed either) and data_problems holds no problem of its kind:
+// then a direct load ends exactly as the merge would, and the problems it
+// writes cannot collide with older ones.
+func (tw *TableWriter) canLoadDirectly(ctx context.Context) (bool, error) {
+	if tw.has || tw.err != nil {
+		return false, nil
+	}
+	var stale bool
+	if err := tw.w.conn.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM sisnotify.data_problems WHERE entity = $1)`,
+		string(tw.t.entity)).Scan(&stale); err != nil {
+		return false, fmt.Errorf("snapshot: %s problems: %w", tw.t.entity, err)
+	}
+	return !stale, nil
+}
+
+// startRows starts the COPY of the table's rows, as the encoder writes
+// them (directColumns or the staging columns).
+func (tw *TableWriter) startRows(ctx context.Context) (*pgcopy.Copy, error) {
+	if tw.direct {
+		return pgcopy.Start(ctx, tw.w.conn, tw.t.name, directColumns(tw.t))
+	}
+	return pgcopy.Start(ctx, tw.w.conn, tw.t.stage, tw.t.columns+", row_hash, problems")
+}
+
+// directColumns are the columns a direct load writes: what the merge's
+// INSERT sets; first_seen_at and changed_at take their default, now().
+func directColumns(t table) string {
+	cols := t.columns + ", row_hash"
+	switch t.entity {
+	case EntityStudent:
+		cols += ", last_sync_id, passport_changed_at, entry_changed_at, registration_changed_at, move_changed_at"
+	case EntityTravel:
+		cols += ", last_sync_id"
+	}
+	return cols
+}
+
+// problemColumns are the columns of data_problems a direct load writes.
+const problemColumns = "entity, row_id, field, code, severity, message, last_sync_id"
+
+// maxPendingProblems bounds the problems of a direct load held until they
+// can be written: the connection carries one COPY at a time, so the rows'
+// COPY pauses for theirs whenever this much is waiting.
+const maxPendingProblems = 256 << 10
 
 // TableWriter merges one SIS table, in key order, against the snapshot.
 type TableWriter struct {
@@ -194,8 +268,11 @@ type TableWriter struct {
 	has     bool
 	err     error
 	removed []string
-	line    pgcopy.Line
-	lastID  string
+	lastID  []byte
+	// direct: the table was empty and its rows go straight into it; their
+	// problems wait in pending (COPY lines) for a pause of the rows' COPY.
+	direct  bool
+	pending []byte
 	started bool
 	// prevPresent counts the table's rows before the sync (for the guard).
 	prevPresent int64
@@ -223,21 +300,25 @@ var ErrOrder = errors.New("keys out of order")
 // row is new or changed (the caller then validates it and calls Write), and
 // records as removed every snapshot row whose key it passed over. A key equal
 // to the previous one is a duplicate: it is counted as rejected, reported as
-// a data problem, and Next returns false.
-func (tw *TableWriter) Next(id string, hash uint64) (changed bool, err error) {
+// a data problem, and Next returns false. id is only read during the call.
+func (tw *TableWriter) Next(id []byte, hash uint64) (changed bool, err error) {
 	tw.counts.Read++
 	if tw.started {
-		if id == tw.lastID {
+		switch c := bytes.Compare(id, tw.lastID); {
+		case c == 0:
 			tw.counts.Rejected++
-			tw.w.dups = append(tw.w.dups, dupProblem{tw.t.entity, id})
+			tw.w.dups = append(tw.w.dups, dupProblem{tw.t.entity, string(id)})
 			return false, nil
-		}
-		if id < tw.lastID {
+		case c < 0:
 			return false, fmt.Errorf("%s keys: %w", tw.t.entity, ErrOrder)
 		}
 	}
-	tw.started, tw.lastID = true, id
-	for tw.has && tw.cur.id < id {
+	// lastID keeps its memory: no allocation per row.
+	tw.started, tw.lastID = true, append(tw.lastID[:0], id...)
+	if tw.t.entity == EntityFaculty {
+		tw.w.faculties[string(id)] = true
+	}
+	for tw.has && tw.cur.id < string(id) {
 		if !tw.cur.removed {
 			tw.removed = append(tw.removed, tw.cur.id)
 		}
@@ -246,7 +327,7 @@ func (tw *TableWriter) Next(id string, hash uint64) (changed bool, err error) {
 	if tw.err != nil {
 		return false, fmt.Errorf("snapshot: read %s hashes: %w", tw.t.entity, tw.err)
 	}
-	if tw.has && tw.cur.id == id {
+	if tw.has && tw.cur.id == string(id) {
 		same := tw.cur.hash == int64(hash) && !tw.cur.removed
 		tw.advance()
 		if same {
@@ -262,135 +343,59 @@ func (tw *TableWriter) Next(id string, hash uint64) (changed bool, err error) {
 // Reject counts a row that could not be kept at all (no key).
 func (tw *TableWriter) Reject() { tw.counts.Read++; tw.counts.Rejected++ }
 
-// WriteLine stages one encoded row (EncodeStudent, EncodeTravel…). It must
-// not be called from two goroutines at once.
-func (tw *TableWriter) WriteLine(ctx context.Context, b []byte) error {
-	return tw.copy.Line(ctx, b)
+// Direct reports whether the table is loaded directly (it was empty)
+// rather than staged and merged.
+func (tw *TableWriter) Direct() bool { return tw.direct }
+
+// Write writes one row encoded by the table's Encoder. It must not be
+// called from two goroutines at once.
+func (tw *TableWriter) Write(ctx context.Context, e *Encoded) error {
+	if err := tw.copy.Line(ctx, e.Line.B); err != nil {
+		return fmt.Errorf("snapshot: write %s: %w", tw.t.entity, err)
+	}
+	if len(e.Problems) == 0 {
+		return nil
+	}
+	if len(tw.pending) > 0 {
+		tw.pending = append(tw.pending, '\n')
+	}
+	tw.pending = append(tw.pending, e.Problems...)
+	if len(tw.pending) < maxPendingProblems {
+		return nil
+	}
+	return tw.writeProblems(ctx, true)
 }
 
-// finish appends the hash and the problems to a row's line.
-func finish(l *pgcopy.Line, hash uint64, problems []validate.Problem) error {
-	l.Int(int64(hash))
-	if len(problems) == 0 {
-		l.Null()
-	} else {
-		js, err := json.Marshal(problemsJSON(problems))
+// writeProblems ends the rows' COPY, copies the pending problems into
+// data_problems and, when resume is set, starts the rows' COPY again.
+func (tw *TableWriter) writeProblems(ctx context.Context, resume bool) error {
+	if err := tw.copy.Finish(); err != nil {
+		return fmt.Errorf("snapshot: write %s: %w", tw.t.entity, err)
+	}
+	tw.copy = nil
+	if len(tw.pending) > 0 {
+		pc, err := pgcopy.Start(ctx, tw.w.conn, "sisnotify.data_problems", problemColumns)
 		if err != nil {
-			return err
+			return fmt.Errorf("snapshot: %s problems: %w", tw.t.entity, err)
 		}
-		l.Str(string(js))
+		err = pc.Lines(ctx, tw.pending)
+		if ferr := pc.Finish(); err == nil {
+			err = ferr
+		}
+		if err != nil {
+			return fmt.Errorf("snapshot: %s problems: %w", tw.t.entity, err)
+		}
+		tw.pending = tw.pending[:0]
 	}
+	if !resume {
+		return nil
+	}
+	cp, err := tw.startRows(ctx)
+	if err != nil {
+		return fmt.Errorf("snapshot: write %s: %w", tw.t.entity, err)
+	}
+	tw.copy = cp
 	return nil
-}
-
-type problemJSON struct {
-	F string `json:"f"`
-	C string `json:"c"`
-	S string `json:"s"`
-	M string `json:"m"`
-}
-
-func problemsJSON(ps []validate.Problem) []problemJSON {
-	out := make([]problemJSON, len(ps))
-	for i, p := range ps {
-		out[i] = problemJSON{p.Field, p.Code, p.Severity, p.Message}
-	}
-	return out
-}
-
-// WriteStudent stages a new or changed student.
-func (tw *TableWriter) WriteStudent(ctx context.Context, s *validate.Student, hash uint64, problems []validate.Problem) error {
-	if err := EncodeStudent(&tw.line, s, hash, problems); err != nil {
-		return err
-	}
-	return tw.WriteLine(ctx, tw.line.B)
-}
-
-// EncodeStudent encodes a new or changed row for WriteLine.
-func EncodeStudent(l *pgcopy.Line, s *validate.Student, hash uint64, problems []validate.Problem) error {
-	l.Reset()
-	l.Str(s.ID)
-	l.Str(s.GivenName)
-	l.Str(s.FamilyName)
-	for _, v := range []string{s.Email, s.Phone, s.Language, s.Citizenship, s.Regime, s.FacultyID, s.Status, s.PassportNumber} {
-		l.Nullable(v)
-	}
-	l.Date(s.PassportExpiresOn)
-	l.Date(s.PlannedEntryOn)
-	l.Date(s.InvitationDocsOn)
-	l.Date(s.EnteredOn)
-	l.Date(s.OfficeCheckInOn)
-	l.Date(s.RegisteredOn)
-	l.Date(s.RegistrationExpiresOn)
-	l.Date(s.ExtensionRequestedOn)
-	l.Date(s.MovedOn)
-	l.Date(s.AddressRegisteredOn)
-	l.Nullable(s.UpdatedAt)
-	return finish(l, hash, problems)
-}
-
-// WriteTravel stages a new or changed travel request.
-func (tw *TableWriter) WriteTravel(ctx context.Context, t *validate.Travel, hash uint64, problems []validate.Problem) error {
-	if err := EncodeTravel(&tw.line, t, hash, problems); err != nil {
-		return err
-	}
-	return tw.WriteLine(ctx, tw.line.B)
-}
-
-// EncodeTravel encodes a new or changed row for WriteLine.
-func EncodeTravel(l *pgcopy.Line, t *validate.Travel, hash uint64, problems []validate.Problem) error {
-	l.Reset()
-	l.Str(t.ID)
-	l.Str(t.StudentID)
-	l.Nullable(t.Kind)
-	l.Date(t.SubmittedOn)
-	l.Date(t.DepartureOn)
-	l.Date(t.ReturnOn)
-	l.Nullable(t.DeanDecision)
-	l.Bool(t.ExitVisaReady, t.ExitVisaKnown)
-	l.Date(t.DepartedOn)
-	l.Date(t.ReturnedOn)
-	l.Date(t.ReturnCheckInOn)
-	l.Bool(t.Cancelled, true)
-	l.Nullable(t.UpdatedAt)
-	return finish(l, hash, problems)
-}
-
-// WriteFaculty stages a new or changed faculty.
-func (tw *TableWriter) WriteFaculty(ctx context.Context, f *validate.Faculty, hash uint64, problems []validate.Problem) error {
-	if err := EncodeFaculty(&tw.line, f, hash, problems); err != nil {
-		return err
-	}
-	return tw.WriteLine(ctx, tw.line.B)
-}
-
-// EncodeFaculty encodes a new or changed row for WriteLine.
-func EncodeFaculty(l *pgcopy.Line, f *validate.Faculty, hash uint64, problems []validate.Problem) error {
-	l.Reset()
-	l.Str(f.ID)
-	l.Str(f.Name)
-	l.Str(f.DeanName)
-	l.Nullable(f.DeanEmail)
-	l.Nullable(f.DeanLanguage)
-	return finish(l, hash, problems)
-}
-
-// WritePeriod stages a new or changed academic period.
-func (tw *TableWriter) WritePeriod(ctx context.Context, p *validate.Period, hash uint64, problems []validate.Problem) error {
-	if err := EncodePeriod(&tw.line, p, hash, problems); err != nil {
-		return err
-	}
-	return tw.WriteLine(ctx, tw.line.B)
-}
-
-// EncodePeriod encodes a new or changed row for WriteLine.
-func EncodePeriod(l *pgcopy.Line, p *validate.Period, hash uint64, problems []validate.Problem) error {
-	l.Reset()
-	l.Str(p.ID)
-	l.Nullable(p.Kind)
-	l.Date(p.StartsOn)
-	l.Date(p.EndsOn)
-	return finish(l, hash, problems)
 }
 
 // Close ends the table: every snapshot row not offered is removed.
@@ -403,15 +408,30 @@ func (tw *TableWriter) Close(ctx context.Context) error {
 	}
 	rerr := tw.err
 	tw.rows.Close()
-	if err := tw.copy.Finish(); err != nil {
+	if tw.copy == nil {
+		return fmt.Errorf("snapshot: %s closed twice or after a failed write", tw.t.entity)
+	}
+	if tw.direct {
+		if err := tw.writeProblems(ctx, false); err != nil {
+			return err
+		}
+	} else if err := tw.copy.Finish(); err != nil {
 		return fmt.Errorf("snapshot: stage %s: %w", tw.t.entity, err)
 	}
+	tw.copy = nil
 	if rerr != nil {
 		return fmt.Errorf("snapshot: read %s hashes: %w", tw.t.entity, rerr)
 	}
 	tw.counts.Removed = int64(len(tw.removed))
+	if tw.t.entity == EntityFaculty {
+		tw.w.facultiesDone = true
+	}
 	if err := tw.checkGuard(ctx); err != nil {
 		return err
+	}
+	if tw.direct {
+		// Nothing to remove from an empty table, nothing to merge.
+		return nil
 	}
 	if len(tw.removed) > 0 {
 		t := tw.t
@@ -537,20 +557,23 @@ func (w *Writer) crossChecks(ctx context.Context) error {
 			return nil
 		}
 	}
-	stmts := []string{
-		`INSERT INTO sisnotify.data_problems AS p (entity, row_id, field, code, severity, message, last_sync_id)
-		 SELECT 'student', s.student_id, 'faculty_id', 'unknown_faculty', 'warning', 'faculty_id names no faculty of the SIS: no dean to escalate to', $1
+	var stmts []string
+	if !w.directStudents {
+		// A direct load found them on the way, every student being new.
+		stmts = append(stmts, `INSERT INTO sisnotify.data_problems AS p (entity, row_id, field, code, severity, message, last_sync_id)
+		 SELECT 'student', s.student_id, 'faculty_id', 'unknown_faculty', 'warning', '`+unknownFacultyMessage+`', $1
 		 FROM sisnotify.students s
 		 WHERE s.removed_at IS NULL AND s.faculty_id IS NOT NULL
 		   AND NOT EXISTS (SELECT 1 FROM sisnotify.faculties f WHERE f.faculty_id = s.faculty_id AND f.removed_at IS NULL)
-		 ON CONFLICT (entity, row_id, field, code) DO UPDATE SET last_sync_id = EXCLUDED.last_sync_id`,
+		 ON CONFLICT (entity, row_id, field, code) DO UPDATE SET last_sync_id = EXCLUDED.last_sync_id`)
+	}
+	stmts = append(stmts,
 		`INSERT INTO sisnotify.data_problems AS p (entity, row_id, field, code, severity, message, last_sync_id)
 		 SELECT 'travel_request', t.request_id, 'student_id', 'unknown_student', 'error', 'travel request of a student the SIS does not list; ignored', $1
 		 FROM sisnotify.travel_requests t
 		 WHERE t.removed_at IS NULL
 		   AND NOT EXISTS (SELECT 1 FROM sisnotify.students s WHERE s.student_id = t.student_id AND s.removed_at IS NULL)
-		 ON CONFLICT (entity, row_id, field, code) DO UPDATE SET last_sync_id = EXCLUDED.last_sync_id`,
-	}
+		 ON CONFLICT (entity, row_id, field, code) DO UPDATE SET last_sync_id = EXCLUDED.last_sync_id`)
 	for _, q := range stmts {
 		if _, err := c.ExecContext(ctx, q, w.syncID); err != nil {
 			return fmt.Errorf("snapshot: cross-table checks: %w", err)

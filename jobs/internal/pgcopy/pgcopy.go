@@ -22,7 +22,14 @@ type Copy struct {
 		CopyData(ctx context.Context, line string) (driver.Result, error)
 	}
 	rows int64
+	// buf gathers lines (each but the last ending in '\n'): lib/pq starts
+	// a goroutine to watch the context on every CopyData call, which
+	// costs more than encoding a row, so rows go to it in batches.
+	buf []byte
 }
+
+// batchSize is how many bytes of lines one CopyData call carries.
+const batchSize = 60 << 10
 
 // Start begins COPY table (cols) FROM STDIN on conn, which must be in a
 // transaction begun with plain SQL (BEGIN) so Raw sees the same session.
@@ -56,17 +63,50 @@ func Start(ctx context.Context, conn *sql.Conn, table string, cols string) (*Cop
 // Line sends one encoded row (without its newline).
 func (c *Copy) Line(ctx context.Context, line []byte) error {
 	c.rows++
-	_, err := c.data.CopyData(ctx, string(line))
+	return c.Lines(ctx, line)
+}
+
+// Lines sends encoded rows separated by '\n', without a final newline.
+// Rows are batched: an error of the server may be reported by a later
+// call or by Finish.
+func (c *Copy) Lines(ctx context.Context, lines []byte) error {
+	if len(lines) == 0 {
+		return nil
+	}
+	if len(c.buf) > 0 {
+		c.buf = append(c.buf, '\n')
+	}
+	c.buf = append(c.buf, lines...)
+	if len(c.buf) < batchSize {
+		return nil
+	}
+	return c.flush(ctx)
+}
+
+func (c *Copy) flush(ctx context.Context) error {
+	if len(c.buf) == 0 {
+		return nil
+	}
+	// CopyData appends its own newline after the batch.
+	_, err := c.data.CopyData(ctx, string(c.buf))
+	c.buf = c.buf[:0]
 	return err
 }
 
-// Finish ends the COPY and reports any error of the rows sent.
+// Finish sends what is batched, ends the COPY and reports any error of the
+// rows sent. Like lib/pq's end of a COPY, it does not watch a context: the
+// one of the rows may be over by now (lib/pq would take its end for a
+// cancellation and drop the connection).
 func (c *Copy) Finish() error {
+	ferr := c.flush(context.Background())
 	//lint:ignore SA1019 Exec(nil) is how lib/pq ends a COPY.
 	_, err := c.stmt.Exec(nil) //nolint:staticcheck
 	cerr := c.stmt.Close()
-	if err != nil {
+	switch {
+	case err != nil:
 		return err
+	case ferr != nil:
+		return ferr
 	}
 	return cerr
 }
@@ -95,6 +135,11 @@ func (l *Line) text(s string, nullIfEmpty bool) {
 		l.B = append(l.B, '\\', 'N')
 		return
 	}
+	// Most values need no escape: copy them whole.
+	if !needsEscape(s) {
+		l.B = append(l.B, s...)
+		return
+	}
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; c {
 		case '\\':
@@ -109,6 +154,15 @@ func (l *Line) text(s string, nullIfEmpty bool) {
 			l.B = append(l.B, c)
 		}
 	}
+}
+
+func needsEscape(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '\\' || c == '\t' || c == '\n' || c == '\r' {
+			return true
+		}
+	}
+	return false
 }
 
 // Str appends a text column.
