@@ -58,6 +58,26 @@ func (e *serveEnv) start(t *testing.T) *exec.Cmd {
 	return cmd
 }
 
+// seedEntrants creates the reference SIS with n students who entered on
+// night and have no phone: each is due two emails (arrival check-in and
+// registration, step 1) that night.
+func (e *serveEnv) seedEntrants(t *testing.T, n int, night date.Date) {
+	t.Helper()
+	s := testenv.Database{URL: e.sisURL}.Open(t)
+	if _, err := s.Exec(sis.ReferenceSchema); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Exec(`INSERT INTO sis.faculties VALUES ('ENG', 'Engineering', 'Dean', 'dean@uni.example', 'en')`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Exec(`
+		INSERT INTO sis.students (student_id, given_name, family_name, email, preferred_language, visa_regime, faculty_id, enrollment_status, entered_on)
+		SELECT 'K' || lpad(i::text, 5, '0'), 'Given' || i, 'Family' || i, 'student' || i || '@student.example', 'en', 'visa', 'ENG', 'active', $1::date
+		FROM generate_series(1, $2) AS i`, night.String(), n); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // startLogged starts serve with its log (JSON lines) kept in memory.
 func (e *serveEnv) startLogged(t *testing.T) (*exec.Cmd, *lockedBuffer) {
 	t.Helper()
@@ -186,21 +206,8 @@ func TestServeTwoReplicasShareTheDeliveries(t *testing.T) {
 	const spec = "0 6 * * *"
 	e := newServeEnv(t, spec)
 	night := today(t, spec)
-	s := testenv.Database{URL: e.sisURL}.Open(t)
-	if _, err := s.Exec(sis.ReferenceSchema); err != nil {
-		t.Fatal(err)
-	}
-	// 2,000 students who entered on the night's date, no phone: 4,000 emails.
-	if _, err := s.Exec(`INSERT INTO sis.faculties VALUES ('ENG', 'Engineering', 'Dean', 'dean@uni.example', 'en')`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Exec(`
-		INSERT INTO sis.students (student_id, given_name, family_name, email, preferred_language, visa_regime, faculty_id, enrollment_status, entered_on)
-		SELECT 'R' || lpad(i::text, 5, '0'), 'Given' || i, 'Family' || i, 'student' || i || '@student.example', 'en', 'visa', 'ENG', 'active', $1::date
-		FROM generate_series(1, 2000) AS i`, night.String()); err != nil {
-		t.Fatal(err)
-	}
-	release := e.smtp.Stall() // no delivery ends before both replicas run
+	e.seedEntrants(t, 2000, night) // 4,000 emails
+	release := e.smtp.Stall()      // no delivery ends before both replicas run
 	a, logA := e.startLogged(t)
 	b, logB := e.startLogged(t)
 	db := testenv.Database{URL: e.dbURL}.Open(t)
@@ -253,21 +260,8 @@ func TestServeSIGTERMMidDeliveries(t *testing.T) {
 	const spec = "0 6 * * *"
 	e := newServeEnv(t, spec)
 	night := today(t, spec)
-	s := testenv.Database{URL: e.sisURL}.Open(t)
-	if _, err := s.Exec(sis.ReferenceSchema); err != nil {
-		t.Fatal(err)
-	}
-	// 1,300 students who entered on the night's date, no phone: 2,600 emails.
-	if _, err := s.Exec(`INSERT INTO sis.faculties VALUES ('ENG', 'Engineering', 'Dean', 'dean@uni.example', 'en')`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.Exec(`
-		INSERT INTO sis.students (student_id, given_name, family_name, email, preferred_language, visa_regime, faculty_id, enrollment_status, entered_on)
-		SELECT 'K' || lpad(i::text, 5, '0'), 'Given' || i, 'Family' || i, 'student' || i || '@student.example', 'en', 'visa', 'ENG', 'active', $1::date
-		FROM generate_series(1, 1300) AS i`, night.String()); err != nil {
-		t.Fatal(err)
-	}
-	release := e.smtp.Stall() // hold deliveries until the test has SIGTERMed
+	e.seedEntrants(t, 1300, night) // 2,600 emails
+	release := e.smtp.Stall()      // hold deliveries until the test has SIGTERMed
 	first := e.start(t)
 	db := testenv.Database{URL: e.dbURL}.Open(t)
 	waitFor(t, "deliveries to start", 60*time.Second, func() bool {

@@ -89,7 +89,7 @@ func Parse(s string) (Date, error) {
 	d, ok3 := digits(s[8:10])
 	// Year 0000 does not exist in PostgreSQL (1 BC follows AD 1), and
 	// 0000-02-29 would be the zero Date, "no date".
-	if !ok1 || !ok2 || !ok3 || y < 1 || m < 1 || m > 12 || d < 1 || d > daysIn(y, time.Month(m)) {
+	if !ok1 || !ok2 || !ok3 || y < 1 || m < 1 || m > 12 || d < 1 || d > DaysIn(y, time.Month(m)) {
 		return 0, fmt.Errorf("date %q: not a calendar date", s)
 	}
 	return fromCivil(y, m, d), nil
@@ -156,7 +156,7 @@ func (d Date) AddMonths(n int) Date {
 		ny = (total - 11) / 12
 		nm = time.Month(total - ny*12 + 1)
 	}
-	if last := daysIn(ny, nm); dd > last {
+	if last := DaysIn(ny, nm); dd > last {
 		dd = last
 	}
 	return fromCivil(ny, int(nm), dd)
@@ -178,7 +178,9 @@ func (d Date) Weekday() time.Weekday {
 // Year returns d's year.
 func (d Date) Year() int { y, _, _ := d.Civil(); return y }
 
-func daysIn(y int, m time.Month) int {
+// DaysIn is the length of month m of year y (proleptic Gregorian, as
+// PostgreSQL counts).
+func DaysIn(y int, m time.Month) int {
 	switch m {
 	case time.February:
 		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {

@@ -180,7 +180,7 @@ func parseISODate(b []byte) (date.Date, bool) {
 	y, ok1 := atoi(b[0:4])
 	m, ok2 := atoi(b[5:7])
 	d, ok3 := atoi(b[8:10])
-	if !ok1 || !ok2 || !ok3 || y < 1 || m < 1 || m > 12 || d < 1 || d > daysIn(y, time.Month(m)) {
+	if !ok1 || !ok2 || !ok3 || y < 1 || m < 1 || m > 12 || d < 1 || d > date.DaysIn(y, time.Month(m)) {
 		return 0, false
 	}
 	// Of builds a valid date exactly as date.Parse does.
@@ -196,21 +196,6 @@ func atoi(b []byte) (int, bool) {
 		n = n*10 + int(c-'0')
 	}
 	return n, true
-}
-
-// daysIn is the length of month m of year y (proleptic Gregorian, as
-// package date and PostgreSQL count).
-func daysIn(y int, m time.Month) int {
-	switch m {
-	case time.February:
-		if y%4 == 0 && (y%100 != 0 || y%400 == 0) {
-			return 29
-		}
-		return 28
-	case time.April, time.June, time.September, time.November:
-		return 30
-	}
-	return 31
 }
 
 // Bool reads a boolean column ('t' or 'f' as PostgreSQL writes them).
@@ -261,7 +246,7 @@ func isPostgresTimestamp(b []byte) bool {
 	mi, ok5 := atoi(b[14:16])
 	sec, ok6 := atoi(b[17:19])
 	if !ok1 || !ok2 || !ok3 || !ok4 || !ok5 || !ok6 ||
-		mo < 1 || mo > 12 || d < 1 || d > daysIn(y, time.Month(mo)) || h > 23 || mi > 59 || sec > 59 {
+		mo < 1 || mo > 12 || d < 1 || d > date.DaysIn(y, time.Month(mo)) || h > 23 || mi > 59 || sec > 59 {
 		return false
 	}
 	rest := b[19:]
