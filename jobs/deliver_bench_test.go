@@ -20,14 +20,7 @@ func BenchmarkDeliver(b *testing.B) {
 func benchDeliver(b *testing.B) {
 	b.StopTimer()
 	e := newEnv(b)
-	// 5,000 students entered today with no phone: 10,000 student emails
-	// (arrival check-in and registration, step 1).
-	e.exec(b, `INSERT INTO sis.faculties VALUES ('ENG', 'Engineering', 'Dean', 'dean@uni.example', 'en');
-		INSERT INTO sis.students (student_id, given_name, family_name, email, preferred_language, visa_regime, faculty_id, enrollment_status, entered_on)
-		SELECT 'B' || lpad(i::text, 6, '0'), 'Given', 'Family', 'student' || i || '@student.example', 'en', 'visa', 'ENG', 'active', DATE '2026-11-25'
-		FROM generate_series(1, 5000) AS i`)
-	e.sync(b)
-	e.evaluate(b, "2026-11-25")
+	e.entrants(b, 5000) // 10,000 student emails
 
 	r := newRigTB(b, e, mailtest.Discard())
 	limit, err := r.smtp.OneConnectionRate(2000, 3000)

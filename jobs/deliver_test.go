@@ -361,12 +361,7 @@ func TestHoldUntilQuietHoursEnd(t *testing.T) {
 // when asynq runs its task several times at once.
 func TestConcurrentDeliveriesSendEachNoticeOnce(t *testing.T) {
 	e := newEnv(t)
-	e.exec(t, `INSERT INTO sis.faculties VALUES ('ENG', 'Engineering', 'Dean', 'dean@uni.example', 'en');
-		INSERT INTO sis.students (student_id, given_name, family_name, email, preferred_language, visa_regime, faculty_id, enrollment_status, entered_on)
-		SELECT 'C' || lpad(i::text, 4, '0'), 'Given', 'Family', 'student' || i || '@student.example', 'en', 'visa', 'ENG', 'active', DATE '2026-11-25'
-		FROM generate_series(1, 300) AS i`)
-	e.sync(t)
-	e.evaluate(t, "2026-11-25")
+	e.entrants(t, 300)
 	r := newRig(t, e)
 	var ids []int64
 	if err := e.db.Select(&ids, `SELECT notice_id FROM sisnotify.notices ORDER BY notice_id`); err != nil {
@@ -412,6 +407,19 @@ func TestConcurrentDeliveriesSendEachNoticeOnce(t *testing.T) {
 	if st := e.statuses(t); st["sent"] != 600 || len(st) != 1 {
 		t.Fatalf("statuses %v, want 600 sent", st)
 	}
+}
+
+// entrants fills the SIS with n students who entered on 2026-11-25 and
+// have no phone, syncs and evaluates that night: 2n student emails
+// (arrival check-in and registration, step 1), pending.
+func (e *env) entrants(t testing.TB, n int) {
+	t.Helper()
+	e.exec(t, `INSERT INTO sis.faculties VALUES ('ENG', 'Engineering', 'Dean', 'dean@uni.example', 'en')`)
+	e.exec(t, `INSERT INTO sis.students (student_id, given_name, family_name, email, preferred_language, visa_regime, faculty_id, enrollment_status, entered_on)
+		SELECT 'E' || lpad(i::text, 7, '0'), 'Given', 'Family', 'student' || i || '@student.example', 'en', 'visa', 'ENG', 'active', DATE '2026-11-25'
+		FROM generate_series(1, $1::int) AS i`, n)
+	e.sync(t)
+	e.evaluate(t, "2026-11-25")
 }
 
 // asynqCeiling measures what asynq alone processes on this machine: n
