@@ -27,7 +27,7 @@ func benchDeliver(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	ceiling := r.asynqCeiling(b, 10_000)
+	ceiling, _ := r.asynqCeiling(b, 10_000)
 	sinkBefore := r.smtp.Count()
 	b.StartTimer()
 	start := time.Now()

@@ -425,9 +425,11 @@ func (e *env) entrants(t testing.TB, n int) {
 // asynqCeiling measures what asynq alone processes on this machine: n
 // tasks with a handler that does nothing, enqueued as the Enqueuer does
 // (16 at once over the one client) and run by one server with the
-// worker's concurrency, in tasks/s. Benchmarks print it beside their rate:
-// one asynq task per notice (DESIGN.md) bounds delivery by it.
-func (r *rig) asynqCeiling(t testing.TB, n int) float64 {
+// worker's concurrency, in tasks/s, and the machine's CPU time per task
+// while they ran (asynq and Redis; 0 without /proc/stat). Benchmarks
+// print both beside their own: one asynq task per notice (DESIGN.md)
+// bounds delivery by them.
+func (r *rig) asynqCeiling(t testing.TB, n int) (rate float64, cpuPerTask time.Duration) {
 	t.Helper()
 	const queue = "ceiling"
 	client := asynq.NewClientFromRedisClient(r.rdb)
@@ -452,6 +454,7 @@ func (r *rig) asynqCeiling(t testing.TB, n int) float64 {
 	var done atomic.Int64
 	all := make(chan struct{})
 	srv := asynq.NewServerFromRedisClient(r.rdb, asynq.Config{Concurrency: rigConcurrency, Queues: map[string]int{queue: 1}, LogLevel: asynq.ErrorLevel})
+	cpu0, cpuOK := testenv.MachineCPU()
 	start := time.Now()
 	if err := srv.Start(asynq.HandlerFunc(func(context.Context, *asynq.Task) error {
 		if done.Add(1) == int64(n) {
@@ -466,10 +469,13 @@ func (r *rig) asynqCeiling(t testing.TB, n int) float64 {
 	case <-time.After(2 * time.Minute):
 		t.Fatalf("asynq ran %d of %d no-op tasks in 2 minutes", done.Load(), n)
 	}
-	rate := float64(n) / time.Since(start).Seconds()
+	rate = float64(n) / time.Since(start).Seconds()
+	if cpu1, ok := testenv.MachineCPU(); ok && cpuOK {
+		cpuPerTask = cpu1.Sub(cpu0).Busy / time.Duration(n)
+	}
 	srv.Shutdown()
 	if err := asynq.NewInspectorFromRedisClient(r.rdb).DeleteQueue(queue, true); err != nil {
 		t.Fatal(err)
 	}
-	return rate
+	return rate, cpuPerTask
 }
