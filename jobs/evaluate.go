@@ -282,18 +282,28 @@ func parseDays(dst []date.Date, b []byte) error {
 			end = len(b)
 		}
 		if i < len(dst)-1 && end == len(b) || i == len(dst)-1 && end != len(b) {
-			return fmt.Errorf("want %d day numbers in %q", len(dst), b)
+			// The column's dates are the student's: say how many, not which.
+			return fmt.Errorf("want %d day numbers, got %d", len(dst), bytes.Count(b, []byte{','})+i+1)
 		}
 		// ParseInt copies its input only into an error: the conversion does
 		// not allocate (TestParseDays checks).
 		v, err := strconv.ParseInt(string(b[:end]), 10, 32)
 		if err != nil {
-			return fmt.Errorf("day number: %w", err)
+			return dayNumError(i, err)
 		}
 		dst[i] = date.Date(v)
 		b = b[min(end+1, len(b)):]
 	}
 	return nil
+}
+
+// dayNumError reports the i-th day number as malformed, without its value
+// (the dates are the student's).
+func dayNumError(i int, err error) error {
+	if ne := (*strconv.NumError)(nil); errors.As(err, &ne) {
+		err = ne.Err
+	}
+	return fmt.Errorf("day number %d: %w", i+1, err)
 }
 
 // travelCursor hands out travel requests grouped by student, in the
