@@ -53,14 +53,40 @@ var Audiences = []string{AudienceStudent, AudienceOffice, AudienceDean}
 var ErrNoTemplate = errors.New("no template")
 
 // Office is the International Office as notices show it: where to go
-// and how to reach it. It comes from the configuration; give the values in
-// the notice's language where the configuration has them.
+// and how to reach it. It comes from the configuration.
 type Office struct {
 	Name    string // "International Office"
 	Address string // "Room 105, 1 Example Street, Almaty"
 	Hours   string // "Mon-Fri 09:00-18:00"
 	Phone   string // "+7 727 355 05 67"; an SMS ends with it
 	Email   string // "international@example.edu.kz"
+	// In holds the name, address and hours in a language ("ru", "kk",
+	// "en") where the configuration gives them: a notice or digest in
+	// that language shows them instead of the fields above, each one
+	// that is set.
+	In map[string]OfficeText
+}
+
+// OfficeText is what of the office's details is written in a language.
+type OfficeText struct {
+	Name, Address, Hours string
+}
+
+// in returns o as a notice in lang shows it.
+func (o Office) in(lang string) Office {
+	t, ok := o.In[lang]
+	if !ok {
+		return o
+	}
+	for _, f := range []struct {
+		dst *string
+		v   string
+	}{{&o.Name, t.Name}, {&o.Address, t.Address}, {&o.Hours, t.Hours}} {
+		if f.v != "" {
+			*f.dst = f.v
+		}
+	}
+	return o
 }
 
 // Notice is one notice to render: a step of an obligation of a rule, for one
@@ -438,6 +464,7 @@ type noticeView struct {
 
 func (s *Set) view(n Notice) (noticeView, error) {
 	n.Lang = Lang(n.Lang)
+	n.Office = n.Office.in(n.Lang)
 	for _, f := range []*string{&n.Rule, &n.Audience, &n.StudentID, &n.GivenName, &n.FamilyName,
 		&n.FacultyName, &n.DeanName, &n.VisaRegime, &n.SubjectID,
 		&n.Office.Name, &n.Office.Address, &n.Office.Hours, &n.Office.Phone, &n.Office.Email} {

@@ -1004,3 +1004,32 @@ func TestNoticeViewHasEveryNoticeField(t *testing.T) {
 		}
 	}
 }
+
+func TestOfficeInTheNoticesLanguage(t *testing.T) {
+	s := set(t)
+	o := office
+	o.In = map[string]OfficeText{
+		"ru": {Name: "Отдел международного сотрудничества IEC", Address: "Главный корпус, каб. 105"},
+		"kk": {Name: "IEC халықаралық ынтымақтастық бөлімі"},
+	}
+	for _, c := range []struct{ lang, name, address string }{
+		{"ru", "Отдел международного сотрудничества IEC", "Главный корпус, каб. 105"},
+		{"kk", "IEC халықаралық ынтымақтастық бөлімі", office.Address}, // no address in Kazakh: the default one
+		{"en", office.Name, office.Address}, // no English entry
+	} {
+		n := sample("registration", AudienceStudent, c.lang, 1, 0)
+		n.Office = o
+		out, err := s.Notice(n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for part, body := range map[string]string{"text": out.Text, "html": out.HTML} {
+			if !strings.Contains(body, c.name) || !strings.Contains(body, c.address) {
+				t.Errorf("%s %s: want office %q at %q:\n%s", c.lang, part, c.name, c.address, body)
+			}
+		}
+		if c.lang != "en" && strings.Contains(out.Text, office.Name+"\n") {
+			t.Errorf("%s: the English office name is still shown:\n%s", c.lang, out.Text)
+		}
+	}
+}

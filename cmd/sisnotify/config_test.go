@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/iec-almaty/sisnotify/jobs/config"
+	"github.com/iec-almaty/sisnotify/templates"
 )
 
 // envOf is a LookupEnv over a map.
@@ -157,5 +160,16 @@ func TestUsage(t *testing.T) {
 	}
 	if _, _, err := runCmd(t, nil); exitStatus(err) != 2 {
 		t.Errorf("no command: %v, want exit 2", err)
+	}
+}
+
+func TestOfficeOfKeepsEachLanguage(t *testing.T) {
+	got := officeOf(config.Office{Name: "International Office", Phone: "+7 727 000 00 00",
+		In: map[string]config.OfficeText{"ru": {Name: "Международный отдел", Hours: "Пн-Пт"}}})
+	if got.Name != "International Office" || got.Phone != "+7 727 000 00 00" {
+		t.Errorf("officeOf = %+v: the default details are lost", got)
+	}
+	if len(got.In) != 1 || got.In["ru"] != (templates.OfficeText{Name: "Международный отдел", Hours: "Пн-Пт"}) {
+		t.Errorf("officeOf(...).In = %+v, want the Russian name and hours", got.In)
 	}
 }

@@ -88,7 +88,7 @@ func newDelivery(a *app, cfg *Config, file *config.File, db *sqlx.DB) (*delivery
 		mail:   mailer,
 		deliverer: &jobs.Deliverer{
 			DB: db, Mail: mailer, SMS: texter, Templates: set,
-			Office:     templates.Office{Name: o.Name, Address: o.Address, Hours: o.Hours, Phone: o.Phone, Email: o.Email},
+			Office:     officeOf(o),
 			OfficeLang: o.Language.String(), Steps: steps, Log: a.log,
 		},
 	}
@@ -214,4 +214,16 @@ func (p *progress) end() {
 	if p.terminal && p.shown {
 		fmt.Fprintln(p.w)
 	}
+}
+
+// officeOf is the office of the configuration as the templates show it.
+func officeOf(o config.Office) templates.Office {
+	t := templates.Office{Name: o.Name, Address: o.Address, Hours: o.Hours, Phone: o.Phone, Email: o.Email}
+	for lang, in := range o.In {
+		if t.In == nil {
+			t.In = map[string]templates.OfficeText{}
+		}
+		t.In[lang] = templates.OfficeText{Name: in.Name, Address: in.Address, Hours: in.Hours}
+	}
+	return t
 }

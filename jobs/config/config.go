@@ -24,6 +24,10 @@
 //	  hours: …              # free text
 //	  phone: …              # free text
 //	  email: …              # an email address
+//	  ru:                   # the name, address and hours in a language
+//	    name: …             # (en, ru, kk), for the notices in it;
+//	    address: …          # what it leaves out is shown as above
+//	    hours: …
 //	sms:
 //	  quiet_hours: "21:00-09:00"   # local hours when student SMS are held;
 //	                               # "" never holds; absent: the environment's
@@ -110,6 +114,15 @@ type Office struct {
 	Hours    string
 	Phone    string
 	Email    string
+	// In is the name, address and hours written in a language ("en", "ru",
+	// "kk"), for the notices in that language; what it leaves out is
+	// shown as above.
+	In map[string]OfficeText
+}
+
+// OfficeText is the office's details in one language.
+type OfficeText struct {
+	Name, Address, Hours string
 }
 
 // SMS is the sms section.
@@ -398,8 +411,12 @@ func (p *parser) top(n *yaml.Node) {
 
 func (p *parser) office(n *yaml.Node) {
 	o := &p.file.Office
-	p.mapping(n, "office", []string{"language", "name", "address", "hours", "phone", "email"}, func(key string, _, v *yaml.Node) {
+	p.mapping(n, "office", []string{"language", "name", "address", "hours", "phone", "email", "en", "ru", "kk"}, func(key string, _, v *yaml.Node) {
 		path := "office." + key
+		if key == "en" || key == "ru" || key == "kk" {
+			p.officeIn(v, path, key)
+			return
+		}
 		s, ok := p.scalar(v, path, "text")
 		if !ok {
 			return
@@ -425,6 +442,30 @@ func (p *parser) office(n *yaml.Node) {
 			o.Email = s
 		}
 	})
+}
+
+// officeIn reads office.<lang>: the name, address and hours in a language.
+func (p *parser) officeIn(n *yaml.Node, path, lang string) {
+	var t OfficeText
+	p.mapping(n, path, []string{"name", "address", "hours"}, func(key string, _, v *yaml.Node) {
+		s, ok := p.scalar(v, path+"."+key, "text")
+		if !ok {
+			return
+		}
+		switch key {
+		case "name":
+			t.Name = s
+		case "address":
+			t.Address = s
+		case "hours":
+			t.Hours = s
+		}
+	})
+	o := &p.file.Office
+	if o.In == nil {
+		o.In = map[string]OfficeText{}
+	}
+	o.In[lang] = t
 }
 
 func (p *parser) feedGuard(n *yaml.Node) {

@@ -136,6 +136,12 @@ rules:
 			[]string{`config.yaml:2: calendar.verified_through: "next": want a year, like 2028`}},
 		{"registration in months", "registration:\n  visa_free: 1m\n",
 			[]string{`config.yaml:2: registration.visa_free: "1m": the registration period is in d (calendar days) or wd (working days)`}},
+		{"office in an unknown language", "office:\n  de:\n    name: Auslandsamt\n",
+			[]string{"config.yaml:2: office.de: unknown key (want language, name, address, hours, phone, email, en, ru, kk)"}},
+		{"office phone given per language", "office:\n  ru:\n    phone: \"+7 727 000 00 00\"\n",
+			[]string{"config.yaml:3: office.ru.phone: unknown key (want name, address, hours)"}},
+		{"office language not a mapping", "office:\n  ru: Международный отдел\n",
+			[]string{"config.yaml:2: office.ru: want a mapping of name, address, hours"}},
 		{"registration unknown regime", "registration:\n  diplomatic: 3d\n",
 			[]string{"config.yaml:2: registration.diplomatic: unknown key (want default, visa, visa_free, eaeu)"}},
 		{"registration due in rules", "rules:\n  registration:\n    due: anchor+5d\n",
@@ -341,5 +347,33 @@ func TestFeedGuardSection(t *testing.T) {
 	_, err = Parse("g.yaml", []byte("feed_guard:\n  max_roster_drop: 120%\n"))
 	if err == nil || !strings.Contains(err.Error(), "g.yaml:2: feed_guard.max_roster_drop") {
 		t.Errorf("a share over 100%%: %v", err)
+	}
+}
+
+func TestOfficeDetailsPerLanguage(t *testing.T) {
+	f, err := Parse("config.yaml", []byte(`
+office:
+  name: International Office
+  address: Main building, room 105
+  ru:
+    name: Международный отдел
+    address: Главный корпус, кабинет 105
+    hours: Пн-Пт 09:00-18:00
+  kk:
+    name: Халықаралық бөлім
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := f.Office
+	if o.Name != "International Office" || o.Address != "Main building, room 105" {
+		t.Errorf("office %+v: the default details changed", o)
+	}
+	want := map[string]OfficeText{
+		"ru": {Name: "Международный отдел", Address: "Главный корпус, кабинет 105", Hours: "Пн-Пт 09:00-18:00"},
+		"kk": {Name: "Халықаралық бөлім"},
+	}
+	if len(o.In) != len(want) || o.In["ru"] != want["ru"] || o.In["kk"] != want["kk"] {
+		t.Errorf("office.In = %+v, want %+v", o.In, want)
 	}
 }
