@@ -195,29 +195,91 @@ func CreateRole(tb testing.TB, db *sqlx.DB, name string, grants ...string) strin
 	return role
 }
 
-// Redis returns the URL of Redis database number n, after flushing it, and
-// flushes it again when the test ends. Each test package owns one number
-// (see the table in README.md's "Tests" section), so packages never share a
-// database even when they run in parallel.
+// Redis returns the URL of a Redis database of the test's own, after
+// flushing it, and flushes it again when the test ends. n is the number
+// the package prefers (see the table in README.md's "Tests" section).
+// The test holds it by a lease in database 0, renewed while it runs; a
+// number another test or another run on the machine holds is skipped for
+// the next free one (1 to 15), so two runs at once never share, or flush,
+// a database.
 func Redis(tb testing.TB, n int) string {
 	tb.Helper()
-	u := fmt.Sprintf("%s/%d", RedisURL(), n)
-	opt, err := redis.ParseURL(u)
+	ctx := context.Background()
+	opt, err := redis.ParseURL(RedisURL())
 	if err != nil {
 		tb.Fatalf("SISNOTIFY_TEST_REDIS_URL: %v", err)
 	}
-	c := redis.NewClient(opt)
-	defer c.Close()
-	if err := c.FlushDB(context.Background()).Err(); err != nil {
-		tb.Fatalf("testenv: flush redis db %d: %v (is Redis running? see README)", n, err)
+	admin := redis.NewClient(opt)
+	token := fmt.Sprintf("%d-%d-%d", os.Getpid(), time.Now().UnixNano(), counter.Add(1))
+	db := -1
+	for i := range redisDatabases - 1 {
+		k := 1 + (max(n, 1)-1+i)%(redisDatabases-1)
+		ok, err := admin.SetNX(ctx, redisLeaseKey(k), token, redisLeaseTTL).Result()
+		if err != nil {
+			admin.Close()
+			tb.Fatalf("testenv: lease a redis database: %v (is Redis running? see README)", err)
+		}
+		if ok {
+			db = k
+			break
+		}
+	}
+	if db < 0 {
+		admin.Close()
+		tb.Fatalf("testenv: Redis databases 1-%d are all leased by other tests", redisDatabases-1)
+	}
+	stop, renewed := make(chan struct{}), make(chan struct{})
+	go func() { // renew the lease while the test runs
+		defer close(renewed)
+		t := time.NewTicker(redisLeaseTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				_ = renewLease.Run(ctx, admin, []string{redisLeaseKey(db)}, token, redisLeaseTTL.Milliseconds()).Err()
+			}
+		}
+	}()
+	u := fmt.Sprintf("%s/%d", RedisURL(), db)
+	dbOpt, err := redis.ParseURL(u)
+	if err != nil {
+		tb.Fatalf("SISNOTIFY_TEST_REDIS_URL: %v", err)
+	}
+	flush := func() error {
+		c := redis.NewClient(dbOpt)
+		defer c.Close()
+		return c.FlushDB(ctx).Err()
 	}
 	tb.Cleanup(func() {
-		c := redis.NewClient(opt)
-		defer c.Close()
-		_ = c.FlushDB(context.Background()).Err()
+		_ = flush()
+		close(stop)
+		<-renewed
+		_ = releaseLease.Run(ctx, admin, []string{redisLeaseKey(db)}, token).Err()
+		admin.Close()
 	})
+	if err := flush(); err != nil {
+		tb.Fatalf("testenv: flush redis db %d: %v (is Redis running? see README)", db, err)
+	}
 	return u
 }
+
+// redisDatabases is how many databases a Redis server has by default
+// (its "databases" setting); 0 is left alone for the leases.
+const redisDatabases = 16
+
+// redisLeaseTTL bounds how long the lease of a test that was killed
+// outlives it.
+const redisLeaseTTL = time.Minute
+
+func redisLeaseKey(db int) string { return fmt.Sprintf("sisnotify-test:lease:db%d", db) }
+
+// renewLease and releaseLease touch a lease only while it is still ours.
+var (
+	renewLease   = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) end return 0`)
+	releaseLease = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+)
 
 // Clean drops the test databases older than age that crashed runs left.
 func Clean(ctx context.Context, age time.Duration) ([]string, error) {
