@@ -164,7 +164,7 @@ func TestUsage(t *testing.T) {
 }
 
 func TestOfficeOfKeepsEachLanguage(t *testing.T) {
-	got := officeOf(config.Office{Name: "International Office", Phone: "+7 727 000 00 00",
+	got := officeOf(config.Office{OfficeText: config.OfficeText{Name: "International Office"}, Phone: "+7 727 000 00 00",
 		In: map[string]config.OfficeText{"ru": {Name: "Международный отдел", Hours: "Пн-Пт"}}})
 	if got.Name != "International Office" || got.Phone != "+7 727 000 00 00" {
 		t.Errorf("officeOf = %+v: the default details are lost", got)

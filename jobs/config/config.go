@@ -108,21 +108,31 @@ type FeedGuard struct {
 
 // Office is who the notices say to contact.
 type Office struct {
-	Language rules.Language // default Russian
-	Name     string
-	Address  string
-	Hours    string
-	Phone    string
-	Email    string
+	Language   rules.Language // default Russian
+	OfficeText                // name, address and hours, in every language
+	Phone      string
+	Email      string
 	// In is the name, address and hours written in a language ("en", "ru",
 	// "kk"), for the notices in that language; what it leaves out is
 	// shown as above.
 	In map[string]OfficeText
 }
 
-// OfficeText is the office's details in one language.
+// OfficeText is what of the office's details is written in a language.
 type OfficeText struct {
 	Name, Address, Hours string
+}
+
+// set sets the field that key (name, address, hours) names.
+func (t *OfficeText) set(key, s string) {
+	switch key {
+	case "name":
+		t.Name = s
+	case "address":
+		t.Address = s
+	case "hours":
+		t.Hours = s
+	}
 }
 
 // SMS is the sms section.
@@ -182,7 +192,7 @@ func ParseQuietHours(s string) (QuietHours, error) {
 // Default is the configuration without a file.
 func Default() *File {
 	return &File{
-		Office:    Office{Language: rules.Russian, Name: "International Office"},
+		Office:    Office{Language: rules.Russian, OfficeText: OfficeText{Name: "International Office"}},
 		FeedGuard: FeedGuard{MaxRosterDrop: 0.2, MaxEmptied: 0.2},
 		rules:     rules.Defaults(),
 	}
@@ -426,12 +436,8 @@ func (p *parser) office(n *yaml.Node) {
 			if o.Language = rules.ParseLanguage(s); o.Language == rules.LanguageUnknown {
 				p.errorf(v, path, "unknown language %q (want en, ru or kk)", s)
 			}
-		case "name":
-			o.Name = s
-		case "address":
-			o.Address = s
-		case "hours":
-			o.Hours = s
+		case "name", "address", "hours":
+			o.OfficeText.set(key, s)
 		case "phone":
 			o.Phone = s
 		case "email":
@@ -448,17 +454,8 @@ func (p *parser) office(n *yaml.Node) {
 func (p *parser) officeIn(n *yaml.Node, path, lang string) {
 	var t OfficeText
 	p.mapping(n, path, []string{"name", "address", "hours"}, func(key string, _, v *yaml.Node) {
-		s, ok := p.scalar(v, path+"."+key, "text")
-		if !ok {
-			return
-		}
-		switch key {
-		case "name":
-			t.Name = s
-		case "address":
-			t.Address = s
-		case "hours":
-			t.Hours = s
+		if s, ok := p.scalar(v, path+"."+key, "text"); ok {
+			t.set(key, s)
 		}
 	})
 	o := &p.file.Office
