@@ -65,7 +65,9 @@ func TestRedisGivesEachTestADatabaseOfItsOwn(t *testing.T) {
 	o, _ := redis.ParseURL(held)
 	c := redis.NewClient(o)
 	defer c.Close()
-	if n, _ := c.Exists(ctx, "left").Result(); n != 0 && admin.Get(ctx, redisLeaseKey(o.DB)).Val() == "" {
-		t.Errorf("database %d was not flushed when its test ended", o.DB)
+	// Whoever holds it now flushed it too when they took it: the key is
+	// gone either way.
+	if n, err := c.Exists(ctx, "left").Result(); err != nil || n != 0 {
+		t.Errorf("database %d was not flushed when its test ended (%d, %v)", o.DB, n, err)
 	}
 }
