@@ -55,11 +55,14 @@ var ErrNoTemplate = errors.New("no template")
 // Office is the International Office as notices show it: where to go
 // and how to reach it. It comes from the configuration.
 type Office struct {
-	Name    string // "International Office"
-	Address string // "Room 105, 1 Example Street, Almaty"
-	Hours   string // "Mon-Fri 09:00-18:00"
-	Phone   string // "+7 727 355 05 67"; an SMS ends with it
-	Email   string // "international@example.edu.kz"
+	// University names the university in a few words ("KazNU"): every
+	// SMS starts with it, so the student knows who writes.
+	University string
+	Name       string // "International Office"
+	Address    string // "Room 105, 1 Example Street, Almaty"
+	Hours      string // "Mon-Fri 09:00-18:00"
+	Phone      string // "+7 727 355 05 67"; an SMS ends with it
+	Email      string // "international@example.edu.kz"
 	// In holds the name, address and hours in a language ("ru", "kk",
 	// "en") where the configuration gives them: a notice or digest in
 	// that language shows them instead of the fields above, each one
@@ -112,6 +115,20 @@ type Notice struct {
 	SubjectID string    // the student id, or the travel request id for travel rules
 	Departure date.Date // travel rules
 	Return    date.Date // travel rules
+	Reason    string    // travel rules: the trip's stated reason, when the SIS has one
+
+	// Staff notices show how to reach the student; a student's own notice
+	// never uses them.
+	StudentEmail string
+	StudentPhone string
+
+	// OfficeUrgent: the step is office: urgent in RULES.md's ladder (as
+	// configured). Such a step is urgent in every form it takes (subject
+	// prefix, banner, tone), and no other step is.
+	OfficeUrgent bool
+	// StudentNotified: the step also sends the student a notice of its
+	// own, so a staff notice may say the student is told separately.
+	StudentNotified bool
 
 	Office Office
 }
@@ -445,6 +462,8 @@ type noticeView struct {
 	AsOf, Due, Anchor, Departure, Return         date.Date
 	StudentID, GivenName, FamilyName             string
 	FacultyName, DeanName, VisaRegime, SubjectID string
+	Reason, StudentEmail, StudentPhone           string
+	OfficeUrgent, StudentNotified                bool
 	Office                                       Office
 
 	Name        string // given and family name
@@ -456,7 +475,7 @@ type noticeView struct {
 	AnchorIn    int    // Anchor - AsOf: days until the anchor (negative: since)
 	Tone        string // reminder, warning, urgent
 	Reminder    bool
-	Urgent      bool
+	Urgent      bool // OfficeUrgent: the only steps urgent in any form
 	Final       bool // the last step of the ladder
 	Travel      bool // the subject is a travel request
 	NeedsVisa   bool // VisaRegime is "visa"
@@ -467,6 +486,7 @@ func (s *Set) view(n Notice) (noticeView, error) {
 	n.Office = n.Office.in(n.Lang)
 	for _, f := range []*string{&n.Rule, &n.Audience, &n.StudentID, &n.GivenName, &n.FamilyName,
 		&n.FacultyName, &n.DeanName, &n.VisaRegime, &n.SubjectID,
+		&n.Reason, &n.StudentEmail, &n.StudentPhone, &n.Office.University,
 		&n.Office.Name, &n.Office.Address, &n.Office.Hours, &n.Office.Phone, &n.Office.Email} {
 		*f = cleanField(*f)
 	}
@@ -487,6 +507,8 @@ func (s *Set) view(n Notice) (noticeView, error) {
 		AsOf: n.AsOf, Due: n.Due, Anchor: n.Anchor, Departure: n.Departure, Return: n.Return,
 		StudentID: n.StudentID, GivenName: n.GivenName, FamilyName: n.FamilyName,
 		FacultyName: n.FacultyName, DeanName: n.DeanName, VisaRegime: n.VisaRegime, SubjectID: n.SubjectID,
+		Reason: n.Reason, StudentEmail: n.StudentEmail, StudentPhone: n.StudentPhone,
+		OfficeUrgent: n.OfficeUrgent, StudentNotified: n.StudentNotified,
 		Office:    n.Office,
 		Name:      strings.TrimSpace(n.GivenName + " " + n.FamilyName),
 		RuleTitle: s.RuleTitle(n.Lang, n.Rule),
@@ -510,7 +532,7 @@ func (s *Set) view(n Notice) (noticeView, error) {
 	}
 	v.Final = steps > 1 && n.Level >= steps
 	switch {
-	case v.Final || v.Overdue:
+	case n.OfficeUrgent:
 		v.Tone, v.Urgent = "urgent", true
 	case n.Level <= 1:
 		v.Tone, v.Reminder = "reminder", true
@@ -596,7 +618,7 @@ func (s *Set) SMS(n Notice) (string, error) {
 // fails New.
 func (s *Set) selfCheck() error {
 	asOf := date.MustParse("2026-12-16")
-	office := Office{Name: "Office", Address: "Address", Hours: "9-18", Phone: "+7 727 000 00 00", Email: "office@example.org"}
+	office := Office{University: "Uni", Name: "Office", Address: "Address", Hours: "9-18", Phone: "+7 727 000 00 00", Email: "office@example.org"}
 	for k := range s.notices {
 		for _, st := range []struct{ due, anchor date.Date }{
 			{asOf.AddDays(5), asOf.AddDays(30)},
