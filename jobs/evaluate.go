@@ -30,6 +30,13 @@ type Evaluate struct {
 	Log          *slog.Logger
 }
 
+// Close reasons of sisnotify.obligations besides the moot ones of the
+// rules (rules.MootDeparturePassed, rules.MootEntryPassed).
+const (
+	CloseResolved  = "resolved"   // done, or out of scope
+	CloseNewAnchor = "new_anchor" // replaced by an obligation with a new anchor
+)
+
 // EvalResult is what one evaluation did.
 type EvalResult struct {
 	AsOf         string        `json:"as_of"`
@@ -38,6 +45,8 @@ type EvalResult struct {
 	Open         int64         `json:"open"`    // open in sisnotify.obligations after tonight (a closed one never reopens)
 	Opened       int64         `json:"opened"`
 	Closed       int64         `json:"closed"`
+	ClosedMoot   int64         `json:"closed_moot"` // of Closed: the action can no longer be taken
+	FoundLate    int64         `json:"found_late"`  // stale steps: digest listings instead of urgent emails
 	StepsDue     int64         `json:"steps_due"`
 	StepsSkipped int64         `json:"steps_skipped"`
 	Notices      int64         `json:"notices"`
@@ -76,7 +85,7 @@ func (e *Evaluate) Run(ctx context.Context, conn *sql.Conn, asOf date.Date, dryR
 	}
 	if _, err := conn.ExecContext(ctx, `CREATE TEMP TABLE eval_obligations (
 		rule text, subject_id text COLLATE "C", anchor date, student_id text COLLATE "C", period_id text,
-		due_on date, level int, step_on date, repeat int, actions int) ON COMMIT DROP`); err != nil {
+		due_on date, level int, step_on date, repeat_every int, actions int, moot text) ON COMMIT DROP`); err != nil {
 		return res, fmt.Errorf("evaluate: %w", err)
 	}
 	if res.Students, res.Reached, err = e.evaluateAll(ctx, conn, engine, asOf); err != nil {
@@ -90,7 +99,7 @@ func (e *Evaluate) Run(ctx context.Context, conn *sql.Conn, asOf date.Date, dryR
 	}
 	res.Duration = time.Since(start)
 	log.InfoContext(ctx, "evaluate", "as_of", res.AsOf, "students", res.Students, "reached", res.Reached, "open", res.Open, "opened", res.Opened,
-		"closed", res.Closed, "steps_due", res.StepsDue, "steps_skipped", res.StepsSkipped, "notices", res.Notices,
+		"closed", res.Closed, "closed_moot", res.ClosedMoot, "found_late", res.FoundLate, "steps_due", res.StepsDue, "steps_skipped", res.StepsSkipped, "notices", res.Notices,
 		"dry_run", dryRun, "duration", res.Duration.Round(time.Millisecond))
 	return res, nil
 }
@@ -212,15 +221,16 @@ func (e *Evaluate) evaluateAll(ctx context.Context, conn *sql.Conn, engine *rule
 				line.Date(o.Due)
 				line.Int(int64(o.Level))
 				line.Date(o.StepDate)
-				line.Int(int64(o.Repeat))
+				line.Int(int64(o.RepeatEvery))
 				line.Int(int64(o.Actions))
+				line.Nullable(o.Moot)
 				lines = append(lines, append([]byte(nil), line.B...))
 			}
 		}
 		students += int64(len(batch))
 		open += int64(len(lines))
 		if len(lines) > 0 {
-			cp, err := pgcopy.Start(ctx, conn, "eval_obligations", "rule, subject_id, anchor, student_id, period_id, due_on, level, step_on, repeat, actions")
+			cp, err := pgcopy.Start(ctx, conn, "eval_obligations", "rule, subject_id, anchor, student_id, period_id, due_on, level, step_on, repeat_every, actions, moot")
 			if err != nil {
 				return students, open, fmt.Errorf("evaluate: %w", err)
 			}
@@ -385,6 +395,14 @@ func (c *travelCursor) fetch(ctx context.Context) error {
 	return nil
 }
 
+// staleAfter is the configured stale_after, in days.
+func (e *Evaluate) staleAfter() int {
+	if e.Config == nil {
+		return config.DefaultStaleAfter
+	}
+	return e.Config.StaleAfter
+}
+
 // record merges tonight's obligations into sisnotify.obligations, closes
 // the ones that are gone, records the steps that became due (and the lower
 // ones skipped) and creates their notices.
@@ -406,35 +424,58 @@ func (e *Evaluate) record(ctx context.Context, conn *sql.Conn, asOf date.Date, r
 		return err
 	}
 	// New obligations; open ones move to their reached step. A closed
-	// obligation never reopens: it never sends again.
+	// obligation never reopens: it never sends again. One that is moot when
+	// first seen is never opened.
 	if res.Opened, err = exec("open obligations", `
 		INSERT INTO sisnotify.obligations AS o (rule, subject_id, anchor, student_id, period_id, due_on, level, step_on, repeat, actions, opened_on, last_seen_on)
-		SELECT rule, subject_id, anchor, student_id, period_id, due_on, level, step_on, repeat, actions, $1, $1 FROM eval_obligations
+		SELECT rule, subject_id, anchor, student_id, period_id, due_on, level, step_on, 0, actions, $1, $1 FROM eval_obligations
+		WHERE moot IS NULL
 		ON CONFLICT (rule, subject_id, anchor) DO NOTHING`, night); err != nil {
 		return err
 	}
+	// A repeat step is due again repeat_every days after its last
+	// delivery (the night its current repeat was recorded due), however
+	// late the first one came: never on two nights closer than that.
 	if _, err = exec("update obligations", `
 		UPDATE sisnotify.obligations o
-		SET due_on = e.due_on, level = e.level, step_on = e.step_on, repeat = e.repeat, actions = e.actions,
-		    period_id = e.period_id, last_seen_on = $1
+		SET due_on = e.due_on, level = e.level, step_on = e.step_on, actions = e.actions,
+		    period_id = e.period_id, last_seen_on = $1,
+		    repeat = CASE
+		        WHEN e.level <> o.level THEN 0
+		        WHEN e.repeat_every > 0 AND EXISTS (
+		            SELECT 1 FROM sisnotify.obligation_steps st
+		            WHERE st.obligation_id = o.obligation_id AND st.level = o.level AND st.repeat = o.repeat
+		              AND st.status = 'due' AND st.recorded_on <= $1::date - e.repeat_every) THEN o.repeat + 1
+		        ELSE o.repeat END
 		FROM eval_obligations e
-		WHERE o.rule = e.rule AND o.subject_id = e.subject_id AND o.anchor = e.anchor AND o.closed_at IS NULL
-		  AND (o.last_seen_on, o.level, o.repeat, o.due_on, o.actions) IS DISTINCT FROM ($1::date, e.level, e.repeat, e.due_on, e.actions)`, night); err != nil {
+		WHERE o.rule = e.rule AND o.subject_id = e.subject_id AND o.anchor = e.anchor AND o.closed_at IS NULL AND e.moot IS NULL
+		  AND (o.last_seen_on, o.level, o.due_on, o.actions) IS DISTINCT FROM ($1::date, e.level, e.due_on, e.actions)`, night); err != nil {
 		return err
 	}
-	// Gone tonight: done, out of scope, or replaced by a new anchor.
+	// Gone tonight: done, out of scope, replaced by a new anchor, or moot
+	// (the action can no longer be taken: the reason is the rule's).
 	if res.Closed, err = exec("close obligations", `
 		UPDATE sisnotify.obligations o
 		SET closed_on = $1, closed_at = now(),
-		    close_reason = CASE WHEN EXISTS (SELECT 1 FROM eval_obligations e WHERE e.rule = o.rule AND e.subject_id = o.subject_id)
-		                        THEN 'new_anchor' ELSE 'resolved' END
+		    close_reason = CASE
+		        WHEN EXISTS (SELECT 1 FROM eval_obligations e WHERE e.rule = o.rule AND e.subject_id = o.subject_id AND e.moot IS NULL)
+		            THEN '`+CloseNewAnchor+`'
+		        ELSE coalesce((SELECT min(e.moot) FROM eval_obligations e WHERE e.rule = o.rule AND e.subject_id = o.subject_id), '`+CloseResolved+`') END
 		WHERE o.closed_at IS NULL
-		  AND NOT EXISTS (SELECT 1 FROM eval_obligations e WHERE e.rule = o.rule AND e.subject_id = o.subject_id AND e.anchor = o.anchor)`, night); err != nil {
+		  AND NOT EXISTS (SELECT 1 FROM eval_obligations e WHERE e.rule = o.rule AND e.subject_id = o.subject_id AND e.anchor = o.anchor AND e.moot IS NULL)`, night); err != nil {
 		return err
 	}
-	if _, err = exec("steps table", `CREATE TEMP TABLE eval_due ON COMMIT DROP AS SELECT 0::bigint AS obligation_id, 0 AS level, 0 AS repeat WITH NO DATA`); err != nil {
+	if err = conn.QueryRowContext(ctx, `SELECT count(*) FROM sisnotify.obligations WHERE closed_on = $1 AND close_reason = ANY($2)`,
+		night, pq.Array([]string{rules.MootDeparturePassed, rules.MootEntryPassed})).Scan(&res.ClosedMoot); err != nil {
+		return fmt.Errorf("evaluate: count moot: %w", err)
+	}
+	if _, err = exec("steps table", `CREATE TEMP TABLE eval_due (obligation_id bigint, level int, repeat int, stale bool) ON COMMIT DROP`); err != nil {
 		return err
 	}
+	// A step reached for the first time more than stale_after days after
+	// its date is stale: its student parts are sent, worded for how late
+	// they are, but its office-urgent and dean emails are not; the digests
+	// list the obligation instead, marked found late, while it stays open.
 	if res.StepsDue, err = exec("due steps", `
 		WITH due AS (
 			INSERT INTO sisnotify.obligation_steps (obligation_id, level, repeat, status, recorded_on)
@@ -443,7 +484,20 @@ func (e *Evaluate) record(ctx context.Context, conn *sql.Conn, asOf date.Date, r
 			WHERE o.closed_at IS NULL AND o.last_seen_on = $1
 			ON CONFLICT (obligation_id, level, repeat) DO NOTHING
 			RETURNING obligation_id, level, repeat)
-		INSERT INTO eval_due SELECT * FROM due`, night); err != nil {
+		INSERT INTO eval_due
+		SELECT d.obligation_id, d.level, d.repeat, d.repeat = 0 AND o.step_on < $1::date - $2::int
+		FROM due d JOIN sisnotify.obligations o ON o.obligation_id = d.obligation_id`, night, e.staleAfter()); err != nil {
+		return err
+	}
+	if res.FoundLate, err = exec("found late", `
+		UPDATE sisnotify.obligations o
+		SET found_late = o.found_late
+		        | CASE WHEN o.actions & `+strconv.Itoa(int(rules.OfficeUrgent))+` <> 0 THEN `+strconv.Itoa(int(rules.OfficeDigest))+` ELSE 0 END
+		        | CASE WHEN o.actions & `+strconv.Itoa(int(rules.DeanEmail))+` <> 0 THEN `+strconv.Itoa(int(rules.DeanDigest))+` ELSE 0 END,
+		    found_late_on = coalesce(o.found_late_on, $1)
+		FROM eval_due d
+		WHERE d.obligation_id = o.obligation_id AND d.stale
+		  AND o.actions & `+strconv.Itoa(int(rules.OfficeUrgent|rules.DeanEmail))+` <> 0`, night); err != nil {
 		return err
 	}
 	// Earlier steps never delivered are skipped, not sent in a burst.
@@ -464,10 +518,10 @@ func (e *Evaluate) record(ctx context.Context, conn *sql.Conn, asOf date.Date, r
 		{"student sms", `SELECT 'student', 'sms', 'student', s.phone, s.preferred_language FROM sisnotify.students s
 			WHERE s.student_id = o.student_id AND s.phone IS NOT NULL AND o.actions & ` + strconv.Itoa(int(rules.StudentSMS)) + ` <> 0`},
 		{"office urgent", `SELECT 'office', 'email', 'office' || a.n, a.addr, NULL FROM unnest($2::text[]) WITH ORDINALITY AS a(addr, n)
-			WHERE o.actions & ` + strconv.Itoa(int(rules.OfficeUrgent)) + ` <> 0`},
+			WHERE NOT d.stale AND o.actions & ` + strconv.Itoa(int(rules.OfficeUrgent)) + ` <> 0`},
 		{"dean email", `SELECT 'dean', 'email', 'dean-' || f.faculty_id, f.dean_email, f.dean_language
 			FROM sisnotify.students s JOIN sisnotify.faculties f ON f.faculty_id = s.faculty_id AND f.removed_at IS NULL
-			WHERE s.student_id = o.student_id AND f.dean_email IS NOT NULL AND o.actions & ` + strconv.Itoa(int(rules.DeanEmail)) + ` <> 0`},
+			WHERE NOT d.stale AND s.student_id = o.student_id AND f.dean_email IS NOT NULL AND o.actions & ` + strconv.Itoa(int(rules.DeanEmail)) + ` <> 0`},
 	}
 	for _, n := range notices {
 		args := []any{night}

@@ -109,9 +109,9 @@ func runNight(ctx context.Context, a *app, cfg *Config, file *config.File, db *s
 	if err := tx.Commit(ctx); err != nil {
 		return err
 	}
-	fmt.Fprintf(a.stdout, "evaluate %s: %s students, %s open obligations (%s new, %s closed), %s steps due, %s skipped, %s notices created in %s\n",
-		evRes.AsOf, n(evRes.Students), n(evRes.Open), n(evRes.Opened), n(evRes.Closed), n(evRes.StepsDue), n(evRes.StepsSkipped), n(evRes.Notices),
-		evRes.Duration.Round(1e6))
+	fmt.Fprintf(a.stdout, "evaluate %s: %s students, %s open obligations (%s new, %s closed, %s of them moot), %s steps due, %s skipped, %s found late, %s notices created in %s\n",
+		evRes.AsOf, n(evRes.Students), n(evRes.Open), n(evRes.Opened), n(evRes.Closed), n(evRes.ClosedMoot), n(evRes.StepsDue), n(evRes.StepsSkipped),
+		n(evRes.FoundLate), n(evRes.Notices), evRes.Duration.Round(1e6))
 
 	d, err := newDelivery(a, cfg, file, db)
 	if err != nil {
@@ -220,13 +220,13 @@ func plannedNotices(ctx context.Context, conn *sql.Conn, officeDigest bool) ([]p
 		UNION ALL
 		SELECT o.rule, o.level, o.student_id, o.subject_id, 'office', 'digest', o.due_on::text, o.repeat, ''
 		FROM sisnotify.obligations o
-		WHERE $1 AND o.closed_at IS NULL AND o.actions & $2 <> 0
+		WHERE $1 AND o.closed_at IS NULL AND (o.actions | o.found_late) & $2 <> 0
 		UNION ALL
 		SELECT o.rule, o.level, o.student_id, o.subject_id, 'dean', 'digest', o.due_on::text, o.repeat, ''
 		FROM sisnotify.obligations o
 		JOIN sisnotify.students s ON s.student_id = o.student_id
 		JOIN sisnotify.faculties f ON f.faculty_id = s.faculty_id AND f.removed_at IS NULL AND f.dean_email IS NOT NULL
-		WHERE o.closed_at IS NULL AND o.actions & $3 <> 0
+		WHERE o.closed_at IS NULL AND (o.actions | o.found_late) & $3 <> 0
 		ORDER BY 3, 1, 4, 2, 5, 6, 9`, officeDigest, int(rules.OfficeDigest), int(rules.DeanDigest))
 	if err != nil {
 		return nil, fmt.Errorf("dry run: %w", pqDetail(err))

@@ -37,6 +37,10 @@
 //	  working_days: []             # extra working days (a decree's working Saturday)
 //	  verified_through: 2028       # last year the operator has checked: no
 //	                               # fallback warning up to it
+//	stale_after: 7d                # a step first reached more than this many
+//	                               # days after its date sends no office
+//	                               # urgent or dean email: the digests list
+//	                               # it, marked "found late" (default 7d)
 //	registration:                  # the registration rule's period after
 //	  default: 3d                  # entered_on, per visa regime, in d or wd;
 //	  visa: 3d                     # default is for a missing or unknown regime
@@ -90,7 +94,11 @@ type File struct {
 	SMS       SMS
 	Calendar  calendar.Overrides
 	FeedGuard FeedGuard
-	rules     []rules.Rule
+	// StaleAfter is stale_after in days: a step first reached more than
+	// this many days after its date sends no office-urgent or dean email;
+	// the digests list its obligation, marked "found late". Default 7.
+	StaleAfter int
+	rules      []rules.Rule
 }
 
 // FeedGuard is the feed_guard section: how much a night's SIS may differ
@@ -192,9 +200,10 @@ func ParseQuietHours(s string) (QuietHours, error) {
 // Default is the configuration without a file.
 func Default() *File {
 	return &File{
-		Office:    Office{Language: rules.Russian, OfficeText: OfficeText{Name: "International Office"}},
-		FeedGuard: FeedGuard{MaxRosterDrop: 0.2, MaxEmptied: 0.2},
-		rules:     rules.Defaults(),
+		Office:     Office{Language: rules.Russian, OfficeText: OfficeText{Name: "International Office"}},
+		FeedGuard:  FeedGuard{MaxRosterDrop: 0.2, MaxEmptied: 0.2},
+		StaleAfter: DefaultStaleAfter,
+		rules:      rules.Defaults(),
 	}
 }
 
@@ -400,9 +409,14 @@ func (p *parser) list(n *yaml.Node, path, want string) []*yaml.Node {
 	return out
 }
 
+// DefaultStaleAfter is stale_after when the file does not set it.
+const DefaultStaleAfter = 7
+
 func (p *parser) top(n *yaml.Node) {
-	p.mapping(n, "", []string{"office", "sms", "calendar", "registration", "rules", "feed_guard"}, func(key string, _, v *yaml.Node) {
+	p.mapping(n, "", []string{"office", "sms", "calendar", "registration", "rules", "feed_guard", "stale_after"}, func(key string, _, v *yaml.Node) {
 		switch key {
+		case "stale_after":
+			p.staleAfter(v)
 		case "feed_guard":
 			p.feedGuard(v)
 		case "office":
@@ -463,6 +477,21 @@ func (p *parser) officeIn(n *yaml.Node, path, lang string) {
 		o.In = map[string]OfficeText{}
 	}
 	o.In[lang] = t
+}
+
+// staleAfter reads stale_after: a number of calendar days, written 7 or
+// 7d, from 0 (every step reached late is stale) to 366.
+func (p *parser) staleAfter(n *yaml.Node) {
+	s, ok := p.scalar(n, "stale_after", "a number of days such as 7d")
+	if !ok {
+		return
+	}
+	v, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(s), "d"))
+	if err != nil || v < 0 || v > 366 {
+		p.errorf(n, "stale_after", "%q: want a number of calendar days from 0 to 366, such as 7d", s)
+		return
+	}
+	p.file.StaleAfter = v
 }
 
 func (p *parser) feedGuard(n *yaml.Node) {

@@ -102,7 +102,7 @@ rules:
     enabled: false
 `, []string{"config.yaml:4: rules.passport-renewl: unknown rule id (did you mean passport-renewal?) (known: " + known + ")"}},
 		{"unknown top-level key", "office:\n  name: X\nrulez: {}\n",
-			[]string{"config.yaml:3: rulez: unknown key (want office, sms, calendar, registration, rules, feed_guard)"}},
+			[]string{"config.yaml:3: rulez: unknown key (want office, sms, calendar, registration, rules, feed_guard, stale_after)"}},
 		{"unknown key in a rule", "rules:\n  exit-visa:\n    enable: false\n",
 			[]string{"config.yaml:3: rules.exit-visa.enable: unknown key (want enabled, due, window, steps)"}},
 		{"bad offset unit", `
@@ -280,7 +280,7 @@ rules:
 			t.Errorf("level 1: %+v", o)
 		}
 		o = find(evaluate(t, src, s, nil, "2026-08-29"), rules.PassportRenewal)
-		if o == nil || o.Level != 2 || o.Repeat != 2 || o.Actions != rules.StudentSMS|rules.DeanEmail {
+		if o == nil || o.Level != 2 || o.RepeatEvery != 2 || o.Actions != rules.StudentSMS|rules.DeanEmail {
 			t.Errorf("level 2: %+v", o)
 		}
 	})
@@ -330,6 +330,24 @@ func TestQuietHours(t *testing.T) {
 	}
 	if _, err := ParseQuietHours("09:00-09:00"); err == nil {
 		t.Error("empty range accepted")
+	}
+}
+
+func TestStaleAfter(t *testing.T) {
+	if d := Default().StaleAfter; d != 7 {
+		t.Errorf("default stale_after %d, want 7", d)
+	}
+	for src, want := range map[string]int{"stale_after: 10d\n": 10, "stale_after: 3\n": 3, "stale_after: 0d\n": 0} {
+		f, err := Parse("s.yaml", []byte(src))
+		if err != nil || f.StaleAfter != want {
+			t.Errorf("%q: %v, %v; want %d", src, f, err, want)
+		}
+	}
+	for _, src := range []string{"stale_after: -1d\n", "stale_after: a week\n", "stale_after: 400d\n", "stale_after: [7]\n"} {
+		_, err := Parse("s.yaml", []byte(src))
+		if err == nil || !strings.Contains(err.Error(), "s.yaml:1: stale_after") {
+			t.Errorf("%q: %v, want an error naming s.yaml:1: stale_after", src, err)
+		}
 	}
 }
 

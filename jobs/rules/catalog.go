@@ -26,6 +26,10 @@ const (
 // statuses: a trip is watched for active students and students on leave.
 var inCountry = statuses(Active, OnLeave)
 
+// departurePassed is the moot condition of the travel rules: the trip has
+// started (or the SIS never recorded that it did).
+var departurePassed = Moot{DepartureOn, MootDeparturePassed}
+
 // catalog is RULES.md, one declaration per rule, in its order. Ladders are
 // written as RULES.md's tables: row(date, student, office, dean).
 var catalog = [...]Rule{
@@ -35,6 +39,7 @@ var catalog = [...]Rule{
 		Scope:  conds(set(PlannedEntryOn)),
 		Done:   conds(set(InvitationDocsOn)),
 		Anchor: PlannedEntryOn, Due: due("anchor-45d"),
+		Moot: Moot{PlannedEntryOn, MootEntryPassed},
 		Steps: ladder(
 			row("due-14d", "email", "", ""),
 			row("due-3d", "email, sms", "", ""),
@@ -98,6 +103,7 @@ var catalog = [...]Rule{
 		Scope:  conds(afterWindow(SubmittedOn, DepartureOn), notSet(DepartedOn)), // window 3d
 		Done:   nil,
 		Anchor: SubmittedOn, Due: due("departure"), Window: days(3),
+		Moot: departurePassed,
 		Steps: ladder(
 			row("anchor", "email", "digest", ""),
 		),
@@ -108,6 +114,7 @@ var catalog = [...]Rule{
 		Scope:  conds(deanDecision(Pending)),
 		Done:   conds(deanDecision(Approved, Rejected)),
 		Anchor: SubmittedOn, Due: due("departure-3d"),
+		Moot: departurePassed,
 		Steps: ladder(
 			row("anchor", "", "", "email"),
 			row("due-1d", "", "digest", "email"),
@@ -120,6 +127,7 @@ var catalog = [...]Rule{
 		Scope:  conds(deanDecisionNot(Rejected), earlierTermTripSameSemester(), notSet(DepartedOn)),
 		Done:   nil,
 		Anchor: SubmittedOn, Due: due("departure"),
+		Moot: departurePassed,
 		Steps: ladder(
 			row("anchor", "", "digest", "email"),
 		),
@@ -130,6 +138,7 @@ var catalog = [...]Rule{
 		Scope:  conds(notSet(DepartedOn)),
 		Done:   conds(exitVisaReady()),
 		Anchor: DepartureOn, Due: due("anchor"),
+		Moot: departurePassed,
 		Steps: ladder(
 			row("due-21d", "email", "", ""),
 			row("due-7d", "email, sms", "digest", ""),

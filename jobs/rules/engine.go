@@ -19,8 +19,15 @@
 //     date is on or before the as-of date. Earlier steps are never reported
 //     once a later one is reached. An obligation with no reached step is
 //     not reported.
-//   - A step with repeat N is delivered again every N days while it is the
-//     reached step: Obligation.Repeat = (asOf − step date) / N.
+//   - A step with repeat N is delivered again N days after its last
+//     delivery while it is the reached step: the engine reports N
+//     (Obligation.RepeatEvery); the evaluation, which has the record of
+//     deliveries, decides whether tonight is a repeat.
+//   - An open obligation whose rule has a Moot field set and before the
+//     as-of date is reported with Obligation.Moot, its reason (the trip
+//     has started, the planned entry has passed): the evaluation closes it
+//     and never opens one that is moot when first seen. A departure on the
+//     night itself is not moot.
 //   - Travel requests that are cancelled are no rule's subject.
 //
 // Evaluate allocates nothing beyond growing the caller's out slice.
@@ -264,16 +271,17 @@ func (e *Engine) open(out []Obligation, f *facts, subjectID string) ([]Obligatio
 		if at > f.asOf {
 			continue
 		}
-		repeat := 0
-		if st.Repeat > 0 {
-			repeat = f.asOf.Sub(at) / st.Repeat
-		}
 		o := Obligation{
 			Rule: r.ID, Subject: r.Subject, SubjectID: subjectID, StudentID: f.s.ID,
-			Anchor: anchor, Due: due, Level: k + 1, StepDate: at, Repeat: repeat, Actions: st.Actions,
+			Anchor: anchor, Due: due, Level: k + 1, StepDate: at, RepeatEvery: st.Repeat, Actions: st.Actions,
 		}
 		if f.p != nil {
 			o.PeriodID = f.p.ID
+		}
+		if r.Moot.Field != noField {
+			if m := f.get(r.Moot.Field); m != 0 && m < f.asOf {
+				o.Moot = r.Moot.Reason
+			}
 		}
 		return append(out, o), true
 	}

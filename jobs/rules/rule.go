@@ -232,10 +232,28 @@ type Rule struct {
 	// Window is the rule's other number: the notice period of
 	// travel-late-notice (3d) and the look-back of stay-extension's done
 	// condition (90d). Zero for other rules.
-	Window   Offset
+	Window Offset
+	// Moot is when the rule's action can no longer be taken (RULES.md,
+	// "When a step is no longer news"): the zero Moot never is.
+	Moot     Moot
 	Steps    []Step
 	Disabled bool
 }
+
+// Moot says when an open obligation's action can no longer be taken: once
+// Field is set and before the as-of date. The obligation then closes with
+// Reason and sends nothing more; one already moot when first seen is never
+// opened.
+type Moot struct {
+	Field  Field
+	Reason string
+}
+
+// The reasons of moot closes, as recorded in close_reason.
+const (
+	MootDeparturePassed = "departure passed"
+	MootEntryPassed     = "entry date passed"
+)
 
 // Validate checks what a configuration can get wrong: a ladder must have
 // steps, each sending something, in date order where two steps can be
@@ -289,8 +307,16 @@ type Obligation struct {
 	Due       date.Date
 	Level     int       // 1-based index of the reached step
 	StepDate  date.Date // the reached step's date
-	Repeat    int       // 0: first delivery; n: the n-th repeat of a repeat step
-	Actions   Actions   // what the reached step sends
+	// RepeatEvery is the reached step's repeat period in days (0: sent
+	// once). The step is sent again RepeatEvery days after its last
+	// delivery, which only the record of deliveries knows: the engine
+	// does not count repeats.
+	RepeatEvery int
+	Actions     Actions // what the reached step sends
+	// Moot is the reason the obligation's action can no longer be taken
+	// (MootDeparturePassed, MootEntryPassed), or "": a moot obligation
+	// closes and sends nothing.
+	Moot string
 }
 
 // Notices lists the (audience, channel) pairs of the reached step.

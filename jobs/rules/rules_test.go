@@ -214,9 +214,20 @@ func TestVisaInvitation(t *testing.T) {
 		})
 	}
 	t.Run("late first sight", func(t *testing.T) {
-		got := eval(e, VisaInvitation, s, nil, "2026-09-30")
-		if len(got) != 1 || got[0].Level != 3 || got[0].Repeat != 0 {
+		got := eval(e, VisaInvitation, s, nil, "2026-08-19")
+		if len(got) != 1 || got[0].Level != 3 || got[0].Moot != "" {
 			t.Errorf("got %+v, want level 3 only", got)
+		}
+	})
+	// "When a step is no longer news": the planned entry on the night
+	// itself still counts; the day after, the obligation is moot.
+	t.Run("entry date passed", func(t *testing.T) {
+		if got := eval(e, VisaInvitation, s, nil, "2026-08-20"); len(got) != 1 || got[0].Moot != "" {
+			t.Errorf("on the entry date: got %+v, want open", got)
+		}
+		got := eval(e, VisaInvitation, s, nil, "2026-08-21")
+		if len(got) != 1 || got[0].Moot != MootEntryPassed {
+			t.Errorf("the day after: got %+v, want moot %q", got, MootEntryPassed)
 		}
 	})
 }
@@ -391,17 +402,16 @@ func TestPassportRenewal(t *testing.T) {
 		}
 	})
 	t.Run("level 3 repeats every 30 days", func(t *testing.T) {
-		for _, c := range []struct {
-			asOf   string
-			repeat int
-		}{{"2027-03-30", 0}, {"2027-04-28", 0}, {"2027-04-29", 1}, {"2027-05-28", 1}, {"2027-05-29", 2}, {"2027-07-31", 4}} {
-			got := eval(e, PassportRenewal, s, nil, c.asOf)
-			if len(got) != 1 || got[0].Level != 3 || got[0].Repeat != c.repeat || got[0].StepDate != d("2027-03-30") {
-				t.Errorf("%s: got %+v, want level 3 repeat %d", c.asOf, got, c.repeat)
+		// The engine reports the period; when a repeat is due depends on
+		// the last delivery, which the evaluation knows.
+		for _, asOf := range []string{"2027-03-30", "2027-04-29", "2027-07-31"} {
+			got := eval(e, PassportRenewal, s, nil, asOf)
+			if len(got) != 1 || got[0].Level != 3 || got[0].RepeatEvery != 30 || got[0].StepDate != d("2027-03-30") {
+				t.Errorf("%s: got %+v, want level 3 repeating every 30 days", asOf, got)
 			}
 		}
 		// Level 4 is not a repeat step.
-		if got := eval(e, PassportRenewal, s, nil, "2027-08-20"); len(got) != 1 || got[0].Level != 4 || got[0].Repeat != 0 {
+		if got := eval(e, PassportRenewal, s, nil, "2027-08-20"); len(got) != 1 || got[0].Level != 4 || got[0].RepeatEvery != 0 {
 			t.Errorf("level 4: %+v", got)
 		}
 	})
@@ -418,7 +428,7 @@ func TestPassportRenewal(t *testing.T) {
 	})
 	t.Run("late first sight: only the highest reached step", func(t *testing.T) {
 		got := eval(e, PassportRenewal, s, nil, "2027-12-09")
-		if len(got) != 1 || got[0].Level != 5 || got[0].Repeat != 0 {
+		if len(got) != 1 || got[0].Level != 5 || got[0].RepeatEvery != 0 {
 			t.Errorf("got %+v", got)
 		}
 	})
@@ -808,5 +818,54 @@ func TestEvaluateDeterministicAndAllocationFree(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("Evaluate allocates %v times per student", allocs)
+	}
+}
+
+// TestMootTravel checks RULES.md's "When a step is no longer news" for the
+// four travel rules: the departure on the night itself is not moot, the
+// day after it is, with reason "departure passed"; a trip that departed
+// is out of scope (closed as resolved, not moot).
+func TestMootTravel(t *testing.T) {
+	s := Student{ID: "S1", Status: Active, Regime: Visa}
+	// A second term trip of the same semester (term-travel-limit), filed
+	// late (travel-late-notice), waiting for the dean
+	// (travel-dean-approval); a vacation trip without an exit visa.
+	first := Travel{ID: "R0", StudentID: "S1", Kind: Term, SubmittedOn: d("2026-09-01"), DepartureOn: d("2026-09-10"), DeanDecision: Approved}
+	term := Travel{ID: "R1", StudentID: "S1", Kind: Term, SubmittedOn: d("2026-10-19"), DepartureOn: d("2026-10-20"), DeanDecision: Pending}
+	vac := Travel{ID: "R2", StudentID: "S1", Kind: Vacation, SubmittedOn: d("2026-10-01"), DepartureOn: d("2026-10-20"), DeanDecision: NotRequired}
+	trips := []Travel{first, term, vac}
+	e2, err := New(Defaults(), []Period{{ID: "F26", Kind: Semester, StartsOn: d("2026-09-01"), EndsOn: d("2026-12-31")}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		id      ID
+		subject string
+	}{{TravelLateNotice, "R1"}, {TravelDeanApproval, "R1"}, {TermTravelLimit, "R1"}, {ExitVisa, "R2"}} {
+		t.Run(string(c.id), func(t *testing.T) {
+			find := func(asOf string) *Obligation {
+				for _, o := range eval(e2, c.id, s, trips, asOf) {
+					if o.SubjectID == c.subject {
+						return &o
+					}
+				}
+				return nil
+			}
+			if o := find("2026-10-20"); o == nil || o.Moot != "" {
+				t.Errorf("on the departure day: got %+v, want open and not moot", o)
+			}
+			if o := find("2026-10-21"); o == nil || o.Moot != MootDeparturePassed {
+				t.Errorf("the day after the departure: got %+v, want moot %q", o, MootDeparturePassed)
+			}
+			departed := slices.Clone(trips)
+			for i := range departed {
+				departed[i].DepartedOn = departed[i].DepartureOn
+			}
+			for _, o := range eval(e2, c.id, s, departed, "2026-10-21") {
+				if o.SubjectID == c.subject && c.id != TravelDeanApproval {
+					t.Errorf("a trip that departed: got %+v, want out of scope", o)
+				}
+			}
+		})
 	}
 }
