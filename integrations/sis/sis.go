@@ -46,7 +46,7 @@ var (
 		"updated_at"}}
 	TravelRequests = Table{"sis.travel_requests", []string{
 		"request_id", "student_id", "kind", "submitted_on", "departure_on",
-		"return_on", "dean_decision", "exit_visa_ready", "departed_on",
+		"return_on", "dean_decision", "reason", "exit_visa_ready", "departed_on",
 		"returned_on", "return_check_in_on", "cancelled", "updated_at"}}
 	AcademicPeriods = Table{"sis.academic_periods", []string{
 		"period_id", "kind", "starts_on", "ends_on"}}
@@ -96,6 +96,7 @@ const (
 	TravelDepartureOn
 	TravelReturnOn
 	TravelDeanDecision
+	TravelReason // the student's stated reason; free text, may be NULL
 	TravelExitVisaReady
 	TravelDepartedOn
 	TravelReturnedOn
@@ -213,6 +214,12 @@ func redact(err error) error {
 	return err
 }
 
+// SQLSTATEs of a SIS that lacks a column or a table of the contract.
+const (
+	undefinedColumn = "42703"
+	undefinedTable  = "42P01"
+)
+
 // ErrOrder is returned when a table's rows do not arrive in key order (a
 // mapped view that ignores ORDER BY, or a key with a different collation).
 var ErrOrder = errors.New("rows out of key order")
@@ -225,6 +232,10 @@ func (s *Snapshot) Stream(ctx context.Context, t Table, fn func(*Row) error) err
 	if _, err := s.conn.CopyTo(ctx, w, t.CopyQuery()); err != nil {
 		if w.err != nil {
 			return w.err
+		}
+		var pe *pgconn.PgError
+		if errors.As(err, &pe) && (pe.Code == undefinedColumn || pe.Code == undefinedTable) {
+			return fmt.Errorf("read %s: %w (the SIS must offer every table and column of the reference schema; a view can supply a column the SIS does not keep as NULL)", t.Name, err)
 		}
 		return fmt.Errorf("read %s: %w", t.Name, err)
 	}

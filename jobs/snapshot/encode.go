@@ -102,6 +102,7 @@ func (e Encoder) Travel(out *Encoded, t *validate.Travel, hash uint64, problems 
 	l.Date(t.DepartureOn)
 	l.Date(t.ReturnOn)
 	l.Nullable(t.DeanDecision)
+	l.Nullable(t.Reason)
 	l.Bool(t.ExitVisaReady, t.ExitVisaKnown)
 	l.Date(t.DepartedOn)
 	l.Date(t.ReturnedOn)

@@ -56,7 +56,7 @@ var tables = map[Entity]table{
 	EntityStudent: {EntityStudent, "sisnotify.students", "stage_students", "student_id",
 		"student_id, given_name, family_name, email, phone, preferred_language, citizenship, visa_regime, faculty_id, enrollment_status, passport_number, passport_expires_on, planned_entry_on, invitation_docs_on, entered_on, office_check_in_on, registered_on, registration_expires_on, extension_requested_on, moved_on, address_registered_on, sis_updated_at"},
 	EntityTravel: {EntityTravel, "sisnotify.travel_requests", "stage_travel", "request_id",
-		"request_id, student_id, kind, submitted_on, departure_on, return_on, dean_decision, exit_visa_ready, departed_on, returned_on, return_check_in_on, cancelled, sis_updated_at"},
+		"request_id, student_id, kind, submitted_on, departure_on, return_on, dean_decision, reason, exit_visa_ready, departed_on, returned_on, return_check_in_on, cancelled, sis_updated_at"},
 }
 
 // lockKey serialises syncs across processes ("sissync" in ASCII).

@@ -102,6 +102,9 @@ type Travel struct {
 	ExitVisaReady, ExitVisaKnown       bool
 	Cancelled                          bool
 	UpdatedAt                          string
+	// Reason is the student's stated reason for the trip, cleaned as free
+	// text; "" when the SIS has none (NULL or blank).
+	Reason string
 }
 
 // Travel validates one row of sis.TravelRequests into t.
@@ -113,6 +116,7 @@ func (c *Checker) Travel(r *sis.Row, t *Travel, p []Problem) []Problem {
 	}
 	t.Kind, p = Code("kind", r.Bytes(sis.TravelKind), r.Null(sis.TravelKind), TravelKinds, Error, p)
 	t.DeanDecision, p = Code("dean_decision", r.Bytes(sis.TravelDeanDecision), r.Null(sis.TravelDeanDecision), Decisions, Error, p)
+	t.Reason, p = Text("reason", r.Bytes(sis.TravelReason), p)
 	t.SubmittedOn, p = c.Date("submitted_on", r.Bytes(sis.TravelSubmittedOn), r.Null(sis.TravelSubmittedOn), p)
 	t.DepartureOn, p = c.Date("departure_on", r.Bytes(sis.TravelDepartureOn), r.Null(sis.TravelDepartureOn), p)
 	if r.Null(sis.TravelSubmittedOn) {

@@ -207,3 +207,47 @@ var (
 	markupNames         = []string{"<b>O'Brien</b>", "<script>alert(1)</script>", "<i>Smith</i> & Sons", "Ali<br>Khan"}
 	namesWithLineBreaks = []string{"Ali\nKhan", "Maria\r\nIvanova", "Wei\n", "Aziz\tKarimov"}
 )
+
+// The stated reasons of trips (sis.travel_requests.reason). A term trip
+// must give one, though the SIS does not always record it; a trip in a
+// break sometimes has one.
+var (
+	termReasons = []string{
+		"family event", "conference", "wedding of a relative", "sports competition",
+		"visa interview at the embassy", "medical treatment at home", "internship interview",
+		"academic olympiad", "funeral of a relative", "renewal of the national passport",
+		"exchange programme selection", "illness of a parent",
+	}
+	vacationReasons = []string{
+		"winter holidays at home", "summer holidays at home", "visiting family",
+		"summer school", "tourism",
+	}
+)
+
+// Shares of trips whose reason is NULL.
+const (
+	termReasonMissing     = 0.12
+	vacationReasonMissing = 0.7
+)
+
+// reason is the stated reason of the n-th travel request, of kind, or ""
+// (NULL). It is drawn from its own hash of (seed, n), not from the
+// student's stream, so adding it changed no other generated value.
+func (g *gen) reason(n int, kind string) string {
+	x := splitmix(g.k2 ^ splitmix(uint64(n)^0x7265_6173_6f6e))
+	roll := float64(x>>11) / (1 << 53) // uniform in [0, 1)
+	pick := int((x & 0x7ff) % 1024)
+	switch kind {
+	case "term":
+		if roll < termReasonMissing {
+			return ""
+		}
+		return termReasons[pick%len(termReasons)]
+	case "vacation":
+		if roll < vacationReasonMissing {
+			return ""
+		}
+		return vacationReasons[pick%len(vacationReasons)]
+	}
+	return ""
+}

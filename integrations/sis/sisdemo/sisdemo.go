@@ -159,7 +159,7 @@ var (
 		"updated_at"}
 	travelColumns = []string{
 		"request_id", "student_id", "kind", "submitted_on", "departure_on",
-		"return_on", "dean_decision", "exit_visa_ready", "departed_on",
+		"return_on", "dean_decision", "reason", "exit_visa_ready", "departed_on",
 		"returned_on", "return_check_in_on", "cancelled", "updated_at"}
 )
 
@@ -332,7 +332,7 @@ func padded(prefix byte, n int) string {
 // its slices and the boxed text of dates.
 type rowWriter struct {
 	srow  [22]any
-	trow  [13]any
+	trow  [14]any
 	dates map[date.Date]any
 	buf   []byte
 }
@@ -408,18 +408,19 @@ func (w *rowWriter) trip(g *gen, studentID string, n int, t *trip) []any {
 	r[4] = w.date(t.departure)
 	r[5] = w.date(t.ret)
 	r[6] = t.decision
+	r[7] = nullString(g.reason(n, t.kind))
 	switch t.exitVisa {
 	case 1:
-		r[7] = true
+		r[8] = true
 	case 0:
-		r[7] = false
+		r[8] = false
 	default:
-		r[7] = nil
+		r[8] = nil
 	}
-	r[8] = w.date(t.departed)
-	r[9] = w.date(t.returned)
-	r[10] = w.date(t.checkedIn)
-	r[11] = t.cancelled
+	r[9] = w.date(t.departed)
+	r[10] = w.date(t.returned)
+	r[11] = w.date(t.checkedIn)
+	r[12] = t.cancelled
 	// updated_at: the latest thing the request records, as of AsOf.
 	last := t.submitted
 	for _, d := range [...]date.Date{t.departed, t.returned, t.checkedIn} {
@@ -427,6 +428,6 @@ func (w *rowWriter) trip(g *gen, studentID string, n int, t *trip) []any {
 			last = max(last, d)
 		}
 	}
-	r[12] = w.timestamp(last, 9*60+int(uint(n*37)%(10*60)))
+	r[13] = w.timestamp(last, 9*60+int(uint(n*37)%(10*60)))
 	return r[:]
 }

@@ -320,6 +320,21 @@ func TestGenerateCounts(t *testing.T) {
 	if n := count(`SELECT count(*) FROM sis.travel_requests WHERE cancelled`); n == 0 {
 		t.Error("no cancelled travel request")
 	}
+	// Stated reasons: most term trips give one, some do not; a trip in a
+	// break sometimes has one.
+	term := count(`SELECT count(*) FROM sis.travel_requests WHERE kind = 'term'`)
+	if n := count(`SELECT count(*) FROM sis.travel_requests WHERE kind = 'term' AND reason IS NULL`); n == 0 || n > term/4 {
+		t.Errorf("%d of %d term trips without a reason, want some but few", n, term)
+	}
+	if n := count(`SELECT count(DISTINCT reason) FROM sis.travel_requests WHERE kind = 'term'`); n < 8 {
+		t.Errorf("%d distinct reasons of term trips", n)
+	}
+	if n := count(`SELECT count(*) FROM sis.travel_requests WHERE kind = 'vacation' AND reason IS NOT NULL`); n == 0 {
+		t.Error("no vacation with a stated reason")
+	}
+	if n := count(`SELECT count(*) FROM sis.travel_requests WHERE reason = '' OR reason ~ '[[:cntrl:]]'`); n != 0 {
+		t.Errorf("%d empty or unclean reasons", n)
+	}
 	if n := count(`SELECT count(*) FROM sis.students WHERE preferred_language IS NULL`); n < 200 {
 		t.Errorf("only %d students without a preferred language", n)
 	}
