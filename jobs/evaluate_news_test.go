@@ -179,3 +179,49 @@ VALUES ('S1', 'A', 'B', 's1@student.example', '+77011234567', 'en', 'eaeu', 'ENG
 		t.Errorf("level 4: %v", got)
 	}
 }
+
+// TestFortyNightsRepeatAtMostOnceIn30Days runs 40 real nights, one after
+// another, over a generated SIS of 2,000 students: each repeated step
+// reaches a student at most once in any 30 days, however late the student
+// was first seen.
+func TestFortyNightsRepeatAtMostOnceIn30Days(t *testing.T) {
+	if testing.Short() {
+		t.Skip("40 nights: not in -short")
+	}
+	e := newEnv(t)
+	e.generate(t, 2000)
+	e.sync(t)
+	first := date.MustParse("2026-12-01")
+	for d := first; d < first.AddDays(40); d = d.AddDays(1) {
+		e.evaluate(t, d.String())
+	}
+	var repeats []struct {
+		Key   string `db:"k"`
+		Night string `db:"night"`
+	}
+	// Every delivery of a repeat step, first (R0) included, per student,
+	// obligation, step and channel.
+	if err := e.db.Select(&repeats, `
+		SELECT n.student_id || ' ' || n.obligation_id || ' L' || n.level || ' ' || n.audience || '/' || n.channel AS k, n.night::text AS night
+		FROM sisnotify.notices n
+		WHERE EXISTS (SELECT 1 FROM sisnotify.notices r WHERE r.obligation_id = n.obligation_id AND r.level = n.level AND r.repeat > 0)
+		ORDER BY 1, 2`); err != nil {
+		t.Fatal(err)
+	}
+	var sent int
+	last := map[string]date.Date{}
+	for _, r := range repeats {
+		night := date.MustParse(r.Night)
+		if prev, ok := last[r.Key]; ok {
+			sent++
+			if gap := night.Sub(prev); gap < 30 {
+				t.Errorf("%s: sent on %s and again %d days later", r.Key, prev, gap)
+			}
+		}
+		last[r.Key] = night
+	}
+	if sent == 0 {
+		t.Fatal("no step was repeated in 40 nights: the test shows nothing")
+	}
+	t.Logf("40 nights over 2,000 students: %d repeats sent, none within 30 days of the previous", sent)
+}
