@@ -232,14 +232,15 @@ func TestEveryCombinationExists(t *testing.T) {
 }
 
 // TestStudentNoticeContent checks what every student notice must say: what
-// to do and by when (a date), where (every office detail), and what happens
-// if not (a fine; a deportation for the registration rules).
+// to do and by when (a date), where (every office detail), and, for the
+// registration duties only, what happens if not (a fine, up to deportation:
+// the office's page names them for those alone).
 func TestStudentNoticeContent(t *testing.T) {
 	s := set(t)
 	fine := map[string]string{"en": "fine", "ru": "штраф", "kk": "айыппұл"}
 	deport := map[string]string{"en": "deportation", "ru": "депортац", "kk": "депортация"}
 	deportRules := map[string]bool{"registration": true, "stay-extension": true, "arrival-check-in": true,
-		"return-check-in": true, "address-registration": true, "break-briefing": true}
+		"return-check-in": true, "address-registration": true}
 	for _, rule := range s.Rules() {
 		for _, lang := range Languages {
 			for _, offset := range []int{-3, 0, 2} {
@@ -268,11 +269,11 @@ func TestStudentNoticeContent(t *testing.T) {
 				if !strings.Contains(out.Text, FormatDate(lang, key)) {
 					t.Errorf("%s/%s text: no date %q:\n%s", lang, rule, FormatDate(lang, key), out.Text)
 				}
-				if rule != "visa-invitation" && !strings.Contains(out.Text, fine[lang]) {
-					t.Errorf("%s/%s text: says nothing of a fine (%q)", lang, rule, fine[lang])
+				if got := strings.Contains(out.Text, fine[lang]); got != deportRules[rule] {
+					t.Errorf("%s/%s text: names a fine (%q): %v, want %v", lang, rule, fine[lang], got, deportRules[rule])
 				}
-				if deportRules[rule] && !strings.Contains(out.Text, deport[lang]) {
-					t.Errorf("%s/%s text: says nothing of deportation (%q)", lang, rule, deport[lang])
+				if got := strings.Contains(out.Text, deport[lang]); got != deportRules[rule] {
+					t.Errorf("%s/%s text: names deportation (%q): %v, want %v", lang, rule, deport[lang], got, deportRules[rule])
 				}
 			}
 		}
@@ -556,7 +557,7 @@ func TestSMSFitsTwoSegments(t *testing.T) {
 							if err != nil {
 								t.Fatal(err)
 							}
-							if !strings.HasSuffix(sms, office.Phone) {
+							if !strings.HasSuffix(sms, " +77273550567") { // office.Phone as an SMS prints it
 								t.Errorf("%s/%s: SMS does not end with the office phone: %q", lang, rule, sms)
 							}
 							if strings.Contains(sms, n.GivenName) || strings.Contains(sms, n.FamilyName) {
@@ -872,28 +873,62 @@ func TestGolden(t *testing.T) {
 	digest := func(name string, d Digest) gcase { return gcase{name: name, d: &d} }
 	obrien := func(n *Notice) { n.GivenName, n.FamilyName = "<b>O'Brien</b>", "Liam" }
 	visa := func(n *Notice) { n.VisaRegime = "visa" }
+	// Student notices: the university names the SMS; urgent marks a step
+	// that is office: urgent in the built-in ladder.
+	stu := func(edits ...func(*Notice)) func(*Notice) {
+		return func(n *Notice) {
+			n.Office.University = "KazNU"
+			for _, e := range edits {
+				e(n)
+			}
+		}
+	}
+	urgent := func(n *Notice) { n.OfficeUrgent = true }
 	cases := []gcase{
 		// English: 1 and 5 days, the escaping, an urgent last step.
-		notice("en-registration-student-1-day-left", "registration", AudienceStudent, "en", 2, -1, nil),
-		notice("en-registration-student-overdue-obrien", "registration", AudienceStudent, "en", 3, 1, obrien),
-		notice("en-passport-renewal-student-5-days-overdue", "passport-renewal", AudienceStudent, "en", 2, 5, nil),
-		notice("en-passport-renewal-student-expires-today", "passport-renewal", AudienceStudent, "en", 5, 182, nil),
-		notice("en-stay-extension-student-5-days-left", "stay-extension", AudienceStudent, "en", 1, -5, nil),
-		notice("en-break-briefing-student-visa", "break-briefing", AudienceStudent, "en", 1, -21, visa),
+		notice("en-registration-student-1-day-left", "registration", AudienceStudent, "en", 2, -1, stu(urgent)),
+		notice("en-registration-student-overdue-obrien", "registration", AudienceStudent, "en", 3, 1, stu(obrien, urgent)),
+		notice("en-passport-renewal-student-5-days-overdue", "passport-renewal", AudienceStudent, "en", 2, 5, stu()),
+		notice("en-passport-renewal-student-expires-today", "passport-renewal", AudienceStudent, "en", 5, 182, stu(urgent)),
+		notice("en-stay-extension-student-5-days-left", "stay-extension", AudienceStudent, "en", 1, -5, stu()),
+		notice("en-break-briefing-student-visa", "break-briefing", AudienceStudent, "en", 1, -21, stu(visa)),
+		// Every other rule's student notice, on the days its ladder sends it.
+		notice("en-visa-invitation-student-3-days-left", "visa-invitation", AudienceStudent, "en", 2, -3, stu()),
+		notice("en-arrival-check-in-student-found-late", "arrival-check-in", AudienceStudent, "en", 2, 40, stu()),
+		notice("en-return-check-in-student-3-days-left", "return-check-in", AudienceStudent, "en", 1, -3, stu()),
+		notice("en-address-registration-student-due-today", "address-registration", AudienceStudent, "en", 2, 0, stu(urgent)),
+		notice("en-exit-visa-student-2-days-left", "exit-visa", AudienceStudent, "en", 3, -2, stu(visa, urgent)),
+		notice("en-stay-extension-student-expired", "stay-extension", AudienceStudent, "en", 5, 33, stu(urgent)),
+		notice("en-travel-late-notice-student", "travel-late-notice", AudienceStudent, "en", 1, -2, stu()),
 		// Russian: 1, 2, 5, 21 days.
-		notice("ru-registration-student-1-day-left", "registration", AudienceStudent, "ru", 2, -1, nil),
-		notice("ru-registration-student-2-days-left", "registration", AudienceStudent, "ru", 1, -2, nil),
-		notice("ru-passport-renewal-student-5-days-overdue", "passport-renewal", AudienceStudent, "ru", 2, 5, nil),
-		notice("ru-exit-visa-student-21-days-left", "exit-visa", AudienceStudent, "ru", 1, -21, nil),
-		notice("ru-stay-extension-student-expires-today", "stay-extension", AudienceStudent, "ru", 5, 30, nil),
+		notice("ru-registration-student-1-day-left", "registration", AudienceStudent, "ru", 2, -1, stu(urgent)),
+		notice("ru-registration-student-2-days-left", "registration", AudienceStudent, "ru", 1, -2, stu()),
+		notice("ru-registration-student-found-late", "registration", AudienceStudent, "ru", 3, 40, stu(urgent)),
+		notice("ru-passport-renewal-student-5-days-overdue", "passport-renewal", AudienceStudent, "ru", 2, 5, stu()),
+		notice("ru-passport-renewal-student-expired", "passport-renewal", AudienceStudent, "ru", 5, 185, stu(urgent)),
+		notice("ru-exit-visa-student-21-days-left", "exit-visa", AudienceStudent, "ru", 1, -21, stu()),
+		notice("ru-stay-extension-student-expires-today", "stay-extension", AudienceStudent, "ru", 5, 30, stu(urgent)),
+		notice("ru-visa-invitation-student-overdue", "visa-invitation", AudienceStudent, "ru", 3, 1, stu()),
+		notice("ru-arrival-check-in-student-1-day-left", "arrival-check-in", AudienceStudent, "ru", 1, -1, stu()),
+		notice("ru-return-check-in-student-overdue", "return-check-in", AudienceStudent, "ru", 2, 1, stu()),
+		notice("ru-address-registration-student-overdue", "address-registration", AudienceStudent, "ru", 3, 3, stu()),
+		notice("ru-break-briefing-student-visa", "break-briefing", AudienceStudent, "ru", 1, -21, stu(visa)),
+		notice("ru-travel-dean-approval-student-departure-day", "travel-dean-approval", AudienceStudent, "ru", 3, 3, stu(urgent)),
 		// Kazakh: 1 and 5 days.
-		notice("kk-registration-student-1-day-left", "registration", AudienceStudent, "kk", 2, -1, nil),
-		notice("kk-registration-student-5-days-overdue", "registration", AudienceStudent, "kk", 3, 5, nil),
-		notice("kk-arrival-check-in-student", "arrival-check-in", AudienceStudent, "kk", 1, -1, nil),
-		notice("kk-exit-visa-student-5-days-left", "exit-visa", AudienceStudent, "kk", 2, -5, nil),
-		notice("kk-break-briefing-student-visa", "break-briefing", AudienceStudent, "kk", 1, -21, visa),
+		notice("kk-registration-student-1-day-left", "registration", AudienceStudent, "kk", 2, -1, stu(urgent)),
+		notice("kk-registration-student-5-days-overdue", "registration", AudienceStudent, "kk", 3, 5, stu(urgent)),
+		notice("kk-arrival-check-in-student", "arrival-check-in", AudienceStudent, "kk", 1, -1, stu()),
+		notice("kk-exit-visa-student-5-days-left", "exit-visa", AudienceStudent, "kk", 2, -5, stu(visa)),
+		notice("kk-break-briefing-student-visa", "break-briefing", AudienceStudent, "kk", 1, -21, stu(visa)),
+		notice("kk-passport-renewal-student-expired", "passport-renewal", AudienceStudent, "kk", 5, 185, stu(urgent)),
+		notice("kk-passport-renewal-student-due-today", "passport-renewal", AudienceStudent, "kk", 2, 0, stu()),
+		notice("kk-stay-extension-student-overdue", "stay-extension", AudienceStudent, "kk", 4, 23, stu()),
+		notice("kk-visa-invitation-student-3-days-left", "visa-invitation", AudienceStudent, "kk", 2, -3, stu()),
+		notice("kk-return-check-in-student-found-late", "return-check-in", AudienceStudent, "kk", 3, 40, stu(urgent)),
+		notice("kk-address-registration-student-due-today", "address-registration", AudienceStudent, "kk", 2, 0, stu(urgent)),
+		notice("kk-term-travel-limit-student", "term-travel-limit", AudienceStudent, "kk", 1, -5, stu()),
 		// An unknown language is English.
-		notice("fr-registration-student-falls-back-to-en", "registration", AudienceStudent, "fr", 1, -3, nil),
+		notice("fr-registration-student-falls-back-to-en", "registration", AudienceStudent, "fr", 1, -3, stu()),
 		digest("en-office-digest-nothing-overdue", Digest{Lang: "en", AsOf: date.MustParse("2026-12-18"), Office: office}),
 		digest("en-office-digest", sampleDigest("en", AudienceOffice)),
 		digest("ru-office-digest", sampleDigest("ru", AudienceOffice)),
