@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/iec-almaty/sisnotify/integrations/mail"
+	"github.com/iec-almaty/sisnotify/integrations/sms"
 	"github.com/iec-almaty/sisnotify/jobs/date"
 	"github.com/iec-almaty/sisnotify/jobs/rules"
 	"github.com/iec-almaty/sisnotify/templates"
@@ -35,10 +37,28 @@ import (
 // two workers never send the same one. The obligations each digest listed
 // are kept (sisnotify.digest_rows) to mark the next day's new ones.
 //
-// A digest of more than MaxBodyRows obligations shows the most overdue of
-// them and attaches digest-YYYY-MM-DD.csv with every one: the email stays
-// small, and the memory of the phase grows with the CSV (about 200 bytes a
-// row, for one recipient at a time), not with an HTML table of every row.
+// A digest is read at 9 am on a phone. It lists, after a line of counts,
+// its rows in sections (templates.SectionOf decides each row's, and says
+// why found late gives way to act today and legal exposure only): act
+// today, overdue with legal exposure, other overdue, found late, closed as
+// moot (the office's, once each), upcoming; then the office's failed
+// notices and data problems. A section longer than MaxSectionRows shows
+// its most urgent rows and says how many more there are, and the digest
+// attaches digest-YYYY-MM-DD.csv with every row: the HTML stays under
+// MaxHTML (100 KB at most, where mail clients clip a message) whatever the
+// roster, and the memory of the phase grows with the CSV (about 200 bytes
+// a row, for one recipient at a time), not with HTML of every row.
+//
+// A row is listed when its obligation is open and its reached step has the
+// digest's bit (rules.OfficeDigest or rules.DeanDigest) in its actions or
+// in found_late (a stale step's urgent email that was not sent; the row is
+// marked "found late"). An obligation that closed as moot (close_reason
+// "departure passed" or "entry date passed") is listed once, in the next
+// office digest of each address: closed_on after the night of that
+// address's previous digest that went out and not after tonight; an
+// address without one lists the moot closes of the last MootDays nights
+// only, not years of history. Moot rows are not recorded in digest_rows
+// (that is the open obligations a digest listed, which the dry run plans).
 type Digest struct {
 	DB        *sqlx.DB
 	Mail      MailSender
@@ -60,13 +80,20 @@ type Digest struct {
 	Lease time.Duration
 	// MaxFailed and MaxProblems cut the office digest's lists of failed
 	// notices and data problems to the most recent ones; the digest says
-	// how many were left out and where they all are. Default 200 each.
+	// how many were left out and where they all are. Default 20 each.
 	MaxFailed, MaxProblems int
-	// MaxBodyRows cuts a long list of obligations: a digest with more
-	// rows shows the MaxBodyRows most overdue ones (across rules, still
-	// grouped by rule), says how many more there are, and attaches a CSV
-	// of every row (templates.DigestCSVName). Default 500.
-	MaxBodyRows int
+	// MaxSectionRows cuts a long section: it shows its MaxSectionRows
+	// most urgent rows (still grouped by rule), says how many more there
+	// are, and the digest attaches a CSV of every row
+	// (templates.DigestCSVName). Default 12.
+	MaxSectionRows int
+	// MaxHTML bounds the HTML of a digest, in bytes: a digest that would
+	// be longer shows fewer rows per section (halved until it fits).
+	// Default 90,000 (mail clients clip a message past 100 KB).
+	MaxHTML int
+	// Steps is each rule's ladder length as configured, for "step 3 of
+	// 5"; a rule missing here has the built-in ladder's.
+	Steps map[string]int
 }
 
 // DigestResult counts what a run of the digests did, for the night's log.
@@ -85,10 +112,17 @@ var ErrDigestClaimed = errors.New("digest claimed by another worker")
 
 // Defaults of Digest.
 const (
-	defaultDigestCap = 200
-	// defaultMaxBodyRows: an HTML row is about 1.5 KB; 500 make an email
-	// of under a megabyte.
-	defaultMaxBodyRows = 500
+	defaultDigestCap = 20
+	// defaultMaxSectionRows: a row is about 0.8 KB of HTML; six sections
+	// of 12 rows, failed notices and data problems make some 70 KB.
+	defaultMaxSectionRows = 12
+	defaultMaxHTML        = 90_000
+	// MootDays: an office address that has had no digest yet lists the
+	// obligations closed as moot in the last 7 nights.
+	MootDays = 7
+	// sentShown: a row of the email shows what was sent on its last 3
+	// (step, day) pairs; the CSV shows all.
+	sentShown = 3
 	// failedDays: the office digest lists the notices of the last 7 nights
 	// that failed for good.
 	failedDays = 7
@@ -114,11 +148,15 @@ type digestItem struct {
 	Due       int32  `db:"due_on"`
 	Level     int    `db:"level"`
 	Actions   int    `db:"actions"`
+	FoundLate int    `db:"found_late"`
 	Name      string `db:"name"`
 	Faculty   string `db:"faculty"`
 	// DeanOf is the faculty whose dean's digest lists it; "" for none.
 	DeanOf string `db:"dean_faculty"`
-	sent   []sentNotice
+	// Closed as moot: the day it closed and why (the office digest).
+	ClosedOn int32  `db:"closed_on"`
+	Reason   string `db:"close_reason"`
+	sent     []sentNotice
 }
 
 // sentNotice is a notice of the obligation that was delivered, in 8 bytes:
@@ -148,6 +186,7 @@ type digestRecipient struct {
 	key, audience, addr, lang string
 	faculty                   *deanFaculty // dean digests
 	items                     []*digestItem
+	moot                      []*digestItem // office digests: closed as moot since the previous one
 }
 
 // officeLists is what only the office digest shows below the obligations.
@@ -251,20 +290,34 @@ func (d *Digest) checkNight(ctx context.Context, night date.Date) error {
 }
 
 // The obligations the digests list: open, and the reached step has office
-// or dean digest. These are the dry run's predicates (cmd/sisnotify,
-// plannedNotices): the office digest lists actions & OfficeDigest; a dean's
-// digest lists actions & DeanDigest of the students of a faculty that the
-// SIS still lists and that has a dean email.
+// or dean digest, in its actions or in found_late. These are the dry run's
+// predicates (cmd/sisnotify, plannedNotices): the office digest lists
+// (actions | found_late) & OfficeDigest; a dean's digest lists
+// (actions | found_late) & DeanDigest of the students of a faculty that
+// the SIS still lists and that has a dean email.
 var digestItemsQuery = `
-	SELECT o.obligation_id, o.rule, o.student_id, o.subject_id, ` + dayNum("o.due_on") + ` AS due_on, o.level, o.actions,
+	SELECT o.obligation_id, o.rule, o.student_id, o.subject_id, ` + dayNum("o.due_on") + ` AS due_on, o.level, o.actions, o.found_late,
 	       btrim(coalesce(s.given_name, '') || ' ' || coalesce(s.family_name, '')) AS name,
 	       coalesce(fa.name, s.faculty_id, '') AS faculty,
-	       CASE WHEN o.actions & $2 <> 0 THEN coalesce(f.faculty_id, '') ELSE '' END AS dean_faculty
+	       CASE WHEN (o.actions | o.found_late) & $2 <> 0 THEN coalesce(f.faculty_id, '') ELSE '' END AS dean_faculty
 	FROM sisnotify.obligations o
 	LEFT JOIN sisnotify.students s ON s.student_id = o.student_id
 	LEFT JOIN sisnotify.faculties fa ON fa.faculty_id = s.faculty_id
 	LEFT JOIN sisnotify.faculties f ON f.faculty_id = s.faculty_id AND f.removed_at IS NULL AND f.dean_email IS NOT NULL
-	WHERE o.closed_at IS NULL AND o.actions & $1 <> 0
+	WHERE o.closed_at IS NULL AND (o.actions | o.found_late) & $1 <> 0
+	ORDER BY o.obligation_id`
+
+// digestMootQuery: the obligations closed as moot on a night in ($1, $2].
+var digestMootQuery = `
+	SELECT o.obligation_id, o.rule, o.student_id, o.subject_id, ` + dayNum("o.due_on") + ` AS due_on, o.level, o.actions, o.found_late,
+	       btrim(coalesce(s.given_name, '') || ' ' || coalesce(s.family_name, '')) AS name,
+	       coalesce(fa.name, s.faculty_id, '') AS faculty, '' AS dean_faculty,
+	       ` + dayNum("o.closed_on") + ` AS closed_on, o.close_reason
+	FROM sisnotify.obligations o
+	LEFT JOIN sisnotify.students s ON s.student_id = o.student_id
+	LEFT JOIN sisnotify.faculties fa ON fa.faculty_id = s.faculty_id
+	WHERE o.close_reason IN ('` + templates.MootDeparturePassed + `', '` + templates.MootEntryPassed + `')
+	  AND o.closed_on > $1::date AND o.closed_on <= $2::date
 	ORDER BY o.obligation_id`
 
 // load reads, in one consistent snapshot, tonight's listed obligations
@@ -294,15 +347,29 @@ func (d *Digest) load(ctx context.Context, night date.Date) ([]*digestRecipient,
 	if len(d.OfficeEmails) > 0 {
 		var office []*digestItem
 		for _, it := range items {
-			if it.Actions&int(rules.OfficeDigest) != 0 {
+			if (it.Actions|it.FoundLate)&int(rules.OfficeDigest) != 0 {
 				office = append(office, it)
 			}
 		}
+		keys := make([]string, len(d.OfficeEmails))
+		for i := range d.OfficeEmails {
+			keys[i] = "office" + strconv.Itoa(i+1)
+		}
+		moot, since, err := d.loadMoot(ctx, tx, night, keys)
+		if err != nil {
+			return nil, nil, wrap("closed as moot", err)
+		}
 		for i, addr := range d.OfficeEmails {
-			recipients = append(recipients, &digestRecipient{
-				key: "office" + strconv.Itoa(i+1), audience: templates.AudienceOffice,
+			r := &digestRecipient{
+				key: keys[i], audience: templates.AudienceOffice,
 				addr: strings.TrimSpace(addr), lang: d.officeLang(), items: office,
-			})
+			}
+			for _, it := range moot {
+				if it.ClosedOn > int32(since[i]) {
+					r.moot = append(r.moot, it)
+				}
+			}
+			recipients = append(recipients, r)
 		}
 	}
 	byFaculty := map[string][]*digestItem{}
@@ -343,12 +410,44 @@ func (d *Digest) load(ctx context.Context, night date.Date) ([]*digestRecipient,
 	return recipients, lists, nil
 }
 
+// loadMoot returns the obligations closed as moot that the office digests
+// of keys list tonight, and for each key the night after which they
+// closed: the night of its previous digest that went out, or MootDays
+// before night.
+func (d *Digest) loadMoot(ctx context.Context, tx *sqlx.Tx, night date.Date, keys []string) ([]*digestItem, []date.Date, error) {
+	var prev []struct {
+		Key   string `db:"recipient_key"`
+		Night int32  `db:"night"`
+	}
+	if err := tx.SelectContext(ctx, &prev, `SELECT DISTINCT ON (recipient_key) recipient_key, `+dayNum("night")+` AS night
+		FROM sisnotify.digests WHERE recipient_key = ANY($1) AND night < $2 AND status = 'sent'
+		ORDER BY recipient_key, night DESC`, pq.Array(keys), night.String()); err != nil {
+		return nil, nil, err
+	}
+	since := make([]date.Date, len(keys))
+	from := night
+	for i, k := range keys {
+		since[i] = night.AddDays(-MootDays)
+		for _, p := range prev {
+			if p.Key == k {
+				since[i] = date.Date(p.Night)
+			}
+		}
+		from = min(from, since[i])
+	}
+	var moot []*digestItem
+	if err := tx.SelectContext(ctx, &moot, digestMootQuery, from.String(), night.String()); err != nil {
+		return nil, nil, err
+	}
+	return moot, since, nil
+}
+
 // loadSent attaches to each listed obligation the notices delivered for it.
 func (d *Digest) loadSent(ctx context.Context, tx *sqlx.Tx, mask int, byID map[int64]*digestItem) error {
 	rows, err := tx.QueryContext(ctx, `
 		SELECT n.obligation_id, n.level, n.audience, n.channel, n.sent_at
 		FROM sisnotify.notices n JOIN sisnotify.obligations o ON o.obligation_id = n.obligation_id
-		WHERE o.closed_at IS NULL AND o.actions & $1 <> 0 AND n.status = 'sent' AND n.sent_at IS NOT NULL
+		WHERE o.closed_at IS NULL AND (o.actions | o.found_late) & $1 <> 0 AND n.status = 'sent' AND n.sent_at IS NOT NULL
 		ORDER BY n.obligation_id, n.sent_at, n.notice_id`, mask)
 	if err != nil {
 		return err
@@ -392,22 +491,22 @@ func (d *Digest) loadLists(ctx context.Context, tx *sqlx.Tx, night date.Date, l 
 		Audience  string `db:"audience"`
 		Channel   string `db:"channel"`
 		Err       string `db:"last_error"`
+		Class     string `db:"error_class"`
 		Total     int    `db:"total"`
 	}
 	if err := tx.SelectContext(ctx, &failed, `
-		SELECT notice_id, student_id, rule, audience, channel, coalesce(last_error, '') AS last_error, count(*) OVER () AS total
+		SELECT notice_id, student_id, rule, audience, channel, coalesce(last_error, '') AS last_error,
+		       coalesce(error_class, '') AS error_class, count(*) OVER () AS total
 		FROM sisnotify.notices
 		WHERE status = 'failed' AND night > $1::date - $2::int AND night <= $1::date
 		ORDER BY night DESC, notice_id DESC LIMIT $3`, night.String(), failedDays, capOr(d.MaxFailed)); err != nil {
 		return err
 	}
 	for _, f := range failed {
-		ch := f.Channel
-		if f.Audience != templates.AudienceStudent {
-			ch = f.Audience + " " + f.Channel
-		}
+		code, detail := failReason(f.Err, f.Class)
 		l.failed = append(l.failed, templates.FailedNotice{
-			NoticeID: strconv.FormatInt(f.ID, 10), StudentID: f.StudentID, Rule: f.Rule, Channel: ch, Reason: f.Err,
+			NoticeID: strconv.FormatInt(f.ID, 10), StudentID: f.StudentID, Rule: f.Rule,
+			Audience: f.Audience, Channel: f.Channel, Code: code, Detail: detail,
 		})
 		l.failedTotal = f.Total
 	}
@@ -489,18 +588,15 @@ func (d *Digest) send(ctx context.Context, log *slog.Logger, night date.Date, r 
 	for _, o := range prev {
 		seen[o] = true
 	}
-	tdig, attachments, newRows, err := d.compose(night, r, seen, lists)
-	if err != nil {
-		return d.release(ctx, id, fmt.Errorf("digest %s: %w", r.key, err))
-	}
-	if err := d.recordRows(ctx, id, r.items, newRows); err != nil {
-		return d.release(ctx, id, fmt.Errorf("digest %s: %w", r.key, err))
-	}
-	out, err := d.Templates.Digest(tdig)
+	out, attachments, c, err := d.build(night, r, seen, lists)
 	if err != nil {
 		// A bug, not the recipient's: left pending, the night fails and
 		// the operators hear of it; a rerun after the fix sends it.
-		return d.release(ctx, id, fmt.Errorf("digest %s: render: %w", r.key, err))
+		return d.release(ctx, id, fmt.Errorf("digest %s: %w", r.key, err))
+	}
+	newRows := c.newRows
+	if err := d.recordRows(ctx, id, r.items, newRows); err != nil {
+		return d.release(ctx, id, fmt.Errorf("digest %s: %w", r.key, err))
 	}
 	hash := contentHash(out, attachments)
 	res, retryable, err := d.Mail.Send(ctx, mail.Message{
@@ -524,8 +620,8 @@ func (d *Digest) send(ctx context.Context, log *slog.Logger, night date.Date, r 
 		for _, a := range attachments {
 			attached += len(a.Data)
 		}
-		log.InfoContext(ctx, "digest sent", "rows", len(r.items), "new", newRows,
-			"shown", min(len(r.items), d.maxBodyRows()), "attachment_bytes", attached)
+		log.InfoContext(ctx, "digest sent", "rows", len(r.items), "moot", len(r.moot), "new", newRows,
+			"shown", c.shown, "html_bytes", len(out.HTML), "attachment_bytes", attached)
 		return Sent, len(r.items), nil
 	}
 	class, status, outcome := "permanent", "failed", Failed
@@ -601,111 +697,241 @@ func (d *Digest) finish(ctx context.Context, id int64, status, class, provider, 
 	return nil
 }
 
-// compose builds what the digest of r says: the template data (its rows,
-// most overdue first, cut to MaxBodyRows), and for a cut digest the CSV of
-// every row; and how many rows are new (not in seen, the recipient's
-// previous digest). Only the rows shown become template rows; the CSV is
-// written straight from the obligations.
-func (d *Digest) compose(night date.Date, r *digestRecipient, seen map[int64]bool, lists *officeLists) (templates.Digest, []mail.Attachment, int, error) {
+// digestCut is how a digest of one recipient was cut.
+type digestCut struct {
+	newRows int // open rows not in the previous digest
+	shown   int // rows the email shows
+}
+
+// build renders the digest of r and, when rows were left out, the CSV of
+// every row. It cuts the sections to MaxSectionRows rows, and halves that
+// (and the lists of failed notices and data problems) until the HTML is
+// under MaxHTML.
+func (d *Digest) build(night date.Date, r *digestRecipient, seen map[int64]bool, lists *officeLists) (templates.Rendered, []mail.Attachment, digestCut, error) {
+	var c digestCut
+	secs := d.sections(night, r)
+	for _, it := range r.items {
+		if !seen[it.ID] {
+			c.newRows++
+		}
+	}
+	limit, listCap := d.maxSectionRows(), len(lists.failed)+len(lists.problems)
+	for {
+		tdig, shown := d.compose(night, r, secs, seen, lists, limit, listCap)
+		out, err := d.Templates.Digest(tdig)
+		if err != nil {
+			return out, nil, c, fmt.Errorf("render: %w", err)
+		}
+		if len(out.HTML) > d.maxHTML() && (limit > 1 || listCap > 4) {
+			limit, listCap = max(1, limit/2), max(4, listCap/2)
+			continue
+		}
+		c.shown = shown
+		if tdig.Attachment == "" {
+			return out, nil, c, nil
+		}
+		csvData, err := d.csv(night, r, secs, seen)
+		if err != nil {
+			return out, nil, c, fmt.Errorf("csv: %w", err)
+		}
+		return out, []mail.Attachment{{Name: tdig.Attachment, ContentType: templates.DigestCSVType, Data: csvData}}, c, nil
+	}
+}
+
+// digestSection is the rows of one section of a digest, the most urgent
+// first, and its rules in the order of their most urgent row.
+type digestSection struct {
+	kind  string
+	items []*digestItem
+	rules []string
+	count map[string]int // rows per rule
+}
+
+// sections sorts the rows of r's digest into their sections
+// (templates.SectionOf; moot rows into SectionMoot), in the digest's
+// order, each the most urgent row first: the highest days overdue (due
+// today before tomorrow, the most overdue, the soonest upcoming), then by
+// rule, student, subject and obligation, so that a digest sent again is
+// the same.
+func (d *Digest) sections(night date.Date, r *digestRecipient) []*digestSection {
+	late := int(rules.OfficeDigest)
+	if r.audience == templates.AudienceDean {
+		late = int(rules.DeanDigest)
+	}
+	byKind := map[string]*digestSection{}
+	out := make([]*digestSection, 0, len(templates.DigestSections))
+	for _, k := range templates.DigestSections {
+		s := &digestSection{kind: k, count: map[string]int{}}
+		byKind[k] = s
+		out = append(out, s)
+	}
+	for _, it := range r.items {
+		k := templates.SectionOf(it.Rule, night.Sub(date.Date(it.Due)), it.FoundLate&late != 0)
+		byKind[k].items = append(byKind[k].items, it)
+	}
+	byKind[templates.SectionMoot].items = slices.Clone(r.moot)
+	for _, s := range out {
+		sortMostUrgent(s.items)
+		for _, it := range s.items {
+			if s.count[it.Rule] == 0 {
+				s.rules = append(s.rules, it.Rule)
+			}
+			s.count[it.Rule]++
+		}
+	}
+	return out
+}
+
+// compose builds the template data of r's digest: each section's limit
+// most urgent rows, grouped by rule, with the count of every row; the
+// failed notices and data problems cut to listCap together. It returns
+// how many rows are shown.
+func (d *Digest) compose(night date.Date, r *digestRecipient, secs []*digestSection, seen map[int64]bool, lists *officeLists, limit, listCap int) (templates.Digest, int) {
 	tdig := templates.Digest{Lang: r.lang, AsOf: night, Office: d.Office, Audience: r.audience}
 	if r.audience == templates.AudienceDean {
 		tdig.DeanName, tdig.FacultyName = r.faculty.DeanName, r.faculty.Name
 	} else {
-		tdig.Failed, tdig.FailedTotal = lists.failed, lists.failedTotal
-		tdig.Problems, tdig.ProblemsTotal, tdig.ProblemCounts = lists.problems, lists.problemsTotal, lists.counts
+		failed := lists.failed[:min(len(lists.failed), max(listCap/2, listCap-len(lists.problems)))]
+		problems := lists.problems[:min(len(lists.problems), listCap-len(failed))]
+		tdig.Failed, tdig.FailedTotal = failed, max(lists.failedTotal, len(lists.failed))
+		tdig.Problems, tdig.ProblemsTotal = problems, max(lists.problemsTotal, len(lists.problems))
+		tdig.ProblemCounts = lists.counts
+		if len(problems) < len(lists.problems) && lists.counts == nil {
+			tdig.ProblemCounts = lists.allCounts()
+		}
 	}
-	items := mostOverdueFirst(r.items)
-	shown := items[:min(len(items), d.maxBodyRows())]
-	var groups map[string]int
-	tdig.Groups, groups = digestGroups(night, r.lang, items, shown, seen)
-	overdue, newRows := 0, 0
-	for _, it := range items {
-		if night.Sub(date.Date(it.Due)) > 0 {
-			overdue++
+	shown, cut := 0, false
+	for _, s := range secs {
+		if len(s.items) == 0 {
+			continue
+		}
+		sec := templates.DigestSection{Kind: s.kind, Total: len(s.items)}
+		index := make(map[string]int, len(s.rules))
+		for i, rule := range s.rules {
+			index[rule] = i
+			sec.Groups = append(sec.Groups, templates.DigestGroup{Rule: rule, Total: s.count[rule]})
+		}
+		n := min(len(s.items), limit)
+		for _, it := range s.items[:n] {
+			g := &sec.Groups[index[it.Rule]]
+			g.Rows = append(g.Rows, d.digestRow(night, r.lang, s.kind, it, seen, sentShown))
+		}
+		shown += n
+		cut = cut || n < len(s.items)
+		tdig.Sections = append(tdig.Sections, sec)
+	}
+	for _, it := range r.items {
+		days := night.Sub(date.Date(it.Due))
+		if days > 0 {
+			tdig.OverdueTotal++
+		}
+		if days == 0 || days == -1 {
+			tdig.TodayTotal++
 		}
 		if !seen[it.ID] {
-			newRows++
+			tdig.NewTotal++
 		}
 	}
-	if len(shown) == len(items) {
-		return tdig, nil, newRows, nil
+	tdig.RowsTotal = len(r.items)
+	if cut {
+		tdig.Attachment = templates.DigestCSVName(night)
 	}
-	tdig.RowsTotal, tdig.OverdueTotal, tdig.NewTotal = len(items), overdue, newRows
-	tdig.Attachment = templates.DigestCSVName(night)
-	// The file lists the rows as the email would: the rules in its order,
-	// each rule's rows most overdue first.
-	slices.SortStableFunc(items, func(a, b *digestItem) int { return cmp.Compare(groups[a.Rule], groups[b.Rule]) })
+	return tdig, shown
+}
+
+// csv writes the file attached to a cut digest: every row, in the order of
+// the email (sections, each's rules, each rule's rows most urgent first).
+func (d *Digest) csv(night date.Date, r *digestRecipient, secs []*digestSection, seen map[int64]bool) ([]byte, error) {
 	var buf bytes.Buffer
 	w, err := d.Templates.NewDigestCSV(&buf, r.lang)
 	if err != nil {
-		return tdig, nil, 0, fmt.Errorf("csv: %w", err)
+		return nil, err
 	}
-	for i, it := range items {
-		if i == csvSampleRows {
-			// Size the buffer once, from what the first rows took, rather
-			// than doubling it (and copying) as it fills.
-			if err := w.Flush(); err != nil {
-				return tdig, nil, 0, fmt.Errorf("csv: %w", err)
-			}
-			buf.Grow((len(items) - i) * (buf.Len()/i + 16))
+	total, written := len(r.items)+len(r.moot), 0
+	for _, s := range secs {
+		index := make(map[string]int, len(s.rules))
+		for i, rule := range s.rules {
+			index[rule] = i
 		}
-		if err := w.Row(it.Rule, digestRow(night, r.lang, it, seen)); err != nil {
-			return tdig, nil, 0, fmt.Errorf("csv: %w", err)
+		items := slices.Clone(s.items)
+		slices.SortStableFunc(items, func(a, b *digestItem) int { return cmp.Compare(index[a.Rule], index[b.Rule]) })
+		for _, it := range items {
+			if written == csvSampleRows {
+				// Size the buffer once, from what the first rows took,
+				// rather than doubling it (and copying) as it fills.
+				if err := w.Flush(); err != nil {
+					return nil, err
+				}
+				buf.Grow((total - written) * (buf.Len()/written + 16))
+			}
+			if err := w.Row(it.Rule, d.digestRow(night, r.lang, s.kind, it, seen, 0)); err != nil {
+				return nil, err
+			}
+			written++
 		}
 	}
 	if err := w.Flush(); err != nil {
-		return tdig, nil, 0, fmt.Errorf("csv: %w", err)
+		return nil, err
 	}
-	return tdig, []mail.Attachment{{Name: tdig.Attachment, ContentType: templates.DigestCSVType, Data: buf.Bytes()}}, newRows, nil
+	return buf.Bytes(), nil
+}
+
+// allCounts is the problems per code of the problems loaded, for a list
+// cut here rather than at loading.
+func (l *officeLists) allCounts() []templates.ProblemCount {
+	n := map[string]int{}
+	for _, p := range l.problems {
+		n[p.Code]++
+	}
+	out := make([]templates.ProblemCount, 0, len(n))
+	for c, k := range n {
+		out = append(out, templates.ProblemCount{Code: c, N: k})
+	}
+	slices.SortFunc(out, func(a, b templates.ProblemCount) int {
+		return cmp.Or(cmp.Compare(b.N, a.N), strings.Compare(a.Code, b.Code))
+	})
+	return out
 }
 
 // csvSampleRows: the CSV buffer is sized after this many rows.
 const csvSampleRows = 256
 
-// mostOverdueFirst returns a copy of items (the pointers), the most overdue
-// first; ties by rule, student, subject and obligation, so that a digest
-// sent again is the same.
-func mostOverdueFirst(items []*digestItem) []*digestItem {
-	out := slices.Clone(items)
-	slices.SortFunc(out, func(a, b *digestItem) int {
+// sortMostUrgent sorts items the most urgent first: the earliest due date
+// (the most days overdue, or the fewest left), then by rule, student,
+// subject and obligation.
+func sortMostUrgent(items []*digestItem) {
+	slices.SortFunc(items, func(a, b *digestItem) int {
 		return cmp.Or(cmp.Compare(a.Due, b.Due), strings.Compare(a.Rule, b.Rule),
 			strings.Compare(a.StudentID, b.StudentID), strings.Compare(a.SubjectID, b.SubjectID), cmp.Compare(a.ID, b.ID))
 	})
-	return out
 }
 
-// digestGroups groups the rows shown by rule for the template. all is every
-// row of the digest, most overdue first, and shown a part of it; a group
-// counts its rows in all (Total) and holds those shown, and the groups come
-// in the order of their most overdue row (then by rule), with the rules of
-// which nothing is shown too. It returns also each rule's position.
-func digestGroups(night date.Date, lang string, all, shown []*digestItem, seen map[int64]bool) ([]templates.DigestGroup, map[string]int) {
-	var groups []templates.DigestGroup
-	index := map[string]int{}
-	for _, it := range all {
-		i, ok := index[it.Rule]
-		if !ok {
-			i = len(groups)
-			index[it.Rule] = i
-			groups = append(groups, templates.DigestGroup{Rule: it.Rule})
-		}
-		groups[i].Total++
-	}
-	for _, it := range shown {
-		g := &groups[index[it.Rule]]
-		g.Rows = append(g.Rows, digestRow(night, lang, it, seen))
-	}
-	return groups, index
-}
-
-// digestRow is an obligation as a row of the digest of night in lang; it
-// is new when seen does not hold it.
-func digestRow(night date.Date, lang string, it *digestItem, seen map[int64]bool) templates.DigestRow {
-	return templates.DigestRow{
+// digestRow is an obligation as a row of section of the digest of night in
+// lang; it is new when seen does not hold it. sentMax bounds the (step,
+// day) pairs of what was sent that it names, the last ones; 0: all.
+func (d *Digest) digestRow(night date.Date, lang, section string, it *digestItem, seen map[int64]bool, sentMax int) templates.DigestRow {
+	row := templates.DigestRow{
 		StudentID: it.StudentID, SubjectID: it.SubjectID, Name: it.Name, Faculty: it.Faculty,
-		Due: date.Date(it.Due), DaysOverdue: night.Sub(date.Date(it.Due)), Level: it.Level,
-		Sent: sentText(lang, it.sent), New: !seen[it.ID],
+		Due: date.Date(it.Due), DaysOverdue: night.Sub(date.Date(it.Due)), Level: it.Level, Steps: d.steps(it.Rule),
+		Section: section,
 	}
+	if section == templates.SectionMoot {
+		row.Reason, row.ClosedOn = it.Reason, date.Date(it.ClosedOn)
+		return row
+	}
+	late := int(rules.OfficeDigest | rules.DeanDigest)
+	row.FoundLate = it.FoundLate&late != 0
+	row.New = !seen[it.ID]
+	row.Sent = d.sentText(lang, it.Rule, it.sent, sentMax)
+	return row
+}
+
+// steps is the length of rule's ladder as configured.
+func (d *Digest) steps(rule string) int {
+	if n := d.Steps[rule]; n > 0 {
+		return n
+	}
+	return templates.BuiltinSteps(rule)
 }
 
 // contentHash identifies what a digest said: its subject, text, HTML and
@@ -728,20 +954,22 @@ func contentHash(out templates.Rendered, attachments []mail.Attachment) string {
 // sentWords name a delivered notice in the "already sent" column by its
 // audience and channel.
 var sentWords = map[string]map[string]string{
-	"en": {"student/email": "email", "student/sms": "SMS", "office/email": "office email", "dean/email": "dean email"},
-	"ru": {"student/email": "email", "student/sms": "SMS", "office/email": "email отделу", "dean/email": "email декану"},
-	"kk": {"student/email": "email", "student/sms": "SMS", "office/email": "бөлімге email", "dean/email": "деканға email"},
+	"en": {"student/email": "email", "student/sms": "SMS", "office/email": "email to the office", "dean/email": "email to the dean"},
+	"ru": {"student/email": "email", "student/sms": "SMS", "office/email": "письмо отделу", "dean/email": "письмо декану"},
+	"kk": {"student/email": "email", "student/sms": "SMS", "office/email": "бөлімге хат", "dean/email": "деканға хат"},
 }
 
-// sentText writes what was delivered for an obligation, by step and day,
-// oldest first: "L2 email, SMS 24 November; L3 email, SMS, office email
-// 25 November".
-func sentText(lang string, sent []sentNotice) string {
+// sentText writes what was delivered for an obligation of rule, by step
+// and day, oldest first, in words: "email + SMS, step 2 of 3,
+// 24 November; email to the office, step 3 of 3, 25 November". max > 0
+// keeps the last max (step, day) pairs, after "…".
+func (d *Digest) sentText(lang, rule string, sent []sentNotice, max int) string {
 	if len(sent) == 0 {
 		return ""
 	}
 	lang = templates.Lang(lang)
-	var b strings.Builder
+	steps := d.steps(rule)
+	var parts []string
 	for i := 0; i < len(sent); {
 		// The notices of one step and day (sent is in the order they went).
 		level, on := sent[i].level, sent[i].on
@@ -751,26 +979,22 @@ func sentText(lang string, sent []sentNotice) string {
 				kinds |= 1 << s.kind
 			}
 		}
-		if b.Len() > 0 {
-			b.WriteString("; ")
-		}
-		b.WriteString("L" + strconv.Itoa(int(level)) + " ")
-		first := true
+		var b strings.Builder
 		for k := range sentKinds {
 			if kinds&(1<<k) == 0 {
 				continue
 			}
-			if !first {
-				b.WriteString(", ")
+			if b.Len() > 0 {
+				b.WriteString(" + ")
 			}
-			first = false
 			name := sentWords[lang][sentKinds[k].audience+"/"+sentKinds[k].channel]
 			if name == "" {
 				name = sentKinds[k].audience + " " + sentKinds[k].channel
 			}
 			b.WriteString(name)
 		}
-		b.WriteString(" " + templates.FormatDayMonth(lang, on))
+		b.WriteString(", " + templates.StepText(lang, int(level), steps) + ", " + templates.FormatDayMonth(lang, on))
+		parts = append(parts, b.String())
 		// Go on with the first notice of another step or day.
 		j := i + 1
 		for j < len(sent) && seenBefore(sent[:j], sent[j]) {
@@ -778,7 +1002,10 @@ func sentText(lang string, sent []sentNotice) string {
 		}
 		i = j
 	}
-	return b.String()
+	if max > 0 && len(parts) > max {
+		parts = append([]string{"…"}, parts[len(parts)-max:]...)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // seenBefore reports whether a notice of the step and day of s is in
@@ -790,6 +1017,54 @@ func seenBefore(sent []sentNotice, s sentNotice) bool {
 		}
 	}
 	return false
+}
+
+// smtpCode finds an SMTP reply code and enhanced code ("550 5.1.1") in a
+// mail error; httpCode and providerCode an SMS provider's.
+var (
+	smtpCode     = regexp.MustCompile(`\b([45]\d\d)(?: ([45]\.\d{1,3}\.\d{1,3}))?\b`)
+	httpCode     = regexp.MustCompile(`HTTP (\d{3})`)
+	providerCode = regexp.MustCompile(`code ([A-Za-z0-9_-]{1,20})`)
+)
+
+// failReason says why a notice failed, as a code that the digest explains
+// in its language (templates.FailAddressInvalid…), and the provider's
+// codes ("550 5.1.1", "HTTP 400, code 21211"); never the error's text,
+// which is English and may quote the server.
+func failReason(lastErr, class string) (code, detail string) {
+	switch {
+	case strings.Contains(lastErr, "mail: "):
+		if m := smtpCode.FindStringSubmatch(lastErr); m != nil {
+			detail = strings.TrimSpace(m[1] + " " + m[2])
+		}
+	case strings.Contains(lastErr, "sms: "):
+		var parts []string
+		if m := httpCode.FindStringSubmatch(lastErr); m != nil {
+			parts = append(parts, "HTTP "+m[1])
+		}
+		if m := providerCode.FindStringSubmatch(lastErr); m != nil {
+			parts = append(parts, "code "+m[1])
+		}
+		detail = strings.Join(parts, ", ")
+	}
+	switch {
+	case strings.Contains(lastErr, mail.ErrInvalidAddress.Error()):
+		code = templates.FailAddressInvalid
+	case strings.Contains(lastErr, sms.ErrInvalidPhone.Error()):
+		code = templates.FailPhoneInvalid
+	case strings.Contains(lastErr, "SMS disabled"):
+		code = templates.FailSMSDisabled
+	case class == "temporary" || strings.HasSuffix(lastErr, "(temporary)"):
+		code = templates.FailGaveUp
+	case strings.Contains(lastErr, "mail: "):
+		code = templates.FailMailRejected
+		if strings.Contains(detail, " 5.1.") || strings.Contains(lastErr, "RCPT TO") && (strings.HasPrefix(detail, "550") || strings.HasPrefix(detail, "551") || strings.HasPrefix(detail, "553")) {
+			code = templates.FailMailboxRejected
+		}
+	case strings.Contains(lastErr, "sms: "):
+		code = templates.FailSMSRejected
+	}
+	return code, detail
 }
 
 // connectionLevel reports a temporary failure that is not the server's
@@ -821,11 +1096,18 @@ func capOr(n int) int {
 	return n
 }
 
-func (d *Digest) maxBodyRows() int {
-	if d.MaxBodyRows <= 0 {
-		return defaultMaxBodyRows
+func (d *Digest) maxSectionRows() int {
+	if d.MaxSectionRows <= 0 {
+		return defaultMaxSectionRows
 	}
-	return d.MaxBodyRows
+	return d.MaxSectionRows
+}
+
+func (d *Digest) maxHTML() int {
+	if d.MaxHTML <= 0 {
+		return defaultMaxHTML
+	}
+	return d.MaxHTML
 }
 
 func (d *Digest) officeLang() string {

@@ -613,30 +613,56 @@ func sampleDigest(lang, audience string) Digest {
 		DeanName: "Prof. Serik Akhmetov", FacultyName: "Faculty of Economics",
 		Groups: []DigestGroup{
 			{Rule: "registration", Rows: []DigestRow{
-				{StudentID: "S2026-0042", Name: "<b>O'Brien</b> Liam", Faculty: "Faculty of Economics", Due: asOf.AddDays(-1), DaysOverdue: 1, Level: 3, Sent: "email L1 15 Dec; sms L2 17 Dec; email L3 19 Dec", New: true},
-				{StudentID: "S2026-0007", Name: "Zhang Wei", Faculty: "Faculty of Law", Due: asOf.AddDays(-5), DaysOverdue: 5, Level: 3, Sent: "email L1 10 Dec; sms L2 12 Dec; email L3 14 Dec"},
-				{StudentID: "S2026-0101", Name: "Ali Karimov", Faculty: "Faculty of Law", Due: asOf.AddDays(2), DaysOverdue: -2, Level: 1, Sent: "email L1 18 Dec", New: true},
+				{StudentID: "S2026-0042", Name: "<b>O'Brien</b> Liam", Faculty: "Faculty of Economics", Due: asOf.AddDays(-1), DaysOverdue: 1, Level: 3, Sent: sampleSent(lang, 1, 3), New: true},
+				{StudentID: "S2026-0007", Name: "Zhang Wei", Faculty: "Faculty of Law", Due: asOf.AddDays(-5), DaysOverdue: 5, Level: 3, Sent: sampleSent(lang, 5, 3)},
+				{StudentID: "S2026-0101", Name: "Ali Karimov", Faculty: "Faculty of Law", Due: asOf.AddDays(1), DaysOverdue: -1, Level: 1, Sent: sampleSent(lang, -1, 1), New: true},
 			}},
 			{Rule: "travel-dean-approval", Rows: []DigestRow{
-				{StudentID: "S2025-0311", SubjectID: "TR-2026-0451", Name: "Fatima Yusupova", Faculty: "Faculty of Economics", Due: asOf.AddDays(1), DaysOverdue: -1, Level: 2, Sent: "dean email L1 8 Dec, L2 17 Dec"},
+				{StudentID: "S2025-0311", SubjectID: "TR-2026-0451", Name: "Fatima Yusupova", Faculty: "Faculty of Economics", Due: asOf, DaysOverdue: 0, Level: 2, Sent: sampleSent(lang, 0, 2)},
 			}},
 			{Rule: "passport-renewal", Rows: []DigestRow{
-				{StudentID: "S2024-0020", Name: "Nguyen Van An", Faculty: "Faculty of IT", Due: asOf.AddDays(-21), DaysOverdue: 21, Level: 3, Sent: "email L1, L2, L3"},
+				{StudentID: "S2024-0020", Name: "Nguyen Van An", Faculty: "Faculty of IT", Due: asOf.AddDays(-21), DaysOverdue: 21, Level: 3, Sent: sampleSent(lang, 21, 3)},
 			}},
-			{Rule: "exit-visa"}, // empty: left out
+			{Rule: "exit-visa", Rows: []DigestRow{
+				{StudentID: "S2025-0500", SubjectID: "TR-2026-0470", Name: "Aibek Osmonov", Faculty: "Faculty of Economics", Due: asOf.AddDays(6), DaysOverdue: -6, Level: 2, FoundLate: true, Sent: sampleSent(lang, -6, 2), New: true},
+			}},
+			{Rule: "stay-extension", Rows: []DigestRow{
+				{StudentID: "S2026-0150", Name: "Amina Rahimova", Faculty: "Faculty of Law", Due: asOf.AddDays(12), DaysOverdue: -12, Level: 1, Sent: sampleSent(lang, -12, 1)},
+			}},
+			{Rule: "travel-late-notice", Rows: []DigestRow{
+				{StudentID: "S2025-0777", SubjectID: "TR-2026-0399", Name: "Dilnoza Karimova", Faculty: "Faculty of IT", Due: asOf.AddDays(-4), DaysOverdue: 4, Level: 1, Reason: MootDeparturePassed, ClosedOn: asOf},
+			}},
+			{Rule: "break-briefing"}, // empty: left out
 		},
 		Failed: []FailedNotice{
-			{NoticeID: "n-8f3a", StudentID: "S2026-0042", Rule: "registration", Channel: "email", Reason: "550 5.1.1 mailbox unavailable"},
+			{NoticeID: "8123", StudentID: "S2026-0042", Rule: "registration", Audience: AudienceStudent, Channel: "email", Code: FailMailboxRejected, Detail: "550 5.1.1"},
 		},
 		Problems: []DataProblem{
 			{Entity: "student", RowID: "S2026-0099", Field: "phone", Code: "invalid_phone", Message: "not a valid phone number"},
-			{Entity: "travel_request", RowID: "TR-2026-0460", Field: "departure_on", Code: "invalid_date", Message: "not a date"},
+			{Entity: "travel_request", RowID: "TR-2026-0460", Field: "departure_on", Code: "malformed_date", Message: "not a date"},
 		},
 	}
 	if audience == AudienceDean {
 		d.Failed, d.Problems = nil, nil
+		d.Groups = d.Groups[:len(d.Groups)-2] // a dean has no moot rows
 	}
 	return d
+}
+
+// sampleSent is what the digest job writes for what was sent: the
+// student's email of each step up to level, 2 days apart, before the due
+// date that is daysOverdue before the sample's night.
+func sampleSent(lang string, daysOverdue, level int) string {
+	asOf := date.MustParse("2026-12-18")
+	var parts []string
+	for l := 1; l <= level; l++ {
+		on := asOf.AddDays(-daysOverdue - 2*(level-l))
+		if on > asOf {
+			on = asOf
+		}
+		parts = append(parts, "email, "+StepText(lang, l, 3)+", "+FormatDayMonth(lang, on))
+	}
+	return strings.Join(parts, "; ")
 }
 
 func TestDigest(t *testing.T) {
@@ -680,10 +706,7 @@ func TestDigest(t *testing.T) {
 		if strings.Contains(out.HTML, "<b>O'Brien</b>") || !strings.Contains(out.HTML, "&lt;b&gt;O&#39;Brien&lt;/b&gt;") {
 			t.Errorf("%s: name not escaped in the digest HTML", lang)
 		}
-		if !strings.Contains(out.Text, "550 5.1.1") || !strings.Contains(out.Text, "invalid_phone") {
-			t.Errorf("%s: failed notices or data problems missing", lang)
-		}
-		if strings.Contains(out.Text, s.RuleTitle(lang, "exit-visa")) {
+		if strings.Contains(out.Text, s.RuleTitle(lang, "break-briefing")) {
 			t.Errorf("%s: an empty group is listed", lang)
 		}
 
@@ -697,8 +720,135 @@ func TestDigest(t *testing.T) {
 	}
 }
 
+// The sections come in RULES.md's order after a line of counts, each row in
+// exactly one of them: act today and legal exposure before found late.
+func TestDigestSections(t *testing.T) {
+	s := set(t)
+	titles := map[string][]string{ // today, legal, overdue, late, moot, upcoming
+		"en": {"Act today", "Overdue, legal exposure", "Other overdue", "Found late", "Closed as moot", "Upcoming"},
+		"ru": {"Сделать сегодня", "Просрочено, правовой риск", "Прочие просроченные", "Обнаружено с опозданием", "Закрыто как неактуальное", "Предстоящие"},
+		"kk": {"Бүгін орындау керек", "Мерзімі өткен, құқықтық тәуекел", "Мерзімі өткен басқалары", "Кеш анықталды", "Өзектілігі жойылып, жабылды", "Алдағылары"},
+	}
+	for _, lang := range Languages {
+		out, err := s.Digest(sampleDigest(lang, AudienceOffice))
+		if err != nil {
+			t.Fatal(err)
+		}
+		tt := titles[lang]
+		counts := strings.SplitN(out.Text, "\n", 2)[0]
+		want := tt[0] + ": 2 · " + tt[1] + ": 2 · " + tt[2] + ": 1 · " + tt[3] + ": 1 · " + tt[4] + ": 1 · " + tt[5] + ": 1 · "
+		if !strings.HasPrefix(counts, want) {
+			t.Errorf("%s: counts line\n%q, want it to start with\n%q", lang, counts, want)
+		}
+		// The sections in order, each with its rows.
+		order(t, lang+" text", out.Text,
+			"== "+tt[0]+": 2 ==", "S2025-0311", "S2026-0101",
+			"== "+tt[1]+": 2 ==", "S2026-0007", "S2026-0042",
+			"== "+tt[2]+": 1 ==", "S2024-0020",
+			"== "+tt[3]+": 1 ==", "S2025-0500",
+			"== "+tt[4]+": 1 ==", "S2025-0777",
+			"== "+tt[5]+": 1 ==", "S2026-0150")
+		order(t, lang+" html", out.HTML, `id="today"`, `id="legal"`, `id="overdue"`, `id="late"`, `id="moot"`, `id="upcoming"`, `id="failed"`, `id="problems"`)
+		for _, id := range []string{"S2026-0007", "S2025-0500", "S2025-0777", "S2024-0020"} {
+			if n := strings.Count(out.Text, "- "+id) + strings.Count(out.Text, "] "+id); n != 1 {
+				t.Errorf("%s: %s listed %d times, want once", lang, id, n)
+			}
+		}
+		// No heading for what students reported: nothing yet.
+		if strings.Contains(out.HTML, `id="reported"`) {
+			t.Errorf("%s: an empty section has a heading", lang)
+		}
+		// The dean's digest: the same sections, without moot, failed
+		// notices and data problems.
+		dean, err := s.Digest(sampleDigest(lang, AudienceDean))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(dean.Text, tt[4]) || strings.Contains(dean.HTML, `id="failed"`) || strings.Contains(dean.HTML, `id="problems"`) {
+			t.Errorf("%s: the dean digest shows office sections:\n%s", lang, dean.Text)
+		}
+		order(t, lang+" dean", dean.Text, "== "+tt[0], "== "+tt[1], "== "+tt[2], "== "+tt[3], "== "+tt[5])
+	}
+	// Found late gives way to act today and legal exposure only.
+	for _, c := range []struct {
+		rule string
+		days int
+		late bool
+		want string
+	}{
+		{"registration", 0, true, SectionToday}, {"exit-visa", -1, true, SectionToday},
+		{"registration", 3, true, SectionLegal}, {"return-check-in", 3, false, SectionLegal},
+		{"passport-renewal", 3, true, SectionLate}, {"passport-renewal", 3, false, SectionOverdue},
+		{"exit-visa", -2, true, SectionLate}, {"exit-visa", -2, false, SectionUpcoming},
+		{"registration", -5, false, SectionUpcoming}, {"travel-dean-approval", 1, false, SectionOverdue},
+	} {
+		if got := SectionOf(c.rule, c.days, c.late); got != c.want {
+			t.Errorf("SectionOf(%s, %d, %v) = %s, want %s", c.rule, c.days, c.late, got, c.want)
+		}
+	}
+}
+
+// order checks that the substrings appear in text in this order.
+func order(t *testing.T, what, text string, subs ...string) {
+	t.Helper()
+	last := -1
+	for _, sub := range subs {
+		i := strings.Index(text[max(last, 0):], sub)
+		if i < 0 {
+			t.Errorf("%s: no %q after byte %d in\n%s", what, sub, last, text)
+			return
+		}
+		last = max(last, 0) + i
+	}
+}
+
+// The wording of RULES.md: "N days left", "today", "overdue since D";
+// steps in words; reasons and problems in the digest's language, with the
+// field and the row id but never a value.
+func TestDigestWording(t *testing.T) {
+	s := set(t)
+	want := map[string][]string{
+		"en": {"overdue since 17 December 2026 (1 day)", "overdue since 27 November 2026 (21 days)", "due today", "1 day left", "6 days left",
+			"Reminders: step 3 of 3", "Reminders: step 2 of 3", "Already sent: email, step 1 of 3, 13 December",
+			"closed 18 December: the departure date has passed; check the trip in the SIS",
+			"The recipient's mail server refused the address (no such mailbox): correct it in the SIS.", "email to the student", "550 5.1.1", "notice 8123",
+			"Student S2026-0099, field phone: not a valid phone number", "Trip request TR-2026-0460, field departure_on: not a date",
+			"[found late] S2025-0500"},
+		"ru": {"просрочено с 17 декабря 2026 г. (1 день)", "просрочено с 27 ноября 2026 г. (21 день)", "срок сегодня", "остался 1 день", "осталось 6 дней",
+			"Напоминания: шаг 3 из 3", "Уже отправлено: email, шаг 1 из 3, 13 декабря",
+			"закрыто 18 декабря: дата выезда прошла; проверьте поездку в SIS",
+			"Почтовый сервер получателя отклонил адрес (такого ящика нет): исправьте его в SIS.", "письмо студенту", "уведомление 8123",
+			"Студент S2026-0099, поле phone: некорректный номер телефона", "Заявка на поездку TR-2026-0460, поле departure_on: это не дата",
+			"[с опозданием] S2025-0500"},
+		"kk": {"2026 жылғы 17 желтоқсаннан бері мерзімі өткен (1 күн)", "2026 жылғы 27 қарашадан бері мерзімі өткен (21 күн)", "мерзімі бүгін", "1 күн қалды", "6 күн қалды",
+			"Ескертулер: 3-қадам (барлығы 3)", "18 желтоқсанда жабылды: жолға шығу күні өтіп кетті",
+			"Алушының пошта сервері мекенжайды қабылдамады", "студентке хат",
+			"Студент S2026-0099, өріс phone: телефон нөмірі дұрыс емес", "[кеш анықталды] S2025-0500"},
+	}
+	for _, lang := range Languages {
+		out, err := s.Digest(sampleDigest(lang, AudienceOffice))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range want[lang] {
+			if !strings.Contains(out.Text, w) {
+				t.Errorf("%s: no %q in\n%s", lang, w, out.Text)
+			}
+		}
+		for _, bad := range []string{"0 days left", "0 дней", "0 күн", "L3", "Уровень", "Деңгей", "not a valid phone number", "invalid_phone", "malformed_date", "mailbox_rejected"} {
+			if lang == "en" && bad == "not a valid phone number" {
+				continue // the English sentence is the validator's
+			}
+			if strings.Contains(out.Text, bad) || strings.Contains(out.HTML, bad) {
+				t.Errorf("%s: %q in the digest:\n%s", lang, bad, out.Text)
+			}
+		}
+	}
+}
+
 func TestDigestSaysWhatWasLeftOut(t *testing.T) {
 	s := set(t)
+	phone := map[string]string{"en": "not a valid phone number: 1000", "ru": "некорректный номер телефона: 1000", "kk": "телефон нөмірі дұрыс емес: 1000"}
 	for _, lang := range Languages {
 		d := sampleDigest(lang, AudienceOffice)
 		d.FailedTotal, d.ProblemsTotal = 41, 1234
@@ -708,7 +858,7 @@ func TestDigestSaysWhatWasLeftOut(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, body := range []string{out.Text, out.HTML} {
-			for _, want := range []string{": 41", ": 1234", "40", "1232", "sisnotify notices --status failed", "sisnotify.data_problems", "invalid_phone: 1000", "no_faculty: 234"} {
+			for _, want := range []string{": 41", ": 1234", "40", "1232", "sisnotify notices --status failed", "sisnotify.data_problems", phone[lang], ": 234"} {
 				if !strings.Contains(body, want) {
 					t.Errorf("%s: cut lists: no %q in\n%s", lang, want, body)
 				}
@@ -725,15 +875,36 @@ func TestDigestSaysWhatWasLeftOut(t *testing.T) {
 	}
 }
 
-// sampleCutDigest is sampleDigest(lang, AudienceOffice) as the digest job
-// cuts a long one: 46 rows in all, 5 shown, a rule with none shown, and the
-// file with every row attached.
+// sampleCutDigest is a long office digest as the digest job cuts it: each
+// section shows its most urgent rows and counts them all (46 open rows,
+// 6 shown), and the file with every row is attached.
 func sampleCutDigest(lang string) Digest {
 	d := sampleDigest(lang, AudienceOffice)
-	d.Groups[0].Total = 30 // registration: its 3 rows shown
-	d.Groups[1].Total = 5  // travel-dean-approval: 1 shown
-	d.Groups = append(d.Groups, DigestGroup{Rule: "stay-extension", Total: 10})
-	d.RowsTotal, d.OverdueTotal, d.NewTotal = 46, 40, 12
+	asOf := d.AsOf
+	rows := func(rule string, sent bool, r ...DigestRow) DigestGroup {
+		for i := range r {
+			if sent {
+				r[i].Sent = sampleSent(lang, r[i].DaysOverdue, r[i].Level)
+			}
+		}
+		return DigestGroup{Rule: rule, Rows: r}
+	}
+	g := d.Groups
+	reg, tda, pass, exit, stay, moot := g[0], g[1], g[2], g[3], g[4], g[5]
+	today := DigestSection{Kind: SectionToday, Total: 7, Groups: []DigestGroup{
+		{Rule: tda.Rule, Rows: tda.Rows, Total: 5}, {Rule: reg.Rule, Rows: reg.Rows[2:], Total: 2}}}
+	legal := DigestSection{Kind: SectionLegal, Total: 30, Groups: []DigestGroup{
+		{Rule: reg.Rule, Rows: reg.Rows[:2], Total: 20},
+		{Rule: "stay-extension", Total: 10}}} // a rule with no row shown
+	overdue := DigestSection{Kind: SectionOverdue, Total: 1, Groups: []DigestGroup{pass}}
+	late := DigestSection{Kind: SectionLate, Total: 3, Groups: []DigestGroup{
+		rows("exit-visa", false, exit.Rows...), {Rule: "passport-renewal", Total: 2}}}
+	mootSec := DigestSection{Kind: SectionMoot, Total: 1, Groups: []DigestGroup{moot}}
+	upcoming := DigestSection{Kind: SectionUpcoming, Total: 5, Groups: []DigestGroup{
+		stay, rows("passport-renewal", true, DigestRow{StudentID: "S2023-0001", Name: "Yerlan Tashkenbayev", Faculty: "Faculty of IT", Due: asOf.AddDays(40), DaysOverdue: -40, Level: 1})}}
+	d.Groups = nil
+	d.Sections = []DigestSection{today, legal, overdue, late, mootSec, upcoming}
+	d.RowsTotal, d.OverdueTotal, d.NewTotal, d.TodayTotal = 46, 33, 12, 7
 	d.Attachment = DigestCSVName(d.AsOf)
 	return d
 }
@@ -741,9 +912,14 @@ func sampleCutDigest(lang string) Digest {
 func TestDigestCutSaysWhereTheRestIs(t *testing.T) {
 	s := set(t)
 	more := map[string]string{
-		"en": "This email shows only the 5 most overdue of 46 rows. 41 more are in the attached CSV file digest-2026-12-18.csv, which lists all 46 rows.",
-		"ru": "В письме показаны только самые просроченные строки: 5 из 46. Ещё 41 — во вложенном CSV-файле digest-2026-12-18.csv, в котором есть все 46 строк.",
-		"kk": "Хатта мерзімі ең көп өткен 5 жол ғана көрсетілді (46 жолдың ішінен). Тағы 41 жол тіркелген digest-2026-12-18.csv CSV файлында, онда барлық 46 жол бар.",
+		"en": "This email shows the 9 most urgent of 47 rows. 38 more are in the attached CSV file digest-2026-12-18.csv, which lists every row.",
+		"ru": "В письме показаны самые срочные строки: 9 из 47. Ещё 38 — во вложенном CSV-файле digest-2026-12-18.csv, где есть все строки.",
+		"kk": "Хатта ең шұғыл 9 жол ғана көрсетілді (47 жолдың ішінен). Тағы 38 жол тіркелген digest-2026-12-18.csv CSV файлында, онда барлық жол бар.",
+	}
+	section := map[string]string{
+		"en": "Shown here: the 2 most urgent of 30. The other 28 are in the attached file digest-2026-12-18.csv.",
+		"ru": "Здесь показаны самые срочные: 2 из 30. Остальные 28 — во вложенном файле digest-2026-12-18.csv.",
+		"kk": "Мұнда ең шұғылдары көрсетілді: 2 (30 ішінен). Қалған 28 — тіркелген digest-2026-12-18.csv файлында.",
 	}
 	shown := map[string]string{"en": "shown here", "ru": "в письме", "kk": "хатта"}
 	for _, lang := range Languages {
@@ -752,27 +928,29 @@ func TestDigestCutSaysWhereTheRestIs(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, body := range []string{out.Text, out.HTML} {
-			if !strings.Contains(body, more[lang]) {
-				t.Errorf("%s: cut digest does not say %q:\n%s", lang, more[lang], body)
+			for _, want := range []string{more[lang], section[lang]} {
+				if !strings.Contains(body, want) {
+					t.Errorf("%s: cut digest does not say %q:\n%s", lang, want, body)
+				}
 			}
-			// Every rule with its count in all, and how many are shown.
-			for _, want := range []string{"(registration): 30 (" + shown[lang] + ": 3)", "(travel-dean-approval): 5 (" + shown[lang] + ": 1)",
+			// Every rule with its count in the section, and how many
+			// are shown.
+			for _, want := range []string{"(registration): 20 (" + shown[lang] + ": 2)", "(travel-dean-approval): 5 (" + shown[lang] + ": 1)",
 				"(passport-renewal): 1", s.RuleTitle(lang, "stay-extension"), "(stay-extension): 10 (" + shown[lang] + ": 0)"} {
 				if !strings.Contains(strings.ReplaceAll(body, "</span>", ""), want) {
 					t.Errorf("%s: cut digest has no %q:\n%s", lang, want, body)
 				}
 			}
 		}
-		// The counts are the whole digest's: 40 overdue, 12 new, 46 in all.
-		if !strings.Contains(out.Subject, "40") || !strings.Contains(out.Subject, "12") {
+		// The counts are the whole digest's: 33 overdue, 12 new, 46 in all.
+		if !strings.Contains(out.Subject, "33") || !strings.Contains(out.Subject, "12") || !strings.Contains(out.Subject, "7") {
 			t.Errorf("%s: subject %q does not count every row", lang, out.Subject)
 		}
-		if !strings.Contains(out.Text, ": 40.") || !strings.Contains(out.Text, ": 46.") {
+		if !strings.Contains(out.Text, ": 33.") || !strings.Contains(out.Text, ": 46.") {
 			t.Errorf("%s: summary does not count every row:\n%s", lang, out.Text)
 		}
-		// A rule with no row shown has a heading and no table.
-		if n, m := strings.Count(out.HTML, "<table"), 3+2; n != m {
-			t.Errorf("%s: %d tables, want %d (3 groups with rows, failed notices, data problems)", lang, n, m)
+		if !strings.Contains(strings.SplitN(out.Text, "\n", 2)[0], ": 30 · ") {
+			t.Errorf("%s: the counts line does not count the cut section's rows: %s", lang, strings.SplitN(out.Text, "\n", 2)[0])
 		}
 		// A whole digest says nothing of the kind.
 		whole, err := s.Digest(sampleDigest(lang, AudienceOffice))
@@ -789,9 +967,19 @@ func TestDigestCSV(t *testing.T) {
 	s := set(t)
 	asOf := date.MustParse("2026-12-18")
 	header := map[string]string{
-		"en": "Rule,Student ID,Request,Name,Faculty,Due,Days overdue (negative: days left),Level,Already sent,new",
-		"ru": "Правило;ID студента;Заявка;ФИО;Факультет;Срок;Дней просрочки (минус — осталось дней);Уровень;Уже отправлено;новое",
-		"kk": "Ереже;Студент ID;Өтінім;Аты-жөні;Факультет;Мерзімі;Мерзімінен өткен күн (минус — қалған күн);Деңгей;Жіберілгені;жаңа",
+		"en": "Section,Rule,Student ID,request,Name,Faculty,Due,Days overdue (negative: days left),Reminders,Already sent,new,found late,Closed as moot",
+		"ru": "Раздел;Правило;ID студента;заявка;ФИО;Факультет;Срок;Дней просрочки (минус — осталось дней);Напоминания;Уже отправлено;новое;с опозданием;Закрыто как неактуальное",
+		"kk": "Бөлім;Ереже;Студент ID;өтінім;Аты-жөні;Факультет;Мерзімі;Мерзімінен өткен күн (минус — қалған күн);Ескертулер;Жіберілгені;жаңа;кеш анықталды;Өзектілігі жойылып, жабылды",
+	}
+	sections := map[string][]string{ // legal, late, today, moot
+		"en": {"Overdue, legal exposure", "Found late", "Act today", "Closed as moot"},
+		"ru": {"Просрочено, правовой риск", "Обнаружено с опозданием", "Сделать сегодня", "Закрыто как неактуальное"},
+		"kk": {"Мерзімі өткен, құқықтық тәуекел", "Кеш анықталды", "Бүгін орындау керек", "Өзектілігі жойылып, жабылды"},
+	}
+	moot := map[string]string{
+		"en": "2026-12-17: the departure date has passed; check the trip in the SIS",
+		"ru": "2026-12-17: дата выезда прошла; проверьте поездку в SIS",
+		"kk": "2026-12-17: жолға шығу күні өтіп кетті; сапарды SIS-те тексеріңіз",
 	}
 	for _, lang := range Languages {
 		var b bytes.Buffer
@@ -803,9 +991,10 @@ func TestDigestCSV(t *testing.T) {
 			rule string
 			r    DigestRow
 		}{
-			{"registration", DigestRow{StudentID: "S1", SubjectID: "S1", Name: "Айгерим Бекова", Faculty: "Инженерия; IT", Due: asOf.AddDays(-12), DaysOverdue: 12, Level: 3, Sent: "L3 email, SMS 25 ноября", New: true}},
-			{"travel-dean-approval", DigestRow{StudentID: "S2", SubjectID: "TR-1", Name: "=HYPERLINK(\"http://x\")", Faculty: "-Law", Due: asOf.AddDays(3), DaysOverdue: -3, Level: 1}},
+			{"registration", DigestRow{StudentID: "S1", SubjectID: "S1", Name: "Айгерим Бекова", Faculty: "Инженерия; IT", Due: asOf.AddDays(-12), DaysOverdue: 12, Level: 3, Sent: "email + SMS, шаг 3 из 3, 25 ноября", New: true}},
+			{"travel-dean-approval", DigestRow{StudentID: "S2", SubjectID: "TR-1", Name: "=HYPERLINK(\"http://x\")", Faculty: "-Law", Due: asOf.AddDays(3), DaysOverdue: -3, Level: 1, FoundLate: true}},
 			{"registration", DigestRow{StudentID: "@S3", Name: "O'Brien,\r\nLiam \"Jr\"", Due: asOf, Level: 2}},
+			{"exit-visa", DigestRow{StudentID: "S4", SubjectID: "TR-2", Name: "A B", Due: asOf.AddDays(-2), DaysOverdue: 2, Level: 1, Reason: MootDeparturePassed, ClosedOn: asOf.AddDays(-1)}},
 		}
 		for _, r := range rows {
 			if err := c.Row(r.rule, r.r); err != nil {
@@ -827,8 +1016,8 @@ func TestDigestCSV(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v\n%s", lang, err, raw)
 		}
-		if len(recs) != 4 {
-			t.Fatalf("%s: %d records, want the header and 3 rows", lang, len(recs))
+		if len(recs) != 5 {
+			t.Fatalf("%s: %d records, want the header and 4 rows", lang, len(recs))
 		}
 		sep := ","
 		if lang != "en" {
@@ -837,11 +1026,13 @@ func TestDigestCSV(t *testing.T) {
 		if got := strings.Join(recs[0], sep); got != header[lang] {
 			t.Errorf("%s: header %q, want %q", lang, got, header[lang])
 		}
-		newWord := recs[0][9]
+		newWord, lateWord := recs[0][10], recs[0][11]
+		sec := sections[lang]
 		want := [][]string{
-			{"registration", "S1", "", "Айгерим Бекова", "Инженерия; IT", "2026-12-06", "12", "3", "L3 email, SMS 25 ноября", newWord},
-			{"travel-dean-approval", "S2", "TR-1", "'=HYPERLINK(\"http://x\")", "'-Law", "2026-12-21", "-3", "1", "", ""},
-			{"registration", "'@S3", "", "O'Brien, Liam \"Jr\"", "", "2026-12-18", "0", "2", "", ""},
+			{sec[0], "registration", "S1", "", "Айгерим Бекова", "Инженерия; IT", "2026-12-06", "12", "3", "email + SMS, шаг 3 из 3, 25 ноября", newWord, "", ""},
+			{sec[1], "travel-dean-approval", "S2", "TR-1", "'=HYPERLINK(\"http://x\")", "'-Law", "2026-12-21", "-3", "1", "", "", lateWord, ""},
+			{sec[2], "registration", "'@S3", "", "O'Brien, Liam \"Jr\"", "", "2026-12-18", "0", "2", "", "", "", ""},
+			{sec[3], "exit-visa", "S4", "TR-2", "A B", "", "2026-12-16", "2", "1", "", "", "", moot[lang]},
 		}
 		for i, w := range want {
 			if strings.Join(recs[i+1], "|") != strings.Join(w, "|") {
@@ -933,6 +1124,7 @@ func TestGolden(t *testing.T) {
 		digest("en-office-digest", sampleDigest("en", AudienceOffice)),
 		digest("ru-office-digest", sampleDigest("ru", AudienceOffice)),
 		digest("kk-office-digest", sampleDigest("kk", AudienceOffice)),
+		digest("en-dean-digest", sampleDigest("en", AudienceDean)),
 		digest("ru-dean-digest", sampleDigest("ru", AudienceDean)),
 		digest("kk-dean-digest", sampleDigest("kk", AudienceDean)),
 		// A long digest cut to its most overdue rows, the rest attached.
