@@ -1,5 +1,5 @@
 // Package config reads sisnotify's optional YAML configuration file, named
-// by SISNOTIFY_CONFIG: overrides of the rule catalog (shared/RULES.md), of
+// by SISNOTIFY_CONFIG: overrides of the rule catalog (rules.Defaults), of
 // the working-day calendar, the office's details used in notices, and the
 // SMS quiet hours. Without a file every built-in default applies.
 //
@@ -13,16 +13,19 @@
 //
 // # Keys
 //
-// All sections and keys are optional. example.yaml beside this file is a
-// complete example that restates every default.
+// All sections and keys are optional (but see below what a night that
+// sends needs of the office). example.yaml beside this file is a complete
+// example that restates every default.
 //
 //	office:
 //	  language: ru          # en | ru | kk: the office digest's language and
 //	                        # the deans' default (default ru)
+//	  university: …         # the university in a few words ("KazNU"): every
+//	                        # SMS starts with it
 //	  name: International Office   # shown in notices (default "International Office")
 //	  address: …            # free text shown in notices
 //	  hours: …              # free text
-//	  phone: …              # free text
+//	  phone: …              # free text; every SMS ends with it
 //	  email: …              # an email address
 //	  ru:                   # the name, address and hours in a language
 //	    name: …             # (en, ru, kk), for the notices in it;
@@ -66,6 +69,12 @@
 // is set in the registration section. Units: d calendar days, wd working
 // days, m months (clamped to the month's last day). A list of channels may
 // also be written as one word (student: email) or [] for none.
+//
+// A night that sends (run --once without --dry-run, serve) needs
+// office.university, office.phone, office.address and office.hours (the
+// address and hours either as such or in each of en, ru and kk): a notice
+// that cannot say where to go is worse than none. The dry run and the
+// other commands do without them.
 package config
 
 import (
@@ -116,14 +125,54 @@ type FeedGuard struct {
 
 // Office is who the notices say to contact.
 type Office struct {
-	Language   rules.Language // default Russian
-	OfficeText                // name, address and hours, in every language
+	Language rules.Language // default Russian
+	// University names the university in a few words ("KazNU"): every
+	// SMS starts with it, so the student knows who writes.
+	University string
+	OfficeText // name, address and hours, in every language
 	Phone      string
 	Email      string
 	// In is the name, address and hours written in a language ("en", "ru",
 	// "kk"), for the notices in that language; what it leaves out is
 	// shown as above.
 	In map[string]OfficeText
+}
+
+// SendingKeys are the office's keys a night that sends cannot do without,
+// in the order Missing reports them.
+var SendingKeys = []string{"office.phone", "office.address", "office.hours", "office.university"}
+
+// Missing returns the keys of SendingKeys that o leaves empty. The address
+// and the hours count as given when set for every language (office.en,
+// office.ru and office.kk all set them) even without the common one.
+func (o Office) Missing() []string {
+	inAll := func(get func(OfficeText) string) bool {
+		for _, lang := range []string{"en", "ru", "kk"} {
+			if strings.TrimSpace(get(o.In[lang])) == "" {
+				return false
+			}
+		}
+		return true
+	}
+	var out []string
+	for _, k := range SendingKeys {
+		var v string
+		all := false
+		switch k {
+		case "office.phone":
+			v = o.Phone
+		case "office.address":
+			v, all = o.Address, inAll(func(t OfficeText) string { return t.Address })
+		case "office.hours":
+			v, all = o.Hours, inAll(func(t OfficeText) string { return t.Hours })
+		case "office.university":
+			v = o.University
+		}
+		if strings.TrimSpace(v) == "" && !all {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // OfficeText is what of the office's details is written in a language.
@@ -435,7 +484,7 @@ func (p *parser) top(n *yaml.Node) {
 
 func (p *parser) office(n *yaml.Node) {
 	o := &p.file.Office
-	p.mapping(n, "office", []string{"language", "name", "address", "hours", "phone", "email", "en", "ru", "kk"}, func(key string, _, v *yaml.Node) {
+	p.mapping(n, "office", []string{"language", "university", "name", "address", "hours", "phone", "email", "en", "ru", "kk"}, func(key string, _, v *yaml.Node) {
 		path := "office." + key
 		if key == "en" || key == "ru" || key == "kk" {
 			p.officeIn(v, path, key)
@@ -450,6 +499,8 @@ func (p *parser) office(n *yaml.Node) {
 			if o.Language = rules.ParseLanguage(s); o.Language == rules.LanguageUnknown {
 				p.errorf(v, path, "unknown language %q (want en, ru or kk)", s)
 			}
+		case "university":
+			o.University = s
 		case "name", "address", "hours":
 			o.OfficeText.set(key, s)
 		case "phone":

@@ -137,7 +137,7 @@ rules:
 		{"registration in months", "registration:\n  visa_free: 1m\n",
 			[]string{`config.yaml:2: registration.visa_free: "1m": the registration period is in d (calendar days) or wd (working days)`}},
 		{"office in an unknown language", "office:\n  de:\n    name: Auslandsamt\n",
-			[]string{"config.yaml:2: office.de: unknown key (want language, name, address, hours, phone, email, en, ru, kk)"}},
+			[]string{"config.yaml:2: office.de: unknown key (want language, university, name, address, hours, phone, email, en, ru, kk)"}},
 		{"office phone given per language", "office:\n  ru:\n    phone: \"+7 727 000 00 00\"\n",
 			[]string{"config.yaml:3: office.ru.phone: unknown key (want name, address, hours)"}},
 		{"office language not a mapping", "office:\n  ru: Международный отдел\n",
