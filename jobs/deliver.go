@@ -21,6 +21,7 @@ import (
 	"github.com/iec-almaty/sisnotify/integrations/sms"
 	"github.com/iec-almaty/sisnotify/jobs/date"
 	"github.com/iec-almaty/sisnotify/jobs/internal/batch"
+	"github.com/iec-almaty/sisnotify/jobs/rules"
 	"github.com/iec-almaty/sisnotify/templates"
 )
 
@@ -60,8 +61,14 @@ type Deliverer struct {
 	// OfficeLang is the language of office emails and of deans without one.
 	OfficeLang string
 	// Steps is each rule's ladder length as configured (for the tone of
-	// the last step).
+	// the last step); a rule missing from it takes the length of its
+	// ladder in Ladders.
 	Steps map[string]int
+	// Ladders is each rule's ladder as configured: what each step sends,
+	// level 1 first. A notice's step tells its template whether the step
+	// is office: urgent (the only urgent steps) and whether the student is
+	// also told. A rule or level missing from it is neither.
+	Ladders map[string][]rules.Actions
 	// Lease is how long a claimed ("sending") notice belongs to its
 	// worker; after it another may claim it. Default 10 minutes.
 	Lease time.Duration
@@ -170,6 +177,11 @@ type claimed struct {
 	VisaRegime  string         `db:"visa_regime"`
 	FacultyName string         `db:"faculty_name"`
 	DeanName    string         `db:"dean_name"`
+	// What staff need to reach the student, and the trip's stated reason:
+	// for the templates only, never for a log.
+	StudentEmail string `db:"student_email"`
+	StudentPhone string `db:"student_phone"`
+	Reason       string `db:"reason"`
 }
 
 // claimQuery claims the notices of ids that are pending, or sending under
@@ -197,7 +209,8 @@ var claimQuery = `
 	       ` + dayNum("t.departure_on") + ` AS departure_on, ` + dayNum("t.return_on") + ` AS return_on,
 	       o.closed_at IS NOT NULL AS closed,
 	       coalesce(s.given_name, '') AS given_name, coalesce(s.family_name, '') AS family_name,
-	       coalesce(s.visa_regime, '') AS visa_regime, coalesce(f.name, '') AS faculty_name, coalesce(f.dean_name, '') AS dean_name
+	       coalesce(s.visa_regime, '') AS visa_regime, coalesce(f.name, '') AS faculty_name, coalesce(f.dean_name, '') AS dean_name,
+	       coalesce(s.email, '') AS student_email, coalesce(s.phone, '') AS student_phone, coalesce(t.reason, '') AS reason
 	FROM c
 	CROSS JOIN async
 	JOIN sisnotify.obligations o ON o.obligation_id = c.obligation_id
@@ -393,13 +406,18 @@ func (d *Deliverer) send(ctx context.Context, n *claimed) (provider string, retr
 		lang = d.OfficeLang
 	}
 	lang = templates.Lang(lang)
+	step := d.step(n.Rule, n.Level)
 	tn := templates.Notice{
-		Rule: n.Rule, Level: n.Level, Steps: d.Steps[n.Rule], Audience: n.Audience, Lang: lang,
+		Rule: n.Rule, Level: n.Level, Steps: d.steps(n.Rule), Audience: n.Audience, Lang: lang,
 		AsOf: date.Date(n.Night), Due: date.Date(n.DueOn), Anchor: date.Date(n.Anchor),
 		StudentID: n.StudentID, GivenName: n.GivenName, FamilyName: n.FamilyName,
 		FacultyName: n.FacultyName, DeanName: n.DeanName, VisaRegime: n.VisaRegime,
 		SubjectID: n.SubjectID, Departure: date.Date(n.Departure), Return: date.Date(n.Return),
-		Office: d.Office,
+		Reason:       n.Reason,
+		StudentEmail: n.StudentEmail, StudentPhone: n.StudentPhone,
+		OfficeUrgent:    step&rules.OfficeUrgent != 0,
+		StudentNotified: step&(rules.StudentEmail|rules.StudentSMS) != 0,
+		Office:          d.Office,
 	}
 	switch n.Channel {
 	case "email":
@@ -431,6 +449,38 @@ func (d *Deliverer) send(ctx context.Context, n *claimed) (provider string, retr
 		return firstNonEmpty(res.ProviderID, res.Reply), retry, lang, d.Templates.Version(), hex.EncodeToString(sum[:16]), err
 	}
 	return "", false, lang, "", "", fmt.Errorf("unknown channel %q", n.Channel)
+}
+
+// Ladders maps each rule's id to what its steps send, level 1 first: the
+// Deliverer's Ladders of a configuration's rules (config.File.Rules).
+func Ladders(rs []rules.Rule) map[string][]rules.Actions {
+	out := make(map[string][]rules.Actions, len(rs))
+	for _, r := range rs {
+		l := make([]rules.Actions, len(r.Steps))
+		for i, st := range r.Steps {
+			l[i] = st.Actions
+		}
+		out[string(r.ID)] = l
+	}
+	return out
+}
+
+// step is what the configured step of rule at level (1-based) sends; 0
+// when the ladder has no such step.
+func (d *Deliverer) step(rule string, level int) rules.Actions {
+	ladder := d.Ladders[rule]
+	if level < 1 || level > len(ladder) {
+		return 0
+	}
+	return ladder[level-1]
+}
+
+// steps is the length of rule's configured ladder.
+func (d *Deliverer) steps(rule string) int {
+	if n, ok := d.Steps[rule]; ok {
+		return n
+	}
+	return len(d.Ladders[rule])
 }
 
 // MessageID is the Message-ID of a notice: derived from its key, so a

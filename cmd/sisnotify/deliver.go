@@ -76,10 +76,6 @@ func newDelivery(a *app, cfg *Config, file *config.File, db *sqlx.DB) (*delivery
 	if file.SMS.QuietHours != nil {
 		quiet = *file.SMS.QuietHours
 	}
-	steps := map[string]int{}
-	for _, r := range file.Rules() {
-		steps[string(r.ID)] = len(r.Steps)
-	}
 	o := file.Office
 	rdb := redis.NewClient(opt)
 	d := &delivery{
@@ -89,7 +85,7 @@ func newDelivery(a *app, cfg *Config, file *config.File, db *sqlx.DB) (*delivery
 		deliverer: &jobs.Deliverer{
 			DB: db, Mail: mailer, SMS: texter, Templates: set,
 			Office:     officeOf(o),
-			OfficeLang: o.Language.String(), Steps: steps, Log: a.log,
+			OfficeLang: o.Language.String(), Ladders: jobs.Ladders(file.Rules()), Log: a.log,
 		},
 	}
 	d.enqueuer = &jobs.Enqueuer{DB: db, Client: d.client, MaxRetry: worker.MaxRetry, Quiet: quiet, Location: cfg.Location, Log: a.log}
@@ -218,7 +214,7 @@ func (p *progress) end() {
 
 // officeOf is the office of the configuration as the templates show it.
 func officeOf(o config.Office) templates.Office {
-	t := templates.Office{Name: o.Name, Address: o.Address, Hours: o.Hours, Phone: o.Phone, Email: o.Email}
+	t := templates.Office{University: o.University, Name: o.Name, Address: o.Address, Hours: o.Hours, Phone: o.Phone, Email: o.Email}
 	for lang, in := range o.In {
 		if t.In == nil {
 			t.In = map[string]templates.OfficeText{}
