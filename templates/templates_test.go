@@ -94,24 +94,14 @@ func sample(rule, audience, lang string, level, offset int) Notice {
 	return n
 }
 
-// rulesMD finds shared/RULES.md above the package directory (the repository
-// has shared/ beside it, in development and in CI).
+// rulesMD is the repository's rules catalog, docs/rules.md: every rule
+// with its ladder, which the templates must cover.
 func rulesMD(t *testing.T) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
+	p := filepath.Join("..", "docs", "rules.md")
+	if _, err := os.Stat(p); err != nil {
+		t.Fatalf("the rules catalog: %v", err)
 	}
-	for {
-		p := filepath.Join(dir, "shared", "RULES.md")
-		if _, err := os.Stat(p); err == nil {
-			return p
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return ""
-		}
-		dir = parent
-	}
+	return p
 }
 
 type mdRule struct {
