@@ -224,6 +224,26 @@ func loadConfig(lookup func(string) (string, bool), n need) (*Config, error) {
 	return c, nil
 }
 
+// requireOffice refuses a night that sends without the office's details
+// that every notice gives (phone, address, hours, and the university every
+// SMS starts with): a notice that cannot say where to go is worse than
+// none. One line per missing key, naming it as the YAML file writes it.
+func requireOffice(cfg *Config, file *config.File) error {
+	missing := file.Office.Missing()
+	if len(missing) == 0 {
+		return nil
+	}
+	where := "set it in the file of SISNOTIFY_CONFIG"
+	if cfg.ConfigPath == "" {
+		where = "SISNOTIFY_CONFIG names no file; set it in one"
+	}
+	lines := make([]string, len(missing))
+	for i, k := range missing {
+		lines[i] = fmt.Sprintf("SISNOTIFY_CONFIG: %s is required to send notices (%s)", k, where)
+	}
+	return &ConfigError{Msg: strings.Join(lines, "\n")}
+}
+
 func requirePostgres(name, v, what string) error {
 	if v == "" {
 		return configErr("%s is required (%s)", name, what)

@@ -18,10 +18,13 @@ func envOf(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
 }
 
+// runCmd runs sisnotify in-process with env, plus the tests' office
+// configuration (withOfficeMap) unless env sets SISNOTIFY_CONFIG: set it
+// to "" for none.
 func runCmd(t *testing.T, env map[string]string, args ...string) (stdout, stderr string, err error) {
 	t.Helper()
 	var out, errb bytes.Buffer
-	err = run(context.Background(), args, envOf(env), &out, &errb)
+	err = run(context.Background(), args, envOf(withOfficeMap(t, env)), &out, &errb)
 	return out.String(), errb.String(), err
 }
 

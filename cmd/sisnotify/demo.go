@@ -118,6 +118,9 @@ func cmdDemo(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return &ConfigError{Msg: "SISNOTIFY_CONFIG: " + err.Error()}
 	}
+	if filled := fillDemoOffice(&file.Office); len(filled) > 0 {
+		fmt.Fprintf(a.stdout, "office details not configured (%s): the demo's notices show fictitious examples\n", strings.Join(filled, ", "))
+	}
 	if err := runNight(ctx, a, cfg, file, db, day, 5*time.Minute); err != nil {
 		return err
 	}
@@ -131,6 +134,46 @@ func cmdDemo(ctx context.Context, a *app, args []string) error {
 	}
 	fmt.Fprintln(a.stdout, "the notice log: sisnotify notices   data problems: SELECT entity, code, count(*) FROM sisnotify.data_problems GROUP BY 1, 2;")
 	return nil
+}
+
+// demoOffice is the office of the demo's notices where the configuration
+// gives none: plainly fictitious, so that nobody mistakes a demo notice
+// for a real office's, and complete, so that demo notices look like real
+// ones (every SMS starts with the university and ends with the phone).
+var demoOffice = config.Office{
+	University: "Example University",
+	OfficeText: config.OfficeText{
+		Name:    "International Office (example)",
+		Address: "Room 000, 1 Example Street, Almaty (example)",
+		Hours:   "Mon-Fri 09:00-18:00 (example)",
+	},
+	Phone: "+7 700 000 00 00",
+	Email: "international@example.edu",
+}
+
+// fillDemoOffice gives o demoOffice's value for each detail it leaves
+// empty and returns their YAML keys. A name that is the built-in default
+// counts as given.
+func fillDemoOffice(o *config.Office) []string {
+	var filled []string
+	for _, f := range []struct {
+		key      string
+		dst      *string
+		fallback string
+	}{
+		{"office.university", &o.University, demoOffice.University},
+		{"office.name", &o.Name, demoOffice.Name},
+		{"office.address", &o.Address, demoOffice.Address},
+		{"office.hours", &o.Hours, demoOffice.Hours},
+		{"office.phone", &o.Phone, demoOffice.Phone},
+		{"office.email", &o.Email, demoOffice.Email},
+	} {
+		if strings.TrimSpace(*f.dst) == "" {
+			*f.dst = f.fallback
+			filled = append(filled, f.key)
+		}
+	}
+	return filled
 }
 
 // showExamples prints the subject lines of a few notices from the outbox.

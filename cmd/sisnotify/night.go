@@ -51,6 +51,11 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return &ConfigError{Msg: "SISNOTIFY_CONFIG: " + strings.ReplaceAll(err.Error(), "\n", "; ")}
 	}
+	if !*dry {
+		if err := requireOffice(cfg, rulesCfg); err != nil {
+			return err
+		}
+	}
 	db, err := openDB(ctx, a, cfg.DBURL)
 	if err != nil {
 		return err

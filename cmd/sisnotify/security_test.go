@@ -387,7 +387,7 @@ func TestSecretsFromFilesNeverLeak(t *testing.T) {
 		t.Fatalf("mailtest URL %q does not carry the password", smtp.URL())
 	}
 	redisURL := testenv.Redis(t, redisDB)
-	env := append(secCleanEnviron(),
+	env := withOffice(t, append(secCleanEnviron(),
 		"SISNOTIFY_SIS_URL_FILE="+secretFile("sis-url", sisURL),
 		"SISNOTIFY_DB_URL_FILE="+secretFile("db-url", dbURL),
 		"SISNOTIFY_SMTP_URL_FILE="+secretFile("smtp-url", smtp.URL()),
@@ -399,7 +399,7 @@ func TestSecretsFromFilesNeverLeak(t *testing.T) {
 		"SISNOTIFY_SMS_API_URL="+provider.URL,
 		"SISNOTIFY_REDIS_URL="+redisURL, "SISNOTIFY_OUTBOX_DIR="+t.TempDir(),
 		"SISNOTIFY_OFFICE_EMAILS=office@uni.example", "SISNOTIFY_SMS_QUIET_HOURS=",
-		"SISNOTIFY_SCHEDULE="+spec, "SISNOTIFY_HTTP_ADDR=127.0.0.1:0")
+		"SISNOTIFY_SCHEDULE="+spec, "SISNOTIFY_HTTP_ADDR=127.0.0.1:0"))
 	var c secCorpus
 	run := func(what string, env []string, wantOK bool, args ...string) {
 		t.Helper()

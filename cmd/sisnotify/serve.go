@@ -29,6 +29,9 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return &ConfigError{Msg: "SISNOTIFY_CONFIG: " + err.Error()}
 	}
+	if err := requireOffice(cfg, file); err != nil {
+		return err
+	}
 	db, err := openDB(ctx, a, cfg.DBURL)
 	if err != nil {
 		return err
