@@ -88,7 +88,8 @@ type Digest struct {
 	// (templates.DigestCSVName). Default 12.
 	MaxSectionRows int
 	// MaxHTML bounds the HTML of a digest, in bytes: a digest that would
-	// be longer shows fewer rows per section (halved until it fits).
+	// be longer shows fewer rows per section, and fewer failed notices
+	// and data problems (a third fewer at a time, until it fits).
 	// Default 90,000 (mail clients clip a message past 100 KB).
 	MaxHTML int
 	// Steps is each rule's ladder length as configured, for "step 3 of
@@ -704,9 +705,9 @@ type digestCut struct {
 }
 
 // build renders the digest of r and, when rows were left out, the CSV of
-// every row. It cuts the sections to MaxSectionRows rows, and halves that
-// (and the lists of failed notices and data problems) until the HTML is
-// under MaxHTML.
+// every row. It cuts the sections to MaxSectionRows rows, and takes a
+// third off that (and off the lists of failed notices and data problems)
+// until the HTML is under MaxHTML.
 func (d *Digest) build(night date.Date, r *digestRecipient, seen map[int64]bool, lists *officeLists) (templates.Rendered, []mail.Attachment, digestCut, error) {
 	var c digestCut
 	secs := d.sections(night, r)
@@ -723,7 +724,7 @@ func (d *Digest) build(night date.Date, r *digestRecipient, seen map[int64]bool,
 			return out, nil, c, fmt.Errorf("render: %w", err)
 		}
 		if len(out.HTML) > d.maxHTML() && (limit > 1 || listCap > 4) {
-			limit, listCap = max(1, limit/2), max(4, listCap/2)
+			limit, listCap = max(1, limit*2/3), max(4, listCap*2/3)
 			continue
 		}
 		c.shown = shown
