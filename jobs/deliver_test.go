@@ -71,7 +71,7 @@ func newRigTB(t testing.TB, e *env, opts ...mailtest.Option) *rig {
 	e.db.SetMaxIdleConns(rigConcurrency + 4)
 	r := &rig{e: e, smtp: srv, smsDir: dir, rdb: rdb}
 	r.d = &jobs.Deliverer{DB: e.db, Mail: pool, SMS: sms.NewOutbox(dir), Templates: set,
-		Office:     templates.Office{Name: "International Office", Address: "Room 112", Hours: "9-18", Phone: "+7 727 355 05 67", Email: "io@uni.example"},
+		Office:     templates.Office{University: "Test University", Name: "International Office", Address: "Room 112", Hours: "9-18", Phone: "+7 727 355 05 67", Email: "io@uni.example"},
 		OfficeLang: "ru"}
 	r.q = &jobs.Enqueuer{DB: e.db, Client: client, MaxRetry: 5, Location: time.UTC}
 	return r
