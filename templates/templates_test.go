@@ -603,21 +603,21 @@ func sampleDigest(lang, audience string) Digest {
 		DeanName: "Prof. Serik Akhmetov", FacultyName: "Faculty of Economics",
 		Groups: []DigestGroup{
 			{Rule: "registration", Rows: []DigestRow{
-				{StudentID: "S2026-0042", Name: "<b>O'Brien</b> Liam", Faculty: "Faculty of Economics", Due: asOf.AddDays(-1), DaysOverdue: 1, Level: 3, Sent: sampleSent(lang, 1, 3), New: true},
-				{StudentID: "S2026-0007", Name: "Zhang Wei", Faculty: "Faculty of Law", Due: asOf.AddDays(-5), DaysOverdue: 5, Level: 3, Sent: sampleSent(lang, 5, 3)},
-				{StudentID: "S2026-0101", Name: "Ali Karimov", Faculty: "Faculty of Law", Due: asOf.AddDays(1), DaysOverdue: -1, Level: 1, Sent: sampleSent(lang, -1, 1), New: true},
+				{StudentID: "S2026-0042", Name: "<b>O'Brien</b> Liam", Faculty: "Faculty of Economics", Due: asOf.AddDays(-1), DaysOverdue: 1, Level: 3, Sent: sampleSent(lang, 1, 3, 3), New: true},
+				{StudentID: "S2026-0007", Name: "Zhang Wei", Faculty: "Faculty of Law", Due: asOf.AddDays(-5), DaysOverdue: 5, Level: 3, Sent: sampleSent(lang, 5, 3, 3)},
+				{StudentID: "S2026-0101", Name: "Ali Karimov", Faculty: "Faculty of Law", Due: asOf.AddDays(1), DaysOverdue: -1, Level: 1, Sent: sampleSent(lang, -1, 1, 3), New: true},
 			}},
 			{Rule: "travel-dean-approval", Rows: []DigestRow{
-				{StudentID: "S2025-0311", SubjectID: "TR-2026-0451", Name: "Fatima Yusupova", Faculty: "Faculty of Economics", Due: asOf, DaysOverdue: 0, Level: 2, Sent: sampleSent(lang, 0, 2)},
+				{StudentID: "S2025-0311", SubjectID: "TR-2026-0451", Name: "Fatima Yusupova", Faculty: "Faculty of Economics", Due: asOf, DaysOverdue: 0, Level: 2, Sent: sampleSent(lang, 0, 2, 3)},
 			}},
 			{Rule: "passport-renewal", Rows: []DigestRow{
-				{StudentID: "S2024-0020", Name: "Nguyen Van An", Faculty: "Faculty of IT", Due: asOf.AddDays(-21), DaysOverdue: 21, Level: 3, Sent: sampleSent(lang, 21, 3)},
+				{StudentID: "S2024-0020", Name: "Nguyen Van An", Faculty: "Faculty of IT", Due: asOf.AddDays(-21), DaysOverdue: 21, Level: 3, Sent: sampleSent(lang, 21, 3, 5)},
 			}},
 			{Rule: "exit-visa", Rows: []DigestRow{
-				{StudentID: "S2025-0500", SubjectID: "TR-2026-0470", Name: "Aibek Osmonov", Faculty: "Faculty of Economics", Due: asOf.AddDays(6), DaysOverdue: -6, Level: 2, FoundLate: true, Sent: sampleSent(lang, -6, 2), New: true},
+				{StudentID: "S2025-0500", SubjectID: "TR-2026-0470", Name: "Aibek Osmonov", Faculty: "Faculty of Economics", Due: asOf.AddDays(6), DaysOverdue: -6, Level: 2, FoundLate: true, Sent: sampleSent(lang, -6, 2, 3), New: true},
 			}},
 			{Rule: "stay-extension", Rows: []DigestRow{
-				{StudentID: "S2026-0150", Name: "Amina Rahimova", Faculty: "Faculty of Law", Due: asOf.AddDays(12), DaysOverdue: -12, Level: 1, Sent: sampleSent(lang, -12, 1)},
+				{StudentID: "S2026-0150", Name: "Amina Rahimova", Faculty: "Faculty of Law", Due: asOf.AddDays(12), DaysOverdue: -12, Level: 1, Sent: sampleSent(lang, -12, 1, 5)},
 			}},
 			{Rule: "travel-late-notice", Rows: []DigestRow{
 				{StudentID: "S2025-0777", SubjectID: "TR-2026-0399", Name: "Dilnoza Karimova", Faculty: "Faculty of IT", Due: asOf.AddDays(-4), DaysOverdue: 4, Level: 1, Reason: MootDeparturePassed, ClosedOn: asOf},
@@ -642,7 +642,7 @@ func sampleDigest(lang, audience string) Digest {
 // sampleSent is what the digest job writes for what was sent: the
 // student's email of each step up to level, 2 days apart, before the due
 // date that is daysOverdue before the sample's night.
-func sampleSent(lang string, daysOverdue, level int) string {
+func sampleSent(lang string, daysOverdue, level, steps int) string {
 	asOf := date.MustParse("2026-12-18")
 	var parts []string
 	for l := 1; l <= level; l++ {
@@ -650,7 +650,7 @@ func sampleSent(lang string, daysOverdue, level int) string {
 		if on > asOf {
 			on = asOf
 		}
-		parts = append(parts, "email, "+StepText(lang, l, 3)+", "+FormatDayMonth(lang, on))
+		parts = append(parts, "email, "+StepText(lang, l, steps)+", "+FormatDayMonth(lang, on))
 	}
 	return strings.Join(parts, "; ")
 }
@@ -874,7 +874,7 @@ func sampleCutDigest(lang string) Digest {
 	rows := func(rule string, sent bool, r ...DigestRow) DigestGroup {
 		for i := range r {
 			if sent {
-				r[i].Sent = sampleSent(lang, r[i].DaysOverdue, r[i].Level)
+				r[i].Sent = sampleSent(lang, r[i].DaysOverdue, r[i].Level, BuiltinSteps(rule))
 			}
 		}
 		return DigestGroup{Rule: rule, Rows: r}
