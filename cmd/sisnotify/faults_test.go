@@ -1083,7 +1083,7 @@ func TestFaultSISFailsMidStream(t *testing.T) {
 			RETURN true;
 		END $$;
 		CREATE VIEW sis.travel_requests AS
-		SELECT request_id, student_id, kind, submitted_on, departure_on, return_on, dean_decision, exit_visa_ready,
+		SELECT request_id, student_id, kind, submitted_on, departure_on, return_on, dean_decision, reason, exit_visa_ready,
 		       departed_on, returned_on, return_check_in_on, cancelled, updated_at
 		FROM (SELECT t.*, row_number() OVER (ORDER BY request_id COLLATE "C") AS n FROM sis.travel_requests_data t) r
 		WHERE sis.export_row(r.n)`); err != nil {
