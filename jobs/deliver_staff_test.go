@@ -2,14 +2,8 @@ package jobs_test
 
 import (
 	"bytes"
-	"encoding/base64"
 	"html"
-	"io"
 	"log/slog"
-	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
-	"net/mail"
 	"strings"
 	"sync"
 	"testing"
@@ -140,62 +134,14 @@ func (r *rig) email(t *testing.T, rule, audience string, level int) staffEmail {
 	return decode(t, found[0].Data)
 }
 
-// decode reads a multipart/alternative message into its subject, text
-// and HTML.
+// decode reads a message into its subject, text and HTML.
 func decode(t *testing.T, data []byte) staffEmail {
 	t.Helper()
-	msg, err := mail.ReadMessage(bytes.NewReader(data))
-	if err != nil {
+	m := mailtest.Message{Data: data}
+	if _, err := m.Parts(); err != nil {
 		t.Fatal(err)
 	}
-	var out staffEmail
-	if out.subject, err = new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject")); err != nil {
-		t.Fatal(err)
-	}
-	var walk func(h map[string][]string, body io.Reader)
-	walk = func(h map[string][]string, body io.Reader) {
-		get := func(k string) string {
-			if v := h[k]; len(v) > 0 {
-				return v[0]
-			}
-			return ""
-		}
-		mt, params, err := mime.ParseMediaType(get("Content-Type"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.HasPrefix(mt, "multipart/") {
-			mr := multipart.NewReader(body, params["boundary"])
-			for {
-				p, err := mr.NextRawPart()
-				if err == io.EOF {
-					return
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				walk(p.Header, p)
-			}
-		}
-		switch strings.ToLower(get("Content-Transfer-Encoding")) {
-		case "quoted-printable":
-			body = quotedprintable.NewReader(body)
-		case "base64":
-			body = base64.NewDecoder(base64.StdEncoding, body)
-		}
-		b, err := io.ReadAll(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch mt {
-		case "text/plain":
-			out.text += string(b)
-		case "text/html":
-			out.html += html.UnescapeString(string(b))
-		}
-	}
-	walk(msg.Header, msg.Body)
-	return out
+	return staffEmail{subject: m.Header("Subject"), text: m.Text(), html: html.UnescapeString(m.HTML())}
 }
 
 // lockedBuffer is a log destination that deliveries in flight share.

@@ -26,8 +26,8 @@ func mootRow(t *testing.T, e *env, rule, student, subject, closedOn, reason stri
 func htmlPart(t *testing.T, r received) string {
 	t.Helper()
 	for _, p := range mimeParts(t, r.msg) {
-		if p.mediaType == "text/html" {
-			return string(p.body)
+		if p.MediaType == "text/html" {
+			return string(p.Body)
 		}
 	}
 	t.Fatal("no text/html part")
@@ -196,7 +196,7 @@ func TestDigestOfTensOfThousandsStaysSmall(t *testing.T) {
 	if len(files) != 1 {
 		t.Fatalf("%d attachments, want the CSV", len(files))
 	}
-	cr := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(files[0].body, []byte("\uFEFF"))))
+	cr := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(files[0].Body, []byte("\uFEFF"))))
 	cr.Comma = ';'
 	recs, err := cr.ReadAll()
 	if err != nil {

@@ -3,14 +3,9 @@ package jobs_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/csv"
 	"errors"
 	"fmt"
-	"io"
-	"mime"
-	"mime/multipart"
-	netmail "net/mail"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -147,88 +142,33 @@ func one(t *testing.T, got map[string][]received, addr string) received {
 // plainText decodes the text/plain part of a message.
 func plainText(t *testing.T, m mailtest.Message) string {
 	t.Helper()
-	for _, p := range mimeParts(t, m) {
-		if p.mediaType == "text/plain" && p.disposition == "" {
-			return strings.ReplaceAll(string(p.body), "\r\n", "\n")
-		}
+	text := m.Text()
+	if text == "" {
+		t.Fatalf("no text/plain part")
 	}
-	t.Fatalf("no text/plain part")
-	return ""
+	return text
 }
 
-// mimePart is a leaf of a message's MIME tree, decoded.
-type mimePart struct {
-	mediaType   string            // "text/plain"
-	params      map[string]string // of the Content-Type
-	disposition string            // "attachment", or "" for none
-	filename    string
-	body        []byte
-}
-
-// mimeParts walks the MIME tree of a message, nested multiparts included
-// (multipart/mixed around multipart/alternative when there is an
-// attachment).
-func mimeParts(t *testing.T, m mailtest.Message) []mimePart {
+// mimeParts walks the MIME tree of a message (mailtest.Message.Parts).
+func mimeParts(t *testing.T, m mailtest.Message) []mailtest.Part {
 	t.Helper()
-	msg, err := netmail.ReadMessage(bytes.NewReader(m.Data))
+	parts, err := m.Parts()
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []mimePart
-	var walk func(h func(string) string, body io.Reader)
-	walk = func(h func(string) string, body io.Reader) {
-		mt, params, err := mime.ParseMediaType(h("Content-Type"))
-		if err != nil {
-			t.Fatalf("Content-Type %q: %v", h("Content-Type"), err)
-		}
-		if strings.HasPrefix(mt, "multipart/") {
-			mr := multipart.NewReader(body, params["boundary"])
-			for {
-				p, err := mr.NextPart() // decodes quoted-printable
-				if err == io.EOF {
-					return
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				walk(p.Header.Get, p)
-			}
-		}
-		p := mimePart{mediaType: mt, params: params}
-		if d := h("Content-Disposition"); d != "" {
-			var dp map[string]string
-			p.disposition, dp, _ = mime.ParseMediaType(d)
-			p.filename = dp["filename"]
-		}
-		p.body = []byte(decodePart(t, h("Content-Transfer-Encoding"), body))
-		out = append(out, p)
-	}
-	walk(msg.Header.Get, msg.Body)
-	return out
+	return parts
 }
 
 // attachments returns the attached files of a message.
-func attachments(t *testing.T, m mailtest.Message) []mimePart {
+func attachments(t *testing.T, m mailtest.Message) []mailtest.Part {
 	t.Helper()
-	var out []mimePart
+	var out []mailtest.Part
 	for _, p := range mimeParts(t, m) {
-		if p.disposition == "attachment" {
+		if p.Disposition == "attachment" {
 			out = append(out, p)
 		}
 	}
 	return out
-}
-
-func decodePart(t *testing.T, enc string, r io.Reader) string {
-	t.Helper()
-	if strings.EqualFold(enc, "base64") {
-		r = base64.NewDecoder(base64.StdEncoding, r)
-	}
-	b, err := io.ReadAll(r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
 }
 
 // order checks that the substrings appear in text in this order.
@@ -818,8 +758,8 @@ func TestDigestCutAttachesEveryRow(t *testing.T) {
 			shown := strings.Fields(listed(d.text))
 			html := ""
 			for _, p := range mimeParts(t, d.msg) {
-				if p.mediaType == "text/html" {
-					html = string(p.body)
+				if p.MediaType == "text/html" {
+					html = string(p.Body)
 				}
 			}
 			if len(html) >= 100_000 {
@@ -839,15 +779,15 @@ func TestDigestCutAttachesEveryRow(t *testing.T) {
 			}
 			f := files[0]
 			name := "digest-" + night.String() + ".csv"
-			if f.filename != name || f.mediaType != "text/csv" || f.params["charset"] != "utf-8" {
-				t.Errorf("%s %s: attachment %q of type %s %v, want %s, text/csv, utf-8", night, g.Key, f.filename, f.mediaType, f.params, name)
+			if f.Filename != name || f.MediaType != "text/csv" || f.Params["charset"] != "utf-8" {
+				t.Errorf("%s %s: attachment %q of type %s %v, want %s, text/csv, utf-8", night, g.Key, f.Filename, f.MediaType, f.Params, name)
 			}
 			// The CSV: a byte order mark, the header in the digest's
 			// language, and exactly the planned obligations.
-			if !bytes.HasPrefix(f.body, []byte("\uFEFF")) {
+			if !bytes.HasPrefix(f.Body, []byte("\uFEFF")) {
 				t.Errorf("%s %s: the CSV has no byte order mark", night, g.Key)
 			}
-			cr := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(f.body, []byte("\uFEFF"))))
+			cr := csv.NewReader(bytes.NewReader(bytes.TrimPrefix(f.Body, []byte("\uFEFF"))))
 			sep := ","
 			if g.Lang != "en" {
 				cr.Comma, sep = ';', ";"

@@ -34,14 +34,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log"
-	"mime"
-	"mime/multipart"
 	"net"
 	netmail "net/mail"
 	"os"
@@ -918,48 +915,13 @@ func faultOfficeDigest(t *testing.T, srv *mailtest.Server) string {
 	var found []string
 	for _, m := range srv.Messages() {
 		if m.Header("X-Sisnotify-Kind") == "digest" && len(m.To) == 1 && m.To[0] == "office@uni.example" {
-			found = append(found, faultTextPart(t, m.Data))
+			found = append(found, m.Text())
 		}
 	}
 	if len(found) != 1 {
 		t.Fatalf("%d office digests received, want 1", len(found))
 	}
 	return found[0]
-}
-
-func faultTextPart(t *testing.T, data []byte) string {
-	t.Helper()
-	msg, err := netmail.ReadMessage(bytes.NewReader(data))
-	if err != nil {
-		t.Fatal(err)
-	}
-	decode := func(enc string, r io.Reader) string {
-		if strings.EqualFold(enc, "base64") {
-			r = base64.NewDecoder(base64.StdEncoding, r)
-		}
-		b, err := io.ReadAll(r) // multipart decodes quoted-printable itself
-		if err != nil {
-			t.Fatal(err)
-		}
-		return string(b)
-	}
-	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.HasPrefix(mt, "multipart/") {
-		return decode(msg.Header.Get("Content-Transfer-Encoding"), msg.Body)
-	}
-	mr := multipart.NewReader(msg.Body, params["boundary"])
-	for {
-		p, err := mr.NextPart()
-		if err != nil {
-			t.Fatalf("no text/plain part: %v", err)
-		}
-		if strings.HasPrefix(p.Header.Get("Content-Type"), "text/plain") {
-			return decode(p.Header.Get("Content-Transfer-Encoding"), p)
-		}
-	}
 }
 
 // --- 4. The SIS unreachable, or failing mid-stream --------------------------

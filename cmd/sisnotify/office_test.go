@@ -1,22 +1,15 @@
 package main
 
 import (
-	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"html"
-	"io"
-	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
-	netmail "net/mail"
-	"net/textproto"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/iec-almaty/sisnotify/integrations/mail/mailtest"
 	"github.com/iec-almaty/sisnotify/integrations/testenv"
 	"github.com/iec-almaty/sisnotify/jobs/config"
 )
@@ -218,49 +211,12 @@ type decodedEmail struct {
 // text and HTML parts, decoded (HTML unescaped).
 func decodeEmail(t *testing.T, raw []byte) decodedEmail {
 	t.Helper()
-	msg, err := netmail.ReadMessage(bytes.NewReader(raw))
-	if err != nil {
+	m := mailtest.Message{Data: raw}
+	if _, err := m.Parts(); err != nil {
 		t.Fatal(err)
 	}
-	out := decodedEmail{rule: msg.Header.Get("X-Sisnotify-Rule"), audience: msg.Header.Get("X-Sisnotify-Audience")}
-	var walk func(h textproto.MIMEHeader, body io.Reader)
-	walk = func(h textproto.MIMEHeader, body io.Reader) {
-		mt, params, err := mime.ParseMediaType(h.Get("Content-Type"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if strings.HasPrefix(mt, "multipart/") {
-			mr := multipart.NewReader(body, params["boundary"])
-			for {
-				p, err := mr.NextRawPart()
-				if err == io.EOF {
-					return
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				walk(p.Header, p)
-			}
-		}
-		switch strings.ToLower(h.Get("Content-Transfer-Encoding")) {
-		case "quoted-printable":
-			body = quotedprintable.NewReader(body)
-		case "base64":
-			body = base64.NewDecoder(base64.StdEncoding, body)
-		}
-		b, err := io.ReadAll(body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		switch mt {
-		case "text/plain":
-			out.text += string(b)
-		case "text/html":
-			out.html += html.UnescapeString(string(b))
-		}
-	}
-	walk(textproto.MIMEHeader(msg.Header), msg.Body)
-	return out
+	return decodedEmail{rule: m.Header("X-Sisnotify-Rule"), audience: m.Header("X-Sisnotify-Audience"),
+		text: m.Text(), html: html.UnescapeString(m.HTML())}
 }
 
 // `docker compose up` starts serve, which needs the office: the compose
