@@ -141,7 +141,7 @@ func cmdDemo(ctx context.Context, a *app, args []string) error {
 // for a real office's, and complete, so that demo notices look like real
 // ones (every SMS starts with the university and ends with the phone).
 var demoOffice = config.Office{
-	University: "Example University",
+	University: "DemoU",
 	OfficeText: config.OfficeText{
 		Name:    "International Office (example)",
 		Address: "Room 000, 1 Example Street, Almaty (example)",
