@@ -94,9 +94,14 @@ func newDelivery(a *app, cfg *Config, file *config.File, db *sqlx.DB) (*delivery
 
 // digest is the night's digest job over the same senders.
 func (d *delivery) digest(cfg *Config) *jobs.Digest {
+	steps := make(map[string]int, len(d.deliverer.Ladders))
+	for rule, ladder := range d.deliverer.Ladders {
+		steps[rule] = len(ladder)
+	}
 	return &jobs.Digest{
 		DB: d.deliverer.DB, Mail: d.mail, Templates: d.deliverer.Templates, Office: d.deliverer.Office,
 		OfficeLang: d.deliverer.OfficeLang, OfficeEmails: cfg.OfficeEmails, Location: cfg.Location, Log: d.deliverer.Log,
+		Steps: steps,
 	}
 }
 
