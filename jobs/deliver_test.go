@@ -429,7 +429,7 @@ func (e *env) entrants(t testing.TB, n int) {
 // (16 at once over the one client) and run by one server with the
 // worker's concurrency, in tasks/s, and the machine's CPU time per task
 // while they ran (asynq and Redis; 0 without /proc/stat). Benchmarks
-// print both beside their own: one asynq task per notice (DESIGN.md)
+// print both beside their own: one asynq task per notice (the design)
 // bounds delivery by them.
 func (r *rig) asynqCeiling(t testing.TB, n int) (rate float64, cpuPerTask time.Duration) {
 	t.Helper()

@@ -27,7 +27,7 @@ import (
 	"github.com/iec-almaty/sisnotify/templates"
 )
 
-// Digest sends the night's daily digests (RULES.md, "The daily digests"):
+// Digest sends the night's daily digests (docs/rules.md, "The daily digests"):
 // the office digest to every address of OfficeEmails, every night, and
 // one digest to each dean with something to see.
 //
@@ -607,7 +607,7 @@ func (d *Digest) send(ctx context.Context, log *slog.Logger, night date.Date, r 
 	})
 	if err == nil {
 		if err := d.finish(ctx, id, "sent", "", firstNonEmpty(res.ProviderID, res.Reply), "", out.Version, hash); err != nil {
-			// Sent but not recorded: the window DESIGN.md allows; the
+			// Sent but not recorded: the window the guarantees allow (RELIABILITY.md); the
 			// lease lets the retry send it again.
 			return Retry, 0, err
 		}

@@ -13,7 +13,7 @@ import (
 )
 
 // mootRow puts an obligation closed as moot on closedOn into the worker's
-// database, as the evaluation closes one (RULES.md, "When a step is no
+// database, as the evaluation closes one (docs/rules.md, "When a step is no
 // longer news").
 func mootRow(t *testing.T, e *env, rule, student, subject, closedOn, reason string) {
 	t.Helper()

@@ -8,7 +8,7 @@ import (
 	"github.com/iec-almaty/sisnotify/jobs/rules"
 )
 
-// The tests of this file check RULES.md's "When a step is no longer news"
+// The tests of this file check docs/rules.md's "When a step is no longer news"
 // and the repeat of a step after its last delivery, night after night
 // through the real evaluation and PostgreSQL.
 

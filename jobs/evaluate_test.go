@@ -124,7 +124,7 @@ func TestEvaluateCreatesDueNoticesOnce(t *testing.T) {
 		t.Errorf("close reasons %v", reasons)
 	}
 
-	// RULES.md: a closed obligation never sends anything again, even when
+	// docs/rules.md: a closed obligation never sends anything again, even when
 	// the same (rule, subject, anchor) comes back (here: the SIS loses the
 	// registration date again).
 	e.exec(t, `UPDATE sis.students SET registered_on = NULL WHERE student_id = 'S1'`)

@@ -14,7 +14,7 @@ import (
 	"github.com/iec-almaty/sisnotify/jobs/date"
 )
 
-// The sections of a digest (RULES.md, "The daily digests"), in the order
+// The sections of a digest (docs/rules.md, "The daily digests"), in the order
 // the digest shows them, after a line that counts the rows of each:
 //
 //   - SectionToday: due today or tomorrow (days left 0 or 1): acting now
@@ -49,7 +49,7 @@ const (
 // DigestSections are the sections in the order a digest shows them.
 var DigestSections = []string{SectionToday, SectionLegal, SectionOverdue, SectionLate, SectionMoot, SectionReported, SectionUpcoming}
 
-// RegistrationDuties are the rules whose notices name a fine (RULES.md,
+// RegistrationDuties are the rules whose notices name a fine (docs/rules.md,
 // "What a notice may say"): past due, they are legal exposure.
 var RegistrationDuties = []string{"arrival-check-in", "registration", "stay-extension", "return-check-in", "address-registration"}
 
@@ -169,7 +169,7 @@ type DigestRow struct {
 	Sent        string // what was already sent, in the digest's language (SentStep joined by "; ")
 	New         bool   // listed for the first time today
 	// FoundLate: a stale step's urgent email was not sent, and the digest
-	// lists the obligation in its place (RULES.md, "When a step is no
+	// lists the obligation in its place (docs/rules.md, "When a step is no
 	// longer news").
 	FoundLate bool
 	// Reason: the obligation closed as moot (MootDeparturePassed,
@@ -544,7 +544,7 @@ func StepText(lang string, level, steps int) string {
 	return "step " + l
 }
 
-// BuiltinSteps is the length of rule's built-in ladder (RULES.md), 0 for
+// BuiltinSteps is the length of rule's built-in ladder (docs/rules.md), 0 for
 // a rule it does not know.
 func BuiltinSteps(rule string) int { return builtinSteps[rule] }
 

@@ -12,7 +12,7 @@ import (
 // Staff notices: the office's urgent email and the dean's email.
 
 // staffStep is a step of a built-in ladder that sends a staff email
-// (RULES.md): the level, the run's distance from the due date on the day the
+// (docs/rules.md): the level, the run's distance from the due date on the day the
 // step is reached, whether the step is office: urgent and whether it sends
 // the student a notice of its own.
 type staffStep struct {

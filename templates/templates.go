@@ -1,5 +1,5 @@
 // Package templates renders what sisnotify sends: the notices of every rule
-// of RULES.md to each audience (student email and SMS, the office's urgent
+// of docs/rules.md to each audience (student email and SMS, the office's urgent
 // email, the dean's email) and the office's and deans' daily digests, in
 // English, Russian and Kazakh.
 //
@@ -95,7 +95,7 @@ func (o Office) in(lang string) Office {
 // Notice is one notice to render: a step of an obligation of a rule, for one
 // audience.
 type Notice struct {
-	Rule     string // rule id of RULES.md: "registration"
+	Rule     string // rule id of docs/rules.md: "registration"
 	Level    int    // 1-based step of the ladder
 	Steps    int    // steps in the rule's ladder as configured; 0: the built-in ladder's
 	Audience string // AudienceStudent, AudienceOffice or AudienceDean: "student", "office", "dean"
@@ -122,7 +122,7 @@ type Notice struct {
 	StudentEmail string
 	StudentPhone string
 
-	// OfficeUrgent: the step is office: urgent in RULES.md's ladder (as
+	// OfficeUrgent: the step is office: urgent in docs/rules.md's ladder (as
 	// configured). Such a step is urgent in every form it takes (subject
 	// prefix, banner, tone), and no other step is.
 	OfficeUrgent bool
@@ -158,7 +158,7 @@ type pair struct {
 	html *htmltemplate.Template
 }
 
-// builtinSteps is the length of each rule's built-in ladder (RULES.md), used
+// builtinSteps is the length of each rule's built-in ladder (docs/rules.md), used
 // for the tone of the last step when a Notice does not say (Steps = 0).
 var builtinSteps = map[string]int{
 	"visa-invitation":      3,

@@ -48,7 +48,7 @@ var office = Office{
 }
 
 // sample returns a notice of rule whose dates follow the rule's own
-// definition (RULES.md): asOf is the run date, offset its distance from the
+// definition (docs/rules.md): asOf is the run date, offset its distance from the
 // due date (negative: days left).
 func sample(rule, audience, lang string, level, offset int) Notice {
 	due := date.MustParse("2026-12-18")
@@ -111,7 +111,7 @@ type mdRule struct {
 	sms       bool
 }
 
-// parseRules reads the rule ids and their ladders from RULES.md: a rule is a
+// parseRules reads the rule ids and their ladders from docs/rules.md: a rule is a
 // "### `id`" heading, its ladder the table rows under it
 // (| level | date | student | office | dean |).
 func parseRules(t *testing.T, path string) []mdRule {
@@ -162,28 +162,21 @@ func parseRules(t *testing.T, path string) []mdRule {
 	return rules
 }
 
-// TestEveryCombinationExists walks RULES.md's rules × every audience ×
+// TestEveryCombinationExists walks docs/rules.md's rules × every audience ×
 // every language: each has a template that renders, with a subject, a text
 // and an HTML body. (Every audience, not only those the default ladders
 // use, because the configuration may add audiences to a step.)
 func TestEveryCombinationExists(t *testing.T) {
 	s := set(t)
-	var rules []mdRule
-	if p := rulesMD(t); p != "" {
-		rules = parseRules(t, p)
-		if len(rules) < 12 {
-			t.Fatalf("%s: found %d rules, want at least 12", p, len(rules))
-		}
-	} else {
-		t.Log("shared/RULES.md not found; checking the built-in rule list")
-		for id, steps := range builtinSteps {
-			rules = append(rules, mdRule{id: id, steps: steps})
-		}
+	p := rulesMD(t)
+	rules := parseRules(t, p)
+	if len(rules) < 12 {
+		t.Fatalf("%s: found %d rules, want at least 12", p, len(rules))
 	}
 	used := 0
 	for _, r := range rules {
 		if got := builtinSteps[r.id]; r.steps > 0 && got != r.steps {
-			t.Errorf("rule %s: RULES.md has %d steps, builtinSteps says %d", r.id, r.steps, got)
+			t.Errorf("rule %s: docs/rules.md has %d steps, builtinSteps says %d", r.id, r.steps, got)
 		}
 		if s.RuleTitle("en", r.id) == r.id {
 			t.Errorf("rule %s has no title", r.id)
@@ -216,8 +209,8 @@ func TestEveryCombinationExists(t *testing.T) {
 			}
 		}
 	}
-	if len(rules) > 0 && rulesMD(t) != "" && used == 0 {
-		t.Error("no audience parsed from RULES.md's ladders")
+	if used == 0 {
+		t.Error("no audience parsed from docs/rules.md's ladders")
 	}
 }
 
@@ -710,7 +703,7 @@ func TestDigest(t *testing.T) {
 	}
 }
 
-// The sections come in RULES.md's order after a line of counts, each row in
+// The sections come in docs/rules.md's order after a line of counts, each row in
 // exactly one of them: act today and legal exposure before found late.
 func TestDigestSections(t *testing.T) {
 	s := set(t)
@@ -792,7 +785,7 @@ func order(t *testing.T, what, text string, subs ...string) {
 	}
 }
 
-// The wording of RULES.md: "N days left", "today", "overdue since D";
+// The wording of docs/rules.md: "N days left", "today", "overdue since D";
 // steps in words; reasons and problems in the digest's language, with the
 // field and the row id but never a value.
 func TestDigestWording(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 )
 
 // TestDryRunShowsMootAndStaleBoundaries runs the dry run of the night of
-// 2026-12-17 over the boundary cases of RULES.md's "When a step is no
+// 2026-12-17 over the boundary cases of docs/rules.md's "When a step is no
 // longer news": a departure on the night itself is not moot, the day
 // before is; a step 7 days old is not stale, one 8 days old is (its
 // office-urgent email gives way to a digest line). The dry run lists

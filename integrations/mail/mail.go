@@ -68,8 +68,8 @@ type Attachment struct {
 	Data []byte
 }
 
-// The trace headers every notice and digest carries (DESIGN.md, "What every
-// notice carries"), for Message.Headers.
+// The trace headers every notice and digest carries (README, "Delivery"),
+// for Message.Headers.
 const (
 	HeaderKind     = "X-Sisnotify-Kind"     // notice | digest
 	HeaderRule     = "X-Sisnotify-Rule"     // rule id (notices)

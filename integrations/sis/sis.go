@@ -1,6 +1,6 @@
 // Package sis reads the university Student Information System: the four
-// tables of the reference schema (reference-schema.sql, the contract in
-// DESIGN.md), in one consistent read-only snapshot.
+// tables of the reference schema (reference-schema.sql beside this file: the
+// contract a university's SIS maps its tables onto), in one consistent read-only snapshot.
 //
 // Every table is streamed with COPY ... TO STDOUT inside a single
 // REPEATABLE READ, READ ONLY transaction, ordered by its key in byte order

@@ -2,7 +2,8 @@
 // working days, and what date "N working days after" a date is.
 //
 // The calendar is data, not code. kz.csv (embedded) transcribes every row of
-// shared/calendar/kz-days-off-2025-2027.md: the weekdays that are days off
+// the table of days off 2025-2027 (kept as testdata/kz-days-off-2025-2027.md,
+// with the rules behind it; a test checks the two agree): the weekdays that are days off
 // (public holidays, holidays moved off a weekend, days off transferred by
 // decree) and the weekend days that a decree made working days. For a year
 // the table covers, a day is a working day when it is Monday to Friday and

@@ -50,7 +50,7 @@
 //	  visa_free: 3wd
 //	  eaeu: 3d
 //	rules:
-//	  <rule id>:                   # an id of RULES.md
+//	  <rule id>:                   # an id of docs/rules.md
 //	    enabled: false             # switch the rule off (default true)
 //	    due: anchor-45d            # the due date (see below)
 //	    window: 90d                # stay-extension: look-back of its done

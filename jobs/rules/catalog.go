@@ -5,7 +5,7 @@ import (
 	"strings"
 )
 
-// The rule ids of RULES.md.
+// The rule ids of docs/rules.md.
 const (
 	VisaInvitation      ID = "visa-invitation"
 	ArrivalCheckIn      ID = "arrival-check-in"
@@ -22,7 +22,7 @@ const (
 )
 
 // Statuses in scope. graduated, withdrawn and expelled are in no rule's
-// scope; applicant only where RULES.md says so. Travel rules do not name
+// scope; applicant only where docs/rules.md says so. Travel rules do not name
 // statuses: a trip is watched for active students and students on leave.
 var inCountry = statuses(Active, OnLeave)
 
@@ -30,8 +30,8 @@ var inCountry = statuses(Active, OnLeave)
 // started (or the SIS never recorded that it did).
 var departurePassed = Moot{DepartureOn, MootDeparturePassed}
 
-// catalog is RULES.md, one declaration per rule, in its order. Ladders are
-// written as RULES.md's tables: row(date, student, office, dean).
+// catalog is docs/rules.md, one declaration per rule, in its order. Ladders are
+// written as docs/rules.md's tables: row(date, student, office, dean).
 var catalog = [...]Rule{
 	{
 		ID: VisaInvitation, Title: "invitation documents 45 days before entry",
@@ -181,7 +181,7 @@ var catalog = [...]Rule{
 	},
 }
 
-// Defaults returns a fresh copy of the built-in catalog, in RULES.md order.
+// Defaults returns a fresh copy of the built-in catalog, in docs/rules.md order.
 func Defaults() []Rule {
 	out := make([]Rule, len(catalog))
 	for i := range catalog {
@@ -243,7 +243,7 @@ func dueByKind(vacation, term string) Due {
 
 func ladder(steps ...Step) []Step { return steps }
 
-// row is one line of a RULES.md ladder table: the step's date (with an
+// row is one line of a docs/rules.md ladder table: the step's date (with an
 // optional ", repeat Nd") and the channels of each audience.
 func row(at, student, office, dean string) Step {
 	var s Step

@@ -1,7 +1,7 @@
-// Package rules is the rules engine: the catalog of RULES.md (catalog.go,
+// Package rules is the rules engine: the catalog of docs/rules.md (catalog.go,
 // one declaration per rule) and its pure, deterministic evaluation.
 //
-// How a rule works (RULES.md, "How a rule works"):
+// How a rule works (docs/rules.md, "How a rule works"):
 //
 //   - A rule looks at a subject (a student, one of the student's travel
 //     requests, or the student and one academic break). When the student's

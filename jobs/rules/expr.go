@@ -179,14 +179,14 @@ const (
 
 func (c Channel) String() string { return [...]string{"", "email", "sms", "digest"}[c%4] }
 
-// Notice is one (audience, channel) that a step implies. RULES.md's
+// Notice is one (audience, channel) that a step implies. docs/rules.md's
 // office: urgent is {ToOffice, Email}; dean: email is {ToDean, Email}.
 type Notice struct {
 	Audience Audience
 	Channel  Channel
 }
 
-// Actions is the set of what a step sends, as in RULES.md's table columns.
+// Actions is the set of what a step sends, as in docs/rules.md's table columns.
 type Actions uint8
 
 const (
@@ -199,7 +199,7 @@ const (
 	numActions   = iota
 )
 
-// actionNames are the YAML / RULES.md words, in bit order.
+// actionNames are the YAML / docs/rules.md words, in bit order.
 var actionNames = [numActions]struct {
 	audience, word string
 	notice         Notice
@@ -228,7 +228,7 @@ var noticeTable = func() (t [1 << numActions][]Notice) {
 // office, then dean. The slice is shared: do not modify it.
 func (a Actions) Notices() []Notice { return noticeTable[a&(1<<numActions-1)] }
 
-// Words returns the channel words of a for one audience, as RULES.md and
+// Words returns the channel words of a for one audience, as docs/rules.md and
 // the YAML write them (for example "email, sms" → [email sms]).
 func (a Actions) Words(audience string) []string {
 	var out []string
@@ -250,7 +250,7 @@ func (a Actions) String() string {
 	return strings.Join(parts, "; ")
 }
 
-// audienceWords are the audience words, in RULES.md's column order.
+// audienceWords are the audience words, in docs/rules.md's column order.
 var audienceWords = [...]string{"student", "office", "dean"}
 
 // ParseAction maps one audience word and one channel word (student: email,

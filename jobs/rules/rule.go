@@ -8,7 +8,7 @@ import (
 	"github.com/iec-almaty/sisnotify/jobs/date"
 )
 
-// ID is a rule id of RULES.md.
+// ID is a rule id of docs/rules.md.
 type ID string
 
 // SubjectKind is what one obligation of a rule is about.
@@ -163,7 +163,7 @@ func deanDecisionNot(x Decision) Cond {
 	return c
 }
 
-// String writes c the way RULES.md does.
+// String writes c the way docs/rules.md does.
 func (c Cond) String() string {
 	switch c.op {
 	case opSet:
@@ -215,7 +215,7 @@ const (
 	ByKind                 // Due.PerKind[trip's kind]
 )
 
-// Rule is one rule of RULES.md. Rules are built by Defaults (the catalog);
+// Rule is one rule of docs/rules.md. Rules are built by Defaults (the catalog);
 // a configuration changes Disabled, Due, Window and Steps of a copy.
 type Rule struct {
 	ID       ID
@@ -233,7 +233,7 @@ type Rule struct {
 	// travel-late-notice (3d) and the look-back of stay-extension's done
 	// condition (90d). Zero for other rules.
 	Window Offset
-	// Moot is when the rule's action can no longer be taken (RULES.md,
+	// Moot is when the rule's action can no longer be taken (docs/rules.md,
 	// "When a step is no longer news"): the zero Moot never is.
 	Moot     Moot
 	Steps    []Step

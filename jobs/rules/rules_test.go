@@ -47,7 +47,7 @@ func eval(e *Engine, id ID, s Student, tr []Travel, asOf string) []Obligation {
 }
 
 // checkLadder evaluates rule id on the day before, the day of and the day
-// after each step date (hand-computed from RULES.md) and checks that the
+// after each step date (hand-computed from docs/rules.md) and checks that the
 // reached step is the last one on or before that day, with the given
 // anchor and due date.
 func checkLadder(t *testing.T, e *Engine, id ID, s Student, tr []Travel, subject, anchor, due string, steps ...string) {
@@ -108,7 +108,7 @@ func TestCatalog(t *testing.T) {
 			t.Errorf("%s: an out-of-scope status is in scope", r.ID)
 		}
 	}
-	// The ladders as RULES.md writes them.
+	// The ladders as docs/rules.md writes them.
 	got := map[ID][]string{}
 	for _, r := range Defaults() {
 		for _, s := range r.Steps {
@@ -821,7 +821,7 @@ func TestEvaluateDeterministicAndAllocationFree(t *testing.T) {
 	}
 }
 
-// TestMootTravel checks RULES.md's "When a step is no longer news" for the
+// TestMootTravel checks docs/rules.md's "When a step is no longer news" for the
 // four travel rules: the departure on the night itself is not moot, the
 // day after it is, with reason "departure passed"; a trip that departed
 // is out of scope (closed as resolved, not moot).

@@ -9,7 +9,7 @@ import (
 	"github.com/iec-almaty/sisnotify/jobs/date"
 )
 
-// ruleChecks are SQL predicates, one per rule of RULES.md, that select the
+// ruleChecks are SQL predicates, one per rule of docs/rules.md, that select the
 // students with an open obligation of that rule whose reached step on $1
 // (the evaluation date) exists: scope holds, done does not, and the first
 // step's date is on or before $1. Working days are approximated by

@@ -3,7 +3,7 @@
 // international students, their travel requests, the faculties and the
 // academic calendar.
 //
-// The data is realistic enough to show every rule of RULES.md at work on a
+// The data is realistic enough to show every rule of docs/rules.md at work on a
 // chosen as-of date: names, citizenships and visa regimes of the countries
 // that send students to Kazakhstan; about 1% of the students with a notice
 // due on the as-of date and the rest quiet (the first night of 1,000,000
