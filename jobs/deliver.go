@@ -344,7 +344,7 @@ func (d *Deliverer) deliver(ctx context.Context, id int64, last bool, channel *s
 		// The message is out: recording it must survive a database that
 		// restarts meanwhile, or the lease will send it again.
 		if err := d.record(ctx, id, res, lang, version, hash); err != nil {
-			// Sent but not recorded: the one window the guarantees allow (RELIABILITY.md); the
+			// Sent but not recorded: the one window the guarantees allow (docs/reliability.md); the
 			// lease lets a rerun send it again.
 			return Retry, err
 		}

@@ -607,7 +607,7 @@ func (d *Digest) send(ctx context.Context, log *slog.Logger, night date.Date, r 
 	})
 	if err == nil {
 		if err := d.finish(ctx, id, "sent", "", firstNonEmpty(res.ProviderID, res.Reply), "", out.Version, hash); err != nil {
-			// Sent but not recorded: the window the guarantees allow (RELIABILITY.md); the
+			// Sent but not recorded: the window the guarantees allow (docs/reliability.md); the
 			// lease lets the retry send it again.
 			return Retry, 0, err
 		}

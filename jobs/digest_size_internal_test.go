@@ -15,7 +15,7 @@ import (
 // built the way Run builds it (sections, cut, rendered, CSV) from n open
 // obligations over every section, with long Cyrillic names and three sent
 // notices each. SISNOTIFY_DIGEST_ROWS lists the sizes (default 40000; the
-// README's figures come from 40000,1000000).
+// figures of docs/architecture.md come from 40000,1000000).
 func TestDigestHTMLSizeWhateverTheRoster(t *testing.T) {
 	sizes := []int{40_000}
 	if v := os.Getenv("SISNOTIFY_DIGEST_ROWS"); v != "" {

@@ -18,7 +18,7 @@ import (
 	"github.com/iec-almaty/sisnotify/jobs/config"
 )
 
-// Config is the environment (README, "Configuration"), validated. Every variable can
+// Config is the environment (docs/configuration.md), validated. Every variable can
 // also be given as NAME_FILE, the path of a file holding the value (for
 // secrets mounted by Docker or Kubernetes).
 type Config struct {

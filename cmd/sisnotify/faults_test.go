@@ -3,7 +3,7 @@ package main
 // The fault suite (issue "Hardening", item 1). Each test breaks one service
 // a night depends on, in the middle of a night, against the real thing
 // (the built binary, PostgreSQL, redis-server, an SMTP server on loopback),
-// then checks the guarantees of RELIABILITY.md: nothing lost, and nothing sent twice
+// then checks the guarantees of docs/reliability.md: nothing lost, and nothing sent twice
 // but for the deliveries in flight at a crash. Each prints one line,
 //
 //	scenario=<name> notices=N delivered=N lost=N duplicated=N in_flight=N ...

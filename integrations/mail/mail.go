@@ -68,7 +68,7 @@ type Attachment struct {
 	Data []byte
 }
 
-// The trace headers every notice and digest carries (README, "Delivery"),
+// The trace headers every notice and digest carries (docs/architecture.md, "Delivery"),
 // for Message.Headers.
 const (
 	HeaderKind     = "X-Sisnotify-Kind"     // notice | digest

@@ -3,7 +3,7 @@ package sis
 import _ "embed"
 
 // ReferenceSchema is reference-schema.sql: the SIS tables and columns the
-// worker reads (the contract of README.md, "Connecting a university's
+// worker reads (the contract of docs/sis.md, "Connecting a university's
 // SIS"). Tests and the demo create it in a throwaway database.
 //
 // The contract is strict: the worker reads every column it names, and a
