@@ -21,6 +21,7 @@ import (
 	"github.com/iec-almaty/sisnotify/integrations/sms"
 	"github.com/iec-almaty/sisnotify/jobs/date"
 	"github.com/iec-almaty/sisnotify/jobs/internal/batch"
+	"github.com/iec-almaty/sisnotify/jobs/owner"
 	"github.com/iec-almaty/sisnotify/jobs/rules"
 	"github.com/iec-almaty/sisnotify/templates"
 )
@@ -69,8 +70,14 @@ type Deliverer struct {
 	// is office: urgent (the only urgent steps) and whether the student is
 	// also told. A rule or level missing from it is neither.
 	Ladders map[string][]rules.Actions
-	// Lease is how long a claimed ("sending") notice belongs to its
-	// worker; after it another may claim it. Default 10 minutes.
+	// Owner is the process's claim identity (jobs/owner): a claim
+	// records it, and a claim whose owner has died is free at once. Nil:
+	// claims record no owner and wait for their lease.
+	Owner ClaimOwner
+	// Lease is how long a claimed ("sending") notice belongs to a worker
+	// whose death cannot be known (a claim without an owner), or to a
+	// living one that hangs; after it another may claim it. Default 10
+	// minutes.
 	Lease time.Duration
 	// Observe, when set, counts each attempt's outcome (the /metrics side).
 	Observe DeliveryObserver
@@ -104,6 +111,11 @@ func (p *prepared) get(ctx context.Context, db *sqlx.DB, query string) (*sqlx.St
 		p.st = st
 	}
 	return p.st, nil
+}
+
+// ClaimOwner is the identity a claim records; *owner.Owner implements it.
+type ClaimOwner interface {
+	ID() int64
 }
 
 // DeliveryObserver counts delivery outcomes by channel.
@@ -184,9 +196,10 @@ type claimed struct {
 	Reason       string `db:"reason"`
 }
 
-// claimQuery claims the notices of ids that are pending, or sending under
-// a lease that has passed ($2 seconds), and returns what their templates
-// need. One statement for a batch of concurrent deliveries.
+// claimQuery claims the notices of ids that are pending, or sending for an
+// owner that has died or under a lease that has passed ($2 seconds), for
+// owner $3 (0: none), and returns what their templates need. One statement
+// for a batch of concurrent deliveries.
 //
 // The claim commits without waiting for the WAL flush (synchronous_commit
 // off, for this transaction only): other workers see it at once all the
@@ -199,9 +212,8 @@ var claimQuery = `
 	WITH async AS (SELECT set_config('synchronous_commit', 'off', true) AS v),
 	c AS (
 		UPDATE sisnotify.notices
-		SET status = 'sending', claimed_at = now(), attempts = attempts + 1, updated_at = now()
-		WHERE notice_id = ANY($1)
-		  AND (status = 'pending' OR (status = 'sending' AND claimed_at < now() - $2 * interval '1 second'))
+		SET status = 'sending', claimed_at = now(), claimed_by = NULLIF($3::bigint, 0), attempts = attempts + 1, updated_at = now()
+		WHERE notice_id = ANY($1) AND ` + claimable("$2") + `
 		RETURNING notice_id, notice_key, rule, level, student_id, subject_id, audience, channel, recipient, language,
 		          due_on, night, obligation_id)
 	SELECT c.notice_id, c.notice_key, c.rule, c.level, c.student_id, c.subject_id, c.audience, c.channel, c.recipient, c.language,
@@ -217,6 +229,14 @@ var claimQuery = `
 	LEFT JOIN sisnotify.students s ON s.student_id = c.student_id
 	LEFT JOIN sisnotify.faculties f ON f.faculty_id = s.faculty_id
 	LEFT JOIN sisnotify.travel_requests t ON t.request_id = c.subject_id AND c.subject_id <> c.student_id`
+
+// claimable is the SQL condition of a notice row that may be claimed:
+// pending, or sending for an owner that has died (its process is gone) or
+// under a lease (lease, a parameter in seconds) that has passed.
+func claimable(lease string) string {
+	return `(status = 'pending' OR (status = 'sending' AND (claimed_at < now() - ` + lease + ` * interval '1 second' OR ` +
+		owner.Dead("claimed_by") + `)))`
+}
 
 // batchTimeout bounds one batched claim or record: it runs apart from any
 // one delivery's context, and a database that hangs must not hold the
@@ -239,7 +259,11 @@ func (d *Deliverer) init() {
 				return nil, err
 			}
 			var rows []claimed
-			if err := st.SelectContext(ctx, &rows, pq.Array(ids), int64(lease/time.Second)); err != nil {
+			var self int64
+			if d.Owner != nil {
+				self = d.Owner.ID()
+			}
+			if err := st.SelectContext(ctx, &rows, pq.Array(ids), int64(lease/time.Second), self); err != nil {
 				return nil, err
 			}
 			byID := make(map[int64]*claimed, len(rows))
@@ -315,8 +339,8 @@ func (d *Deliverer) deliver(ctx context.Context, id int64, last bool, channel *s
 	}
 	if n == nil {
 		// Not claimable: done already, or another worker holds it. That
-		// worker may have died: try again later, when its lease has
-		// passed, and the claim will succeed or find the notice sent.
+		// worker is alive (or its death cannot be known): try again later,
+		// and the claim will succeed or find the notice sent.
 		var status string
 		if err := d.DB.GetContext(ctx, &status, `SELECT status FROM sisnotify.notices WHERE notice_id = $1`, id); err != nil {
 			if errors.Is(err, sql.ErrNoRows) {

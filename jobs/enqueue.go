@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,8 +36,8 @@ type Enqueuer struct {
 	// Quiet are the local hours when student SMS are held, in Location.
 	Quiet    config.QuietHours
 	Location *time.Location
-	// Lease: a notice "sending" for longer is stuck (its worker died) and
-	// is queued again.
+	// Lease: a notice "sending" for longer, or whose claim's owner has
+	// died, is stuck and is queued again.
 	Lease time.Duration
 	Log   *slog.Logger
 }
@@ -75,7 +76,7 @@ func (q *Enqueuer) Run(ctx context.Context, now time.Time) (EnqueueResult, error
 	rows, err := q.DB.QueryxContext(ctx, `
 		SELECT notice_id, notice_key, channel, audience, `+dayNum("due_on")+` AS due_on
 		FROM sisnotify.notices
-		WHERE status = 'pending' OR (status = 'sending' AND claimed_at < now() - $1 * interval '1 second')
+		WHERE `+claimable("$1")+`
 		ORDER BY notice_id`, int64(lease/time.Second))
 	if err != nil {
 		return res, fmt.Errorf("enqueue: %w", err)
@@ -179,4 +180,69 @@ func HoldUntil(now time.Time, loc *time.Location, quiet config.QuietHours, dueOn
 		return time.Time{}
 	}
 	return end
+}
+
+// Rescue queues again the notices whose tasks a dead process left running.
+// asynq gives such a task back only when its recoverer next runs (every
+// minute, for leases expired 30 s before), and until then the task's
+// TaskID keeps the notice from being queued again; so a rerun after a
+// crash would wait a minute or more for work it could do now. Rescue lists
+// the queue's active tasks whose lease has expired (their worker is gone),
+// and gives each notice that may be claimed (jobs: pending, or claimed by
+// an owner that died) a second task, TaskID = key + "#" + attempts. The
+// claim in PostgreSQL still lets only one of the two send; the orphan,
+// when asynq returns it, finds the notice sent.
+func (q *Enqueuer) Rescue(ctx context.Context, insp *asynq.Inspector) (int, error) {
+	lease := q.Lease
+	if lease <= 0 {
+		lease = 10 * time.Minute
+	}
+	var ids []int64
+	for page := 1; ; page++ {
+		tasks, err := insp.ListActiveTasks(QueueNotices, asynq.PageSize(500), asynq.Page(page))
+		if errors.Is(err, asynq.ErrQueueNotFound) {
+			return 0, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("rescue: %w", err)
+		}
+		for _, t := range tasks {
+			var p DeliverPayload
+			if t.IsOrphaned && json.Unmarshal(t.Payload, &p) == nil && p.NoticeID > 0 {
+				ids = append(ids, p.NoticeID)
+			}
+		}
+		if len(tasks) < 500 {
+			break
+		}
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	var rows []struct {
+		ID       int64  `db:"notice_id"`
+		Key      string `db:"notice_key"`
+		Attempts int    `db:"attempts"`
+	}
+	if err := q.DB.SelectContext(ctx, &rows, `SELECT notice_id, notice_key, attempts FROM sisnotify.notices
+		WHERE notice_id = ANY($2) AND `+claimable("$1"), int64(lease/time.Second), pq.Array(ids)); err != nil {
+		return 0, fmt.Errorf("rescue: %w", err)
+	}
+	n := 0
+	for _, r := range rows {
+		payload, _ := json.Marshal(DeliverPayload{NoticeID: r.ID})
+		_, err := q.Client.EnqueueContext(ctx, asynq.NewTask(TypeDeliver, payload),
+			asynq.TaskID(r.Key+"#"+strconv.Itoa(r.Attempts)), asynq.Queue(QueueNotices), asynq.MaxRetry(q.MaxRetry), asynq.Timeout(2*time.Minute))
+		switch {
+		case err == nil:
+			n++
+		case errors.Is(err, asynq.ErrTaskIDConflict): // rescued already
+		default:
+			return n, fmt.Errorf("rescue: %w", err)
+		}
+	}
+	if n > 0 && q.Log != nil {
+		q.Log.InfoContext(ctx, "rescued notices of a dead worker", "orphaned_tasks", len(ids), "queued_again", n)
+	}
+	return n, nil
 }
