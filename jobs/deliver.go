@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -311,16 +312,26 @@ type outcome struct {
 }
 
 // recordQuery records a batch of outcomes, each only on a notice still
-// claimed ('sending').
+// claimed ('sending'), and appends each recorded outcome to the notice's
+// history (sisnotify.notice_attempts, numbered by the claim's attempts
+// counter) in the same statement: still one round trip per batch.
 const recordQuery = `
-	UPDATE sisnotify.notices n
-	SET status = v.status, error_class = NULLIF(v.class, ''), provider_id = coalesce(NULLIF(v.provider, ''), n.provider_id),
-	    last_error = NULLIF(v.err, ''), language = coalesce(NULLIF(v.lang, ''), n.language),
-	    template_version = coalesce(NULLIF(v.version, ''), n.template_version), content_hash = coalesce(NULLIF(v.hash, ''), n.content_hash),
-	    sent_at = CASE WHEN v.status = 'sent' THEN now() END, updated_at = now()
-	FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
-	     AS v(id, status, class, provider, err, lang, version, hash)
-	WHERE n.notice_id = v.id AND n.status = 'sending'`
+	WITH v AS (
+		SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+		     AS v(id, status, class, provider, err, lang, version, hash)),
+	u AS (
+		UPDATE sisnotify.notices n
+		SET status = v.status, error_class = NULLIF(v.class, ''), provider_id = coalesce(NULLIF(v.provider, ''), n.provider_id),
+		    last_error = NULLIF(v.err, ''), language = coalesce(NULLIF(v.lang, ''), n.language),
+		    template_version = coalesce(NULLIF(v.version, ''), n.template_version), content_hash = coalesce(NULLIF(v.hash, ''), n.content_hash),
+		    sent_at = CASE WHEN v.status = 'sent' THEN now() END, updated_at = now()
+		FROM v
+		WHERE n.notice_id = v.id AND n.status = 'sending'
+		RETURNING n.notice_id, n.attempts, v.status, v.class, v.err)
+	INSERT INTO sisnotify.notice_attempts (notice_id, attempt, outcome, error_class, error)
+	SELECT notice_id, attempts, CASE WHEN status = 'pending' THEN 'retry' ELSE status END, NULLIF(class, ''), NULLIF(err, '')
+	FROM u
+	ON CONFLICT (notice_id, attempt) DO NOTHING`
 
 // Deliver makes one attempt at notice id. last says no retry follows: a
 // temporary failure is then recorded as failed.
@@ -570,8 +581,12 @@ type TaskDeleter interface {
 
 // RequeueFailed puts failed notices that match f back to pending, after
 // deleting their archived tasks (an archived task keeps its TaskID, the
-// notice key, and would block the new one). The caller then enqueues.
-func RequeueFailed(ctx context.Context, db *sqlx.DB, tasks TaskDeleter, f NoticeFilter) (int64, error) {
+// notice key, and would block the new one), and records the re-queue, by
+// who, in sisnotify.notice_requeues. The notice keeps its attempts, last
+// error and error class (and its history in sisnotify.notice_attempts):
+// nothing of why it failed is lost. It returns the notices re-queued; the
+// caller then enqueues.
+func RequeueFailed(ctx context.Context, db *sqlx.DB, tasks TaskDeleter, f NoticeFilter, who string) ([]int64, error) {
 	f.Status = "failed"
 	cond, args := f.where(nil)
 	var failed []struct {
@@ -579,22 +594,114 @@ func RequeueFailed(ctx context.Context, db *sqlx.DB, tasks TaskDeleter, f Notice
 		Key string `db:"notice_key"`
 	}
 	if err := db.SelectContext(ctx, &failed, `SELECT notice_id, notice_key FROM sisnotify.notices WHERE `+cond+` ORDER BY notice_id`, args...); err != nil {
-		return 0, fmt.Errorf("requeue: %w", err)
+		return nil, fmt.Errorf("requeue: %w", err)
 	}
 	ids := make([]int64, 0, len(failed))
 	for _, n := range failed {
 		if err := tasks.DeleteTask(QueueNotices, n.Key); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
-			return 0, fmt.Errorf("requeue notice %d: %w", n.ID, err)
+			return nil, fmt.Errorf("requeue notice %d: %w", n.ID, err)
 		}
 		ids = append(ids, n.ID)
 	}
-	r, err := db.ExecContext(ctx, `UPDATE sisnotify.notices SET status = 'pending', attempts = 0, error_class = NULL, updated_at = now()
-		WHERE notice_id = ANY($1) AND status = 'failed'`, pq.Array(ids))
-	if err != nil {
-		return 0, fmt.Errorf("requeue: %w", err)
+	var done []int64
+	if err := db.SelectContext(ctx, &done, `UPDATE sisnotify.notices SET status = 'pending', updated_at = now()
+		WHERE notice_id = ANY($1) AND status = 'failed' RETURNING notice_id`, pq.Array(ids)); err != nil {
+		return nil, fmt.Errorf("requeue: %w", err)
 	}
-	n, _ := r.RowsAffected()
-	return n, nil
+	if err := RecordRequeue(ctx, db, who, "failed", done); err != nil {
+		return done, err
+	}
+	return done, nil
+}
+
+// RecordRequeue records that who re-queued ids (kind "failed": failed
+// notices back to pending; "pending": pending notices sent now, whatever
+// their back-off). Nothing is recorded for none.
+func RecordRequeue(ctx context.Context, db *sqlx.DB, who, kind string, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	if who == "" {
+		who = "unknown"
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO sisnotify.notice_requeues (who, kind, notices, notice_ids) VALUES ($1, $2, $3, $4)`,
+		who, kind, len(ids), pq.Array(ids)); err != nil {
+		return fmt.Errorf("requeue: record: %w", err)
+	}
+	return nil
+}
+
+// WaitingNotice is a pending notice that may go now: not held for quiet
+// hours (not_before in the future).
+type WaitingNotice struct {
+	ID  int64  `db:"notice_id"`
+	Key string `db:"notice_key"`
+}
+
+// WaitingNotices returns the pending notices that match f and may go now
+// (an SMS held for quiet hours stays held), oldest first: those whose
+// tasks may wait for a retry after a temporary failure.
+func WaitingNotices(ctx context.Context, db *sqlx.DB, f NoticeFilter) ([]WaitingNotice, error) {
+	f.Status = "pending"
+	cond, args := f.where(nil)
+	var out []WaitingNotice
+	if err := db.SelectContext(ctx, &out, `SELECT notice_id, notice_key FROM sisnotify.notices
+		WHERE `+cond+` AND (not_before IS NULL OR not_before <= now()) ORDER BY notice_id`, args...); err != nil {
+		return nil, fmt.Errorf("pending notices: %w", err)
+	}
+	return out, nil
+}
+
+// PendingReason is how many pending notices last failed with one reason.
+type PendingReason struct {
+	Class  string `db:"error_class" json:"error_class"` // temporary | permanent; "" never tried, or not yet failed
+	Detail string `db:"-" json:"detail"`                // the provider's code ("451 4.7.1", "HTTP 503"); "" none
+	N      int    `db:"n" json:"n"`
+}
+
+// PendingSummary counts the notices still waiting to be sent (pending or
+// sending) of nights up to night (0: every night), and why: the last
+// error of each, by class and the provider's code, most frequent first.
+func PendingSummary(ctx context.Context, db sqlx.QueryerContext, night date.Date) (int, []PendingReason, error) {
+	var rows []struct {
+		Class string `db:"error_class"`
+		Err   string `db:"last_error"`
+		N     int    `db:"n"`
+	}
+	q := `SELECT coalesce(error_class, '') AS error_class, coalesce(last_error, '') AS last_error, count(*) AS n
+		FROM sisnotify.notices WHERE status IN ('pending', 'sending')`
+	var args []any
+	if night != 0 {
+		q += ` AND night <= $1::date`
+		args = append(args, night.String())
+	}
+	if err := sqlx.SelectContext(ctx, db, &rows, q+` GROUP BY 1, 2`, args...); err != nil {
+		return 0, nil, fmt.Errorf("pending notices: %w", err)
+	}
+	total := 0
+	byKey := map[[2]string]int{}
+	var out []PendingReason
+	for _, r := range rows {
+		total += r.N
+		detail := ""
+		if r.Err != "" {
+			_, detail = failReason(r.Err, r.Class)
+		}
+		k := [2]string{r.Class, detail}
+		if i, ok := byKey[k]; ok {
+			out[i].N += r.N
+			continue
+		}
+		byKey[k] = len(out)
+		out = append(out, PendingReason{Class: r.Class, Detail: detail, N: r.N})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].N != out[j].N {
+			return out[i].N > out[j].N
+		}
+		return out[i].Class+out[i].Detail < out[j].Class+out[j].Detail
+	})
+	return total, out, nil
 }
 
 // NoticeRow is one line of the notice log.
@@ -617,16 +724,25 @@ type NoticeRow struct {
 }
 
 // ListNotices returns the notice log that matches f, newest first, at most
-// limit rows.
-func ListNotices(ctx context.Context, db *sqlx.DB, f NoticeFilter, limit int) ([]NoticeRow, error) {
+// limit rows, and how many match in all (more than the rows when the list
+// was cut).
+func ListNotices(ctx context.Context, db *sqlx.DB, f NoticeFilter, limit int) ([]NoticeRow, int, error) {
 	cond, args := f.where(nil)
 	args = append(args, limit)
-	var out []NoticeRow
+	var out []struct {
+		NoticeRow
+		Total int `db:"total"`
+	}
 	err := db.SelectContext(ctx, &out, `SELECT notice_id, night::text, student_id, subject_id, rule, level, repeat, audience, channel, status, attempts,
-		language, to_char(sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS sent_at, last_error, error_class
+		language, to_char(sent_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"') AS sent_at, last_error, error_class, count(*) OVER () AS total
 		FROM sisnotify.notices WHERE `+cond+fmt.Sprintf(` ORDER BY notice_id DESC LIMIT $%d`, len(args)), args...)
 	if err != nil {
-		return nil, fmt.Errorf("notices: %w", err)
+		return nil, 0, fmt.Errorf("notices: %w", err)
 	}
-	return out, nil
+	rows := make([]NoticeRow, len(out))
+	total := 0
+	for i, r := range out {
+		rows[i], total = r.NoticeRow, r.Total
+	}
+	return rows, total, nil
 }

@@ -32,6 +32,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	format := fs.String("format", "table", "output of --dry-run: table or json (one object per line)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "how long to wait for tonight's deliveries before leaving the rest to retries")
 	force := fs.Bool("force", false, "let the night through the feed guard after a person has checked the SIS")
+	retryNowFlag := fs.Bool("retry-now", false, "after an outage: send the notices waiting for a retry now, whatever their back-off (as `notices retry --pending`)")
 	var asOf dateFlag
 	fs.Var(&asOf, "as-of", "the night to run (default: today in SISNOTIFY_TIMEZONE)")
 	if err := parseFlags(a, fs, args); err != nil {
@@ -86,28 +87,23 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		return nil
 	}
 
-	syncRes, err := sync.Run(ctx, day)
-	if errors.Is(err, snapshot.ErrFeedGuard) {
-		alertFeedGuard(ctx, a, cfg, rulesCfg, db, day, err)
-		return fmt.Errorf("%w\nnothing was sent and the previous snapshot is kept; after checking the SIS, run again with --force", err)
+	if *retryNowFlag {
+		if err := retryNow(ctx, a, cfg, db); err != nil {
+			return err
+		}
 	}
-	if err != nil {
-		return err
-	}
-	printSync(a.stdout, syncRes)
-	return runNight(ctx, a, cfg, rulesCfg, db, day, *timeout)
+	return runNight(ctx, a, cfg, rulesCfg, db, day, *timeout, sync)
 }
 
-// runNight evaluates the synced snapshot for day, delivers what is due
-// and prints the night's summary.
-func runNight(ctx context.Context, a *app, cfg *Config, file *config.File, db *sqlx.DB, day date.Date, timeout time.Duration) error {
-	ev := &jobs.Evaluate{Config: file, OfficeEmails: cfg.OfficeEmails, Log: a.log}
-	tx, err := snapshot.BeginTx(ctx, db)
-	if err != nil {
-		return fmt.Errorf("evaluate: %w", err)
-	}
-	defer tx.Rollback()
-	evRes, err := ev.Run(ctx, tx.Conn(), day, false)
+// runNight runs the night of day through the same phases, recorded the
+// same way in sisnotify.nights, as serve (worker.Night): sync (unless sync
+// is nil: the caller synced), evaluate, deliver — here the worker runs in
+// the foreground until the notices that may go now are sent or timeout
+// passes — and digest, printing what each did. Deliveries still pending
+// when it stops waiting make it return a *PendingError (exit status 3)
+// after the digests.
+func runNight(ctx context.Context, a *app, cfg *Config, file *config.File, db *sqlx.DB, day date.Date, timeout time.Duration, sync *jobs.Sync) error {
+	d, err := newDelivery(a, cfg, file, db)
 	if err != nil {
 		return err
 	}
@@ -133,12 +129,16 @@ func runNight(ctx context.Context, a *app, cfg *Config, file *config.File, db *s
 	if err := printNightSummary(ctx, a.stdout, db, day); err != nil {
 		return err
 	}
-	dg, err := d.digest(cfg).Run(ctx, day)
-	if err != nil {
+	if res, err = phase("digest"); err != nil {
 		return fmt.Errorf("digest: %w", err)
 	}
-	fmt.Fprintf(a.stdout, "digests: %d to the office, %d to deans (%d obligations listed), %d already sent, %d refused\n",
-		dg.Office, dg.Deans, dg.Rows, dg.Skipped, dg.Failed)
+	if dg, ok := res.(jobs.DigestResult); ok {
+		fmt.Fprintf(a.stdout, "digests: %d to the office, %d to deans (%d obligations listed), %d already sent, %d refused\n",
+			dg.Office, dg.Deans, dg.Rows, dg.Skipped, dg.Failed)
+	}
+	if pending != nil {
+		return pending
+	}
 	return nil
 }
 
@@ -169,8 +169,9 @@ func printNightSummary(ctx context.Context, w io.Writer, db *sqlx.DB, day date.D
 		Rule      string `db:"rule"`
 		Channel   string `db:"channel"`
 		Err       string `db:"last_error"`
+		Total     int64  `db:"total"`
 	}
-	if err := db.SelectContext(ctx, &failed, `SELECT notice_id, student_id, rule, channel, coalesce(last_error, '') AS last_error
+	if err := db.SelectContext(ctx, &failed, `SELECT notice_id, student_id, rule, channel, coalesce(last_error, '') AS last_error, count(*) OVER () AS total
 		FROM sisnotify.notices WHERE night = $1 AND status = 'failed' ORDER BY notice_id LIMIT 20`, day.String()); err != nil {
 		return fmt.Errorf("summary: %w", err)
 	}
@@ -179,7 +180,26 @@ func printNightSummary(ctx context.Context, w io.Writer, db *sqlx.DB, day date.D
 		for _, f := range failed {
 			fmt.Fprintf(w, "  notice %d  student %s  %s %s: %s\n", f.ID, f.StudentID, f.Rule, f.Channel, f.Err)
 		}
+		if more := failed[0].Total - int64(len(failed)); more > 0 {
+			fmt.Fprintf(w, "  and %s more: `sisnotify notices --status failed --night %s --limit %d` lists them all\n", n(more), day, failed[0].Total)
+		}
 	}
+	return printPending(ctx, w, db, day)
+}
+
+// printPending says how many notices, of this night and the ones before,
+// are still waiting to be sent, and why (their last error), so a run that
+// met an outage does not end looking done.
+func printPending(ctx context.Context, w io.Writer, db *sqlx.DB, day date.Date) error {
+	total, reasons, err := jobs.PendingSummary(ctx, db, day)
+	if err != nil {
+		return fmt.Errorf("summary: %w", err)
+	}
+	if total == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "still waiting to be sent: %s notices (%s); after an outage, `sisnotify notices retry --pending` sends them now\n",
+		n(int64(total)), pendingWhy(reasons))
 	return nil
 }
 

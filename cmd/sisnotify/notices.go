@@ -3,15 +3,20 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"os"
+	"os/user"
 	"strconv"
 	"time"
 
 	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/jobs/config"
+	"github.com/iec-almaty/sisnotify/worker"
 )
 
 var noticeStatuses = map[string]bool{"pending": true, "sending": true, "sent": true, "failed": true, "cancelled": true}
@@ -21,25 +26,38 @@ func cmdNotices(ctx context.Context, a *app, args []string) error {
 	if retry {
 		args = args[1:]
 	}
-	synopsis := "notices [--status S] [--student ID] [--rule R] [--night D] [--limit N] [--format table|json]"
-	about := "The notice log: what was sent, when, how, and what failed (newest first).\n`sisnotify notices retry [filters]` puts failed notices back in the queue after a fix."
+	// Each page registers only its own flags, so that its help lists what
+	// it takes: the log its --status, the retry its --pending and --timeout.
+	var (
+		fs      *flag.FlagSet
+		f       jobs.NoticeFilter
+		night   dateFlag
+		pending *bool
+		timeout *time.Duration
+	)
 	if retry {
-		synopsis = "notices retry [--student ID] [--rule R] [--night D] [--id N]"
-		about = "Re-queues failed notices (all of them, or those the filters select) and delivers them now."
-	}
-	fs := flags(a, "notices", synopsis, about)
-	var f jobs.NoticeFilter
-	var night dateFlag
-	if !retry {
+		fs = flags(a, "notices retry", "notices retry [--pending] [--student ID] [--rule R] [--night D] [--id N] [--timeout 5m] [--limit N] [--format table|json]",
+			"Re-queues notices and delivers them now, then lists exactly the notices it re-queued.\n"+
+				"Without --pending: failed notices (all of them, or those the filters select) go back to pending,\n"+
+				"after the cause was fixed. With --pending: pending notices waiting for a retry after a temporary\n"+
+				"failure (an SMTP 4xx, a provider's 5xx) go now, whatever their back-off: say so once an outage is\n"+
+				"over. SMS held for quiet hours stay held. Each re-queue is recorded (who, when, which notices),\n"+
+				"and a notice keeps its attempts and its last error.")
+		pending = fs.Bool("pending", false, "send the pending notices waiting for a retry now, instead of re-queueing failed ones")
+		timeout = fs.Duration("timeout", 5*time.Minute, "how long to wait for the deliveries; the rest stays pending for `serve` or the next run")
+	} else {
+		fs = flags(a, "notices", "notices [--status S] [--student ID] [--rule R] [--night D] [--id N] [--limit N] [--format table|json]",
+			"The notice log: what was sent, when, how, and what failed (newest first).\n"+
+				"`sisnotify notices retry [filters]` puts failed notices back in the queue after a fix;\n"+
+				"`sisnotify notices retry --pending` sends the notices waiting for a retry now, after an outage.")
 		fs.StringVar(&f.Status, "status", "", "only notices in this status: pending, sending, sent, failed, cancelled")
 	}
 	fs.StringVar(&f.StudentID, "student", "", "only this student's notices")
 	fs.StringVar(&f.Rule, "rule", "", "only this rule's notices")
 	fs.Var(&night, "night", "only notices created by this night (YYYY-MM-DD)")
-	limit := fs.Int("limit", 100, "at most this many rows")
-	format := fs.String("format", "table", "table or json (one object per line)")
 	id := fs.Int64("id", 0, "only this notice")
-	timeout := fs.Duration("timeout", 5*time.Minute, "retry: how long to wait for the deliveries")
+	limit := fs.Int("limit", 100, "list at most this many notices (the output says how many more there are)")
+	format := fs.String("format", "table", "table or json (one object per line)")
 	if err := parseFlags(a, fs, args); err != nil {
 		return ignoreHelp(err)
 	}
@@ -48,6 +66,9 @@ func cmdNotices(ctx context.Context, a *app, args []string) error {
 	}
 	if *format != "table" && *format != "json" {
 		return &UsageError{Msg: "notices: --format: want table or json"}
+	}
+	if *limit < 1 {
+		return &UsageError{Msg: "notices: --limit: want 1 or more"}
 	}
 	f.Night = night.d
 	if *id > 0 {
@@ -62,42 +83,102 @@ func cmdNotices(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer db.Close()
-
-	if retry {
-		file, err := config.Load(cfg.ConfigPath)
-		if err != nil {
-			return &ConfigError{Msg: "SISNOTIFY_CONFIG: " + err.Error()}
-		}
-		d, err := newDelivery(a, cfg, file, db)
-		if err != nil {
-			return err
-		}
-		defer d.Close()
-		insp := asynq.NewInspectorFromRedisClient(d.rdb)
-		n, err := jobs.RequeueFailed(ctx, db, insp, f)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(a.stdout, "re-queued %d failed notices\n", n)
-		if n == 0 {
-			return nil
-		}
-		er, err := d.drain(ctx, a, db, *timeout)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(a.stdout, "deliver: %d pending, %d queued\n", er.Pending, er.Enqueued)
-		f.Status, f.Night = "", 0
+	if !retry {
 		return printNotices(ctx, a, db, f, *limit, *format)
 	}
-	return printNotices(ctx, a, db, f, *limit, *format)
-}
 
-func printNotices(ctx context.Context, a *app, db *sqlx.DB, f jobs.NoticeFilter, limit int, format string) error {
-	rows, err := jobs.ListNotices(ctx, db, f, limit)
+	file, err := config.Load(cfg.ConfigPath)
+	if err != nil {
+		return &ConfigError{Msg: "SISNOTIFY_CONFIG: " + err.Error()}
+	}
+	d, err := newDelivery(a, cfg, file, db)
 	if err != nil {
 		return err
 	}
+	defer d.Close()
+	var ids []int64
+	if *pending {
+		if ids, err = retryPending(ctx, a, d.rdb, db, f); err != nil {
+			return err
+		}
+	} else {
+		insp := asynq.NewInspectorFromRedisClient(d.rdb)
+		if ids, err = jobs.RequeueFailed(ctx, db, insp, f, operator()); err != nil {
+			return err
+		}
+		fmt.Fprintf(a.stdout, "re-queued %d failed notices\n", len(ids))
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	er, err := d.drain(ctx, a, db, *timeout)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stdout, "deliver: %d pending, %d queued\n", er.Pending, er.Enqueued)
+	// Exactly the notices re-queued, as they are now.
+	return printNotices(ctx, a, db, jobs.NoticeFilter{IDs: ids}, *limit, *format)
+}
+
+// retryPending sends now the pending notices that match f and wait for a
+// retry (or a scheduled time) in asynq, leaving SMS held for quiet hours
+// held, records the re-queue and returns the notices it moved.
+func retryPending(ctx context.Context, a *app, rdb redis.UniversalClient, db *sqlx.DB, f jobs.NoticeFilter) ([]int64, error) {
+	waiting, err := jobs.WaitingNotices(ctx, db, f)
+	if err != nil {
+		return nil, err
+	}
+	keys := make([]string, len(waiting))
+	for i, n := range waiting {
+		keys[i] = n.Key
+	}
+	res, err := worker.RunNow(ctx, rdb, keys)
+	ids := make([]int64, len(res.Moved))
+	for i, k := range res.Moved {
+		ids[i] = waiting[k].ID
+	}
+	if rerr := jobs.RecordRequeue(ctx, db, operator(), "pending", ids); rerr != nil && err == nil {
+		err = rerr
+	}
+	if err != nil {
+		return ids, err
+	}
+	fmt.Fprintf(a.stdout, "sending now %d pending notices that waited for a retry (%d already queued, %d re-created from PostgreSQL)\n",
+		len(ids), res.Queued, res.Missing)
+	return ids, nil
+}
+
+// retryNow is `run --once --retry-now`: every pending notice that waits
+// for a retry goes now (retryPending), before the night's deliveries.
+func retryNow(ctx context.Context, a *app, cfg *Config, db *sqlx.DB) error {
+	opt, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return &ConfigError{Msg: "SISNOTIFY_REDIS_URL: not a Redis URL"}
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	_, err = retryPending(ctx, a, rdb, db, jobs.NoticeFilter{})
+	return err
+}
+
+// operator names who asked for a re-queue: the OS user running the
+// command.
+func operator() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if s := os.Getenv("USER"); s != "" {
+		return s
+	}
+	return "unknown"
+}
+
+func printNotices(ctx context.Context, a *app, db *sqlx.DB, f jobs.NoticeFilter, limit int, format string) error {
+	rows, total, err := jobs.ListNotices(ctx, db, f, limit)
+	if err != nil {
+		return err
+	}
+	more := total - len(rows)
 	if format == "json" {
 		enc := json.NewEncoder(a.stdout)
 		for _, r := range rows {
@@ -111,6 +192,10 @@ func printNotices(ctx context.Context, a *app, db *sqlx.DB, f jobs.NoticeFilter,
 			if err := enc.Encode(out{r, r.Language.String, r.SentAt.String, r.LastError.String, r.Class.String}); err != nil {
 				return err
 			}
+		}
+		if more > 0 {
+			// stdout stays one notice per line; the cut is said beside it.
+			fmt.Fprintf(a.stderr, "and %s more (--limit %d shows the newest %d)\n", n(int64(more)), limit, limit)
 		}
 		return nil
 	}
@@ -128,5 +213,8 @@ func printNotices(ctx context.Context, a *app, db *sqlx.DB, f jobs.NoticeFilter,
 			r.Language.String, r.Status, strconv.Itoa(r.Attempts), detail}
 	}
 	table(a.stdout, []string{"ID", "NIGHT", "STUDENT", "RULE", "LEVEL", "TO", "LANG", "STATUS", "ATTEMPTS", "SENT / LAST ERROR"}, cells)
+	if more > 0 {
+		fmt.Fprintf(a.stdout, "and %s more (--limit %d shows the newest %d)\n", n(int64(more)), limit, limit)
+	}
 	return nil
 }
