@@ -25,8 +25,9 @@ import (
 
 // Where the demo keeps its databases when SISNOTIFY_SIS_URL and
 // SISNOTIFY_DB_URL are not set: the local PostgreSQL of a developer
-// machine.
-const (
+// machine. (Variables so that the compose test can stand for a container,
+// whose loopback has no PostgreSQL.)
+var (
 	demoSISURL = "postgres://postgres@127.0.0.1:5432/sisnotify_demo_sis?sslmode=disable"
 	demoDBURL  = "postgres://postgres@127.0.0.1:5432/sisnotify_demo?sslmode=disable"
 )
@@ -57,12 +58,19 @@ func cmdDemo(ctx context.Context, a *app, args []string) error {
 	if cfg.SISURL == "" {
 		cfg.SISURL = demoSISURL
 	}
-	if cfg.DBURL == "" {
-		cfg.DBURL = demoDBURL
+	// --sis-only needs and touches the SIS alone: docker-compose.yml's
+	// sis-demo service runs it with SISNOTIFY_SIS_URL only, in a container
+	// whose loopback has no PostgreSQL.
+	dbs := []string{cfg.SISURL}
+	if !*sisOnly {
+		if cfg.DBURL == "" {
+			cfg.DBURL = demoDBURL
+		}
+		dbs = append(dbs, cfg.DBURL)
 	}
 	day := asOf.asOf(cfg.Location)
 
-	for _, u := range []string{cfg.SISURL, cfg.DBURL} {
+	for _, u := range dbs {
 		if err := ensureDatabase(ctx, u); err != nil {
 			return err
 		}
@@ -132,8 +140,34 @@ func cmdDemo(ctx context.Context, a *app, args []string) error {
 	} else {
 		fmt.Fprintln(a.stdout, "mail went to SISNOTIFY_SMTP_URL")
 	}
-	fmt.Fprintln(a.stdout, "the notice log: sisnotify notices   data problems: SELECT entity, code, count(*) FROM sisnotify.data_problems GROUP BY 1, 2;")
+	fmt.Fprintf(a.stdout, "the notice log: %s\n", noticesCommand(cfg.DBURL))
+	fmt.Fprintln(a.stdout, "data problems: SELECT entity, code, count(*) FROM sisnotify.data_problems GROUP BY 1, 2;")
 	return nil
+}
+
+// noticesCommand is a shell command that lists the demo's notices: `sisnotify
+// notices` needs SISNOTIFY_DB_URL, which the demo may have chosen itself.
+// A password in the URL is not printed; the command then says to put it back.
+func noticesCommand(dbURL string) string {
+	shown, note := dbURL, ""
+	if u, err := url.Parse(dbURL); err == nil {
+		if _, ok := u.User.Password(); ok {
+			shown, note = u.Redacted(), "   (with the password in place of xxxxx)"
+		}
+	}
+	prog := "sisnotify"
+	if len(os.Args) > 0 && filepath.Base(os.Args[0]) == "sisnotify" {
+		prog = os.Args[0] // ./sisnotify after `make demo`
+	}
+	return "SISNOTIFY_DB_URL=" + shellQuote(shown) + " " + shellQuote(prog) + " notices" + note
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./:@%+=,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // demoOffice is the office of the demo's notices where the configuration
