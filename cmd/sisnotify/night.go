@@ -87,23 +87,33 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		return nil
 	}
 
+	syncRes, err := sync.Run(ctx, day)
+	if errors.Is(err, snapshot.ErrFeedGuard) {
+		alertFeedGuard(ctx, a, cfg, rulesCfg, db, day, err)
+		return fmt.Errorf("%w\nnothing was sent and the previous snapshot is kept; after checking the SIS, run again with --force", err)
+	}
+	if err != nil {
+		return err
+	}
+	printSync(a.stdout, syncRes)
 	if *retryNowFlag {
 		if err := retryNow(ctx, a, cfg, db); err != nil {
 			return err
 		}
 	}
-	return runNight(ctx, a, cfg, rulesCfg, db, day, *timeout, sync)
+	return runNight(ctx, a, cfg, rulesCfg, db, day, *timeout)
 }
 
-// runNight runs the night of day through the same phases, recorded the
-// same way in sisnotify.nights, as serve (worker.Night): sync (unless sync
-// is nil: the caller synced), evaluate, deliver — here the worker runs in
-// the foreground until the notices that may go now are sent or timeout
-// passes — and digest, printing what each did. Deliveries still pending
-// when it stops waiting make it return a *PendingError (exit status 3)
-// after the digests.
-func runNight(ctx context.Context, a *app, cfg *Config, file *config.File, db *sqlx.DB, day date.Date, timeout time.Duration, sync *jobs.Sync) error {
-	d, err := newDelivery(a, cfg, file, db)
+// runNight evaluates the synced snapshot for day, delivers what is due
+// and prints the night's summary.
+func runNight(ctx context.Context, a *app, cfg *Config, file *config.File, db *sqlx.DB, day date.Date, timeout time.Duration) error {
+	ev := &jobs.Evaluate{Config: file, OfficeEmails: cfg.OfficeEmails, Log: a.log}
+	tx, err := snapshot.BeginTx(ctx, db)
+	if err != nil {
+		return fmt.Errorf("evaluate: %w", err)
+	}
+	defer tx.Rollback()
+	evRes, err := ev.Run(ctx, tx.Conn(), day, false)
 	if err != nil {
 		return err
 	}
@@ -129,16 +139,12 @@ func runNight(ctx context.Context, a *app, cfg *Config, file *config.File, db *s
 	if err := printNightSummary(ctx, a.stdout, db, day); err != nil {
 		return err
 	}
-	if res, err = phase("digest"); err != nil {
+	dg, err := d.digest(cfg).Run(ctx, day)
+	if err != nil {
 		return fmt.Errorf("digest: %w", err)
 	}
-	if dg, ok := res.(jobs.DigestResult); ok {
-		fmt.Fprintf(a.stdout, "digests: %d to the office, %d to deans (%d obligations listed), %d already sent, %d refused\n",
-			dg.Office, dg.Deans, dg.Rows, dg.Skipped, dg.Failed)
-	}
-	if pending != nil {
-		return pending
-	}
+	fmt.Fprintf(a.stdout, "digests: %d to the office, %d to deans (%d obligations listed), %d already sent, %d refused\n",
+		dg.Office, dg.Deans, dg.Rows, dg.Skipped, dg.Failed)
 	return nil
 }
 
@@ -201,6 +207,32 @@ func printPending(ctx context.Context, w io.Writer, db *sqlx.DB, day date.Date) 
 	fmt.Fprintf(w, "still waiting to be sent: %s notices (%s); after an outage, `sisnotify notices retry --pending` sends them now\n",
 		n(int64(total)), pendingWhy(reasons))
 	return nil
+}
+
+// pendingWhy says why pending notices wait: their last errors by class
+// and code ("temporary 451 4.7.1: 2,000"), at most five, then how many
+// more.
+func pendingWhy(reasons []jobs.PendingReason) string {
+	var parts []string
+	rest := 0
+	for i, r := range reasons {
+		if i >= 5 {
+			rest += r.N
+			continue
+		}
+		what := "not tried yet"
+		switch {
+		case r.Class != "" && r.Detail != "":
+			what = r.Class + " " + r.Detail
+		case r.Class != "":
+			what = r.Class + " error"
+		}
+		parts = append(parts, what+": "+n(int64(r.N)))
+	}
+	if rest > 0 {
+		parts = append(parts, "and "+n(int64(rest))+" for other reasons")
+	}
+	return strings.Join(parts, ", ")
 }
 
 // guard is the feed guard of the configuration file.
