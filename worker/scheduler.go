@@ -16,7 +16,10 @@ import (
 // university's time zone. Every replica may run one: a night's TaskIDs
 // make the second start a no-op.
 type Scheduler struct {
-	Spec     string
+	Spec string
+	// Cron is Spec already parsed (the configuration parses it once); nil:
+	// Spec is parsed here.
+	Cron     cron.Schedule
 	Location *time.Location
 	Night    *Night
 	DB       *sqlx.DB
@@ -35,6 +38,9 @@ func (s *Scheduler) now() time.Time {
 }
 
 func (s *Scheduler) schedule() (cron.Schedule, error) {
+	if s.Cron != nil {
+		return s.Cron, nil
+	}
 	sched, err := cron.ParseStandard(s.Spec)
 	if err != nil {
 		return nil, fmt.Errorf("SISNOTIFY_SCHEDULE: %w", err)

@@ -14,41 +14,54 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/iec-almaty/sisnotify/integrations/mail"
-
+	"github.com/iec-almaty/sisnotify/integrations/sms"
 	"github.com/iec-almaty/sisnotify/jobs/config"
 )
 
-// Config is the environment (docs/configuration.md), validated. Every variable can
-// also be given as NAME_FILE, the path of a file holding the value (for
-// secrets mounted by Docker or Kubernetes).
+// Config is the whole configuration of a command, parsed and validated
+// once by loadConfig: the environment (docs/configuration.md) and the YAML
+// file it names. Commands use these values and parse nothing again. Every
+// variable can also be given as NAME_FILE, the path of a file holding the
+// value (for secrets mounted by Docker or Kubernetes).
 type Config struct {
-	SISURL       string
-	DBURL        string
-	RedisURL     string
-	SMTPURL      string
-	MailFrom     string
-	OutboxDir    string
-	SMSProvider  string
-	TwilioSID    string
-	TwilioToken  string
-	TwilioFrom   string
-	MobizonKey   string
-	MobizonFrom  string
-	SMSAPIURL    string
-	QuietHours   string // "" when SMS are never held
-	WebhookURL   string
+	SISURL string
+	DBURL  string
+	// RedisURL is SISNOTIFY_REDIS_URL as given (print it with redactURL);
+	// Redis is its parsed form.
+	RedisURL string
+	Redis    *redis.Options
+	// Mail is the SMTP server of SISNOTIFY_SMTP_URL (no Host: the outbox),
+	// the sender and the outbox folder.
+	Mail mail.Config
+	// SMS is the provider and its credentials.
+	SMS       sms.Config
+	OutboxDir string
+	// QuietHours are the hours student SMS are held: the YAML file's
+	// sms.quiet_hours, else SISNOTIFY_SMS_QUIET_HOURS, else 21:00-09:00;
+	// the zero value holds nothing.
+	QuietHours   config.QuietHours
 	OfficeEmails []string
 	OpsEmails    []string
 	TimezoneName string
 	Location     *time.Location
-	Schedule     string
+	// Schedule is SISNOTIFY_SCHEDULE as given; Cron its parsed form.
+	Schedule string
+	Cron     cron.Schedule
+	// ScheduleNote, when not empty, says that Cron activates more than
+	// once on some day while a night runs at most once a day; serve
+	// prints it.
+	ScheduleNote string
 	ConfigPath   string
+	// File is the YAML file of SISNOTIFY_CONFIG, or the built-in defaults.
+	File         *config.File
 	HTTPAddr     string
 	HTTPUser     string
 	HTTPPassword string
 }
 
-// need says which variables a command cannot do without.
+// need says which variables a command cannot do without. office: the
+// command sends, so it needs the digest recipients and the office's
+// details of the YAML file.
 type need struct {
 	sis, db, office bool
 }
@@ -101,8 +114,9 @@ func (e env) str(name, def string, errs *[]string) string {
 	return v
 }
 
-// loadConfig reads and validates the environment for one command. Every
-// problem is reported at once, one line each, naming the variable and never
+// loadConfig reads and validates the environment and the YAML file of
+// SISNOTIFY_CONFIG for one command, in one pass. Every problem is reported
+// at once, one line each, naming the variable (or the file's key) and never
 // quoting a secret.
 func loadConfig(lookup func(string) (string, bool), n need) (*Config, error) {
 	e := env{lookup: lookup, bad: map[string]bool{}}
@@ -111,17 +125,7 @@ func loadConfig(lookup func(string) (string, bool), n need) (*Config, error) {
 		SISURL:       e.str("SISNOTIFY_SIS_URL", "", &errs),
 		DBURL:        e.str("SISNOTIFY_DB_URL", "", &errs),
 		RedisURL:     e.str("SISNOTIFY_REDIS_URL", "redis://127.0.0.1:6379/0", &errs),
-		SMTPURL:      e.str("SISNOTIFY_SMTP_URL", "", &errs),
-		MailFrom:     e.str("SISNOTIFY_MAIL_FROM", "International Office <international@localhost>", &errs),
 		OutboxDir:    e.str("SISNOTIFY_OUTBOX_DIR", "./outbox", &errs),
-		SMSProvider:  e.str("SISNOTIFY_SMS_PROVIDER", "outbox", &errs),
-		TwilioSID:    e.str("SISNOTIFY_TWILIO_ACCOUNT_SID", "", &errs),
-		TwilioToken:  e.str("SISNOTIFY_TWILIO_AUTH_TOKEN", "", &errs),
-		TwilioFrom:   e.str("SISNOTIFY_TWILIO_FROM", "", &errs),
-		MobizonKey:   e.str("SISNOTIFY_MOBIZON_API_KEY", "", &errs),
-		MobizonFrom:  e.str("SISNOTIFY_MOBIZON_FROM", "", &errs),
-		SMSAPIURL:    e.str("SISNOTIFY_SMS_API_URL", "", &errs),
-		WebhookURL:   e.str("SISNOTIFY_SMS_WEBHOOK_URL", "", &errs),
 		TimezoneName: e.str("SISNOTIFY_TIMEZONE", "Asia/Almaty", &errs),
 		Schedule:     e.str("SISNOTIFY_SCHEDULE", "0 6 * * *", &errs),
 		ConfigPath:   e.str("SISNOTIFY_CONFIG", "", &errs),
@@ -129,13 +133,25 @@ func loadConfig(lookup func(string) (string, bool), n need) (*Config, error) {
 		HTTPUser:     e.str("SISNOTIFY_HTTP_USER", "", &errs),
 		HTTPPassword: e.str("SISNOTIFY_HTTP_PASSWORD", "", &errs),
 	}
+	smtpURL := e.str("SISNOTIFY_SMTP_URL", "", &errs)
+	mailFrom := e.str("SISNOTIFY_MAIL_FROM", mail.DefaultFrom, &errs)
+	c.SMS = sms.Config{
+		Provider:         e.str("SISNOTIFY_SMS_PROVIDER", "outbox", &errs),
+		TwilioAccountSID: e.str("SISNOTIFY_TWILIO_ACCOUNT_SID", "", &errs),
+		TwilioAuthToken:  e.str("SISNOTIFY_TWILIO_AUTH_TOKEN", "", &errs),
+		TwilioFrom:       e.str("SISNOTIFY_TWILIO_FROM", "", &errs),
+		MobizonAPIKey:    e.str("SISNOTIFY_MOBIZON_API_KEY", "", &errs),
+		MobizonFrom:      e.str("SISNOTIFY_MOBIZON_FROM", "", &errs),
+		APIURL:           e.str("SISNOTIFY_SMS_API_URL", "", &errs),
+		WebhookURL:       e.str("SISNOTIFY_SMS_WEBHOOK_URL", "", &errs),
+		OutboxDir:        c.OutboxDir,
+	}
 	// Quiet hours: unset means the default; set and empty means never hold.
+	quiet := "21:00-09:00"
 	if v, ok, err := e.get("SISNOTIFY_SMS_QUIET_HOURS"); err != nil {
 		errs = append(errs, err.Error())
-	} else if !ok {
-		c.QuietHours = "21:00-09:00"
-	} else {
-		c.QuietHours = strings.TrimSpace(v)
+	} else if ok {
+		quiet = strings.TrimSpace(v)
 	}
 
 	check := func(err error) {
@@ -153,44 +169,48 @@ func loadConfig(lookup func(string) (string, bool), n need) (*Config, error) {
 	} else if c.DBURL != "" {
 		check(checkPostgres("SISNOTIFY_DB_URL", c.DBURL))
 	}
-	if _, err := redis.ParseURL(c.RedisURL); err != nil {
+	var err error
+	if c.Redis, err = redis.ParseURL(c.RedisURL); err != nil {
 		check(configErr("SISNOTIFY_REDIS_URL: not a Redis URL (want redis://host:6379/0)"))
 	}
-	if c.SMTPURL != "" {
-		check(checkSMTP(c.SMTPURL))
+	if smtpURL != "" {
+		// The mail package's own parser, so the check and the sender agree.
+		if c.Mail, err = mail.ParseURL(smtpURL); err != nil {
+			check(configErr("SISNOTIFY_SMTP_URL: %v", err))
+		}
 	}
-	if a, err := netmail.ParseAddress(c.MailFrom); err != nil || a.Address == "" {
+	c.Mail.From, c.Mail.OutboxDir = mailFrom, c.OutboxDir
+	if a, err := netmail.ParseAddress(mailFrom); err != nil || a.Address == "" {
 		check(configErr("SISNOTIFY_MAIL_FROM: not an email address (want \"Name <address@host>\")"))
 	}
-	switch c.SMSProvider {
+	switch s := c.SMS; s.Provider {
 	case "outbox", "none":
 	case "twilio":
 		for _, v := range []struct{ name, val string }{
-			{"SISNOTIFY_TWILIO_ACCOUNT_SID", c.TwilioSID}, {"SISNOTIFY_TWILIO_AUTH_TOKEN", c.TwilioToken}, {"SISNOTIFY_TWILIO_FROM", c.TwilioFrom}} {
+			{"SISNOTIFY_TWILIO_ACCOUNT_SID", s.TwilioAccountSID}, {"SISNOTIFY_TWILIO_AUTH_TOKEN", s.TwilioAuthToken}, {"SISNOTIFY_TWILIO_FROM", s.TwilioFrom}} {
 			if v.val == "" {
 				check(configErr("%s is required when SISNOTIFY_SMS_PROVIDER=twilio", v.name))
 			}
 		}
 	case "mobizon":
-		if c.MobizonKey == "" {
+		if s.MobizonAPIKey == "" {
 			check(configErr("SISNOTIFY_MOBIZON_API_KEY is required when SISNOTIFY_SMS_PROVIDER=mobizon"))
 		}
 	case "webhook":
-		if c.WebhookURL == "" {
+		if s.WebhookURL == "" {
 			check(configErr("SISNOTIFY_SMS_WEBHOOK_URL is required when SISNOTIFY_SMS_PROVIDER=webhook"))
 		} else {
-			check(checkHTTP("SISNOTIFY_SMS_WEBHOOK_URL", c.WebhookURL))
+			check(checkHTTP("SISNOTIFY_SMS_WEBHOOK_URL", s.WebhookURL))
 		}
 	default:
-		check(configErr("SISNOTIFY_SMS_PROVIDER: unknown provider %q (want twilio, mobizon, webhook, outbox or none)", printable(c.SMSProvider)))
+		check(configErr("SISNOTIFY_SMS_PROVIDER: unknown provider %q (want twilio, mobizon, webhook, outbox or none)", printable(s.Provider)))
 	}
-	if c.SMSAPIURL != "" {
-		check(checkHTTP("SISNOTIFY_SMS_API_URL", c.SMSAPIURL))
+	if c.SMS.APIURL != "" {
+		check(checkHTTP("SISNOTIFY_SMS_API_URL", c.SMS.APIURL))
 	}
-	if _, err := config.ParseQuietHours(c.QuietHours); err != nil {
+	if c.QuietHours, err = config.ParseQuietHours(quiet); err != nil {
 		check(configErr("SISNOTIFY_SMS_QUIET_HOURS: %v", err))
 	}
-	var err error
 	if c.OfficeEmails, err = emailList("SISNOTIFY_OFFICE_EMAILS", e.str("SISNOTIFY_OFFICE_EMAILS", "", &errs)); err != nil {
 		check(err)
 	} else if n.office && len(c.OfficeEmails) == 0 {
@@ -204,13 +224,10 @@ func loadConfig(lookup func(string) (string, bool), n need) (*Config, error) {
 	if c.Location, err = time.LoadLocation(c.TimezoneName); err != nil {
 		check(configErr("SISNOTIFY_TIMEZONE: unknown time zone %q (want an IANA name such as Asia/Almaty)", printable(c.TimezoneName)))
 	}
-	if _, err := cron.ParseStandard(c.Schedule); err != nil {
-		check(configErr("SISNOTIFY_SCHEDULE: not a cron spec (%v); want five fields such as \"0 6 * * *\"", err))
-	}
-	if c.ConfigPath != "" {
-		if _, err := os.Stat(c.ConfigPath); err != nil {
-			check(configErr("SISNOTIFY_CONFIG: cannot read %s: %v", c.ConfigPath, errors.Unwrap(err)))
-		}
+	if c.Cron, err = cron.ParseStandard(c.Schedule); err != nil {
+		check(configErr("SISNOTIFY_SCHEDULE: not a cron spec (%v); want five fields such as \"0 6 * * *\" (the night runs at most once a day)", err))
+	} else if c.Location != nil {
+		c.ScheduleNote = scheduleNote(c.Schedule, c.Cron, c.Location)
 	}
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		check(configErr("SISNOTIFY_HTTP_ADDR: not host:port (%v)", err))
@@ -218,30 +235,68 @@ func loadConfig(lookup func(string) (string, bool), n need) (*Config, error) {
 	if (c.HTTPUser == "") != (c.HTTPPassword == "") {
 		check(configErr("SISNOTIFY_HTTP_USER and SISNOTIFY_HTTP_PASSWORD must be set together"))
 	}
+	if !e.bad["SISNOTIFY_CONFIG"] {
+		c.File, err = config.Load(c.ConfigPath)
+		var fileErrs config.Errors
+		switch {
+		case errors.As(err, &fileErrs):
+			// One line per problem of the file, each naming its line and key.
+			for _, fe := range fileErrs {
+				check(configErr("SISNOTIFY_CONFIG: %v", fe))
+			}
+		case err != nil:
+			check(configErr("SISNOTIFY_CONFIG: cannot read %s: %v", c.ConfigPath, errors.Unwrap(errors.Unwrap(err))))
+		default:
+			if c.File.SMS.QuietHours != nil {
+				c.QuietHours = *c.File.SMS.QuietHours
+			}
+			if n.office {
+				errs = append(errs, missingOffice(c.ConfigPath, c.File)...)
+			}
+		}
+	}
 	if len(errs) > 0 {
 		return nil, &ConfigError{Msg: strings.Join(errs, "\n")}
 	}
 	return c, nil
 }
 
-// requireOffice refuses a night that sends without the office's details
+// scheduleNote says so when the schedule activates more than once on some
+// day: a night runs once a day (the day's first activation starts it, the
+// others find it started), so "@every 1h" does not run one an hour.
+func scheduleNote(spec string, s cron.Schedule, loc *time.Location) string {
+	// Two activations on one day show within 400 days (every day of the
+	// week and of the month, leap years aside) unless the spec is sparse.
+	from := time.Date(2025, 1, 1, 0, 0, 0, 0, loc)
+	prev := s.Next(from)
+	for t := prev; !t.IsZero() && t.Before(from.AddDate(0, 0, 400)); prev, t = t, s.Next(t) {
+		if !t.Equal(prev) && sameDay(t, prev) {
+			return fmt.Sprintf("SISNOTIFY_SCHEDULE %q activates more than once a day; a night runs at most once a day, at the day's first activation (the others do nothing)", printable(spec))
+		}
+	}
+	return ""
+}
+
+func sameDay(a, b time.Time) bool {
+	ay, am, ad := a.Date()
+	by, bm, bd := b.Date()
+	return ay == by && am == bm && ad == bd
+}
+
+// missingOffice refuses a night that sends without the office's details
 // that every notice gives (phone, address, hours, and the university every
 // SMS starts with): a notice that cannot say where to go is worse than
 // none. One line per missing key, naming it as the YAML file writes it.
-func requireOffice(cfg *Config, file *config.File) error {
-	missing := file.Office.Missing()
-	if len(missing) == 0 {
-		return nil
-	}
+func missingOffice(path string, file *config.File) []string {
 	where := "set it in the file of SISNOTIFY_CONFIG"
-	if cfg.ConfigPath == "" {
+	if path == "" {
 		where = "SISNOTIFY_CONFIG names no file; set it in one"
 	}
-	lines := make([]string, len(missing))
-	for i, k := range missing {
-		lines[i] = fmt.Sprintf("SISNOTIFY_CONFIG: %s is required to send notices (%s)", k, where)
+	var lines []string
+	for _, k := range file.Office.Missing() {
+		lines = append(lines, fmt.Sprintf("SISNOTIFY_CONFIG: %s is required to send notices (%s)", k, where))
 	}
-	return &ConfigError{Msg: strings.Join(lines, "\n")}
+	return lines
 }
 
 func requirePostgres(name, v, what string) error {
@@ -271,15 +326,6 @@ func checkHTTP(name, v string) error {
 	u, err := url.Parse(v)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return configErr("%s: not an http(s) URL", name)
-	}
-	return nil
-}
-
-// checkSMTP validates SISNOTIFY_SMTP_URL with the mail package's own
-// parser, so the configuration check and the sender agree.
-func checkSMTP(v string) error {
-	if _, err := mail.ParseURL(v); err != nil {
-		return configErr("SISNOTIFY_SMTP_URL: %v", err)
 	}
 	return nil
 }

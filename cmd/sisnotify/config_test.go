@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/iec-almaty/sisnotify/integrations/testenv"
 	"github.com/iec-almaty/sisnotify/jobs/config"
 	"github.com/iec-almaty/sisnotify/templates"
 )
@@ -125,9 +128,11 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.RedisURL != "redis://127.0.0.1:6379/0" || c.SMSProvider != "outbox" || c.QuietHours != "21:00-09:00" ||
-		c.TimezoneName != "Asia/Almaty" || c.Schedule != "0 6 * * *" || c.HTTPAddr != "127.0.0.1:8080" || c.OutboxDir != "./outbox" ||
-		c.MailFrom != "International Office <international@localhost>" {
+	if c.RedisURL != "redis://127.0.0.1:6379/0" || c.Redis.Addr != "127.0.0.1:6379" || c.SMS.Provider != "outbox" ||
+		c.QuietHours.String() != "21:00-09:00" || c.TimezoneName != "Asia/Almaty" || c.Schedule != "0 6 * * *" || c.Cron == nil ||
+		c.ScheduleNote != "" || c.HTTPAddr != "127.0.0.1:8080" || c.OutboxDir != "./outbox" || c.Mail.OutboxDir != "./outbox" ||
+		c.SMS.OutboxDir != "./outbox" || c.Mail.Host != "" || c.Mail.From != "International Office <international@localhost>" ||
+		c.File == nil || c.File.Name != "" {
 		t.Errorf("defaults: %+v", c)
 	}
 	if off := c.Location.String(); off != "Asia/Almaty" {
@@ -135,8 +140,8 @@ func TestConfigDefaults(t *testing.T) {
 	}
 	// Set and empty: SMS are never held.
 	c, err = loadConfig(envOf(map[string]string{"SISNOTIFY_SMS_QUIET_HOURS": ""}), need{})
-	if err != nil || c.QuietHours != "" {
-		t.Errorf("empty quiet hours = %q, %v; want never held", c.QuietHours, err)
+	if err != nil || c.QuietHours.Enabled {
+		t.Errorf("empty quiet hours = %v, %v; want never held", c.QuietHours, err)
 	}
 	// The ops list falls back to the office list.
 	c, err = loadConfig(envOf(map[string]string{"SISNOTIFY_OFFICE_EMAILS": "a@uni.example,b@uni.example"}), need{})
@@ -174,5 +179,170 @@ func TestOfficeOfKeepsEachLanguage(t *testing.T) {
 	}
 	if len(got.In) != 1 || got.In["ru"] != (templates.OfficeText{Name: "Международный отдел", Hours: "Пн-Пт"}) {
 		t.Errorf("officeOf(...).In = %+v, want the Russian name and hours", got.In)
+	}
+}
+
+// The environment and the YAML file are parsed once, into typed values:
+// the file's quiet hours win over the environment's, the SMTP URL is the
+// mail package's Config, the schedule a cron.Schedule.
+func TestConfigIsParsedOnce(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sisnotify.yaml")
+	if err := os.WriteFile(path, []byte("sms:\n  quiet_hours: \"22:30-07:00\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := loadConfig(envOf(map[string]string{
+		"SISNOTIFY_CONFIG": path, "SISNOTIFY_SMS_QUIET_HOURS": "20:00-08:00",
+		"SISNOTIFY_SMTP_URL": "smtps://u:s3cret-pw@mail.example:2465", "SISNOTIFY_SMS_PROVIDER": "mobizon",
+		"SISNOTIFY_MOBIZON_API_KEY": "k", "SISNOTIFY_REDIS_URL": "redis://:pw@cache.example:6380/4",
+	}), need{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.File.Name != path || c.QuietHours.String() != "22:30-07:00" {
+		t.Errorf("file %q, quiet hours %v: want the file's 22:30-07:00", c.File.Name, c.QuietHours)
+	}
+	if c.Mail.Host != "mail.example" || c.Mail.Port != 2465 || c.Mail.Password != "s3cret-pw" {
+		t.Errorf("mail config %v", c.Mail)
+	}
+	if c.SMS.Provider != "mobizon" || c.SMS.MobizonAPIKey != "k" || c.Redis.Addr != "cache.example:6380" || c.Redis.DB != 4 {
+		t.Errorf("sms %v, redis %s/%d", c.SMS, c.Redis.Addr, c.Redis.DB)
+	}
+	c, err = loadConfig(envOf(map[string]string{"SISNOTIFY_SMS_QUIET_HOURS": "20:00-08:00"}), need{})
+	if err != nil || c.QuietHours.String() != "20:00-08:00" {
+		t.Errorf("quiet hours of the environment: %v, %v", c.QuietHours, err)
+	}
+}
+
+// Every problem of the YAML file is a line of its own, naming its key,
+// among the environment's, and the command exits with 2.
+func TestConfigFileErrorsOneLineEach(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	bad := "sms:\n  quiet_hours: late\nfeed_guard:\n  max_roster_drop: lots\nrules:\n  no-such-rule: {}\n"
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := runCmd(t, map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_CONFIG": path, "SISNOTIFY_TIMEZONE": "Mars/Olympus"}, "migrate")
+	if exitStatus(err) != 2 {
+		t.Fatalf("err = %v, want exit 2", err)
+	}
+	lines := strings.Split(err.Error(), "\n")
+	want := []string{"SISNOTIFY_TIMEZONE", "sms.quiet_hours", "feed_guard.max_roster_drop", "rules.no-such-rule"}
+	if len(lines) != len(want) {
+		t.Fatalf("%d lines, want %d (one per problem):\n%s", len(lines), len(want), err)
+	}
+	for i, l := range lines {
+		if !strings.HasPrefix(l, "SISNOTIFY_") || !strings.Contains(l, want[i]) {
+			t.Errorf("line %d %q does not name %s", i+1, l, want[i])
+		}
+		if i > 0 && !strings.HasPrefix(l, "SISNOTIFY_CONFIG: "+path+":") {
+			t.Errorf("line %d %q does not name the file and its line", i+1, l)
+		}
+	}
+}
+
+// main prints a configuration error one problem a line, each with the
+// program's name.
+func TestExitCodePrintsEachProblem(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "stderr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := exitCode(&ConfigError{Msg: "SISNOTIFY_A: bad\nSISNOTIFY_B: worse"}, f); code != 2 {
+		t.Errorf("exit %d, want 2", code)
+	}
+	b, _ := os.ReadFile(f.Name())
+	if got, want := string(b), "sisnotify: SISNOTIFY_A: bad\nsisnotify: SISNOTIFY_B: worse\n"; got != want {
+		t.Errorf("printed %q, want %q", got, want)
+	}
+}
+
+// Every flag of every help page reads "-name" or "-name type": a
+// backquoted word in a usage text would replace the type (`-once serve`).
+func TestHelpFlagLines(t *testing.T) {
+	flagLine := regexp.MustCompile(`^  -(\S+)(?: (\S+))?$`)
+	types := map[string]bool{"": true, "string": true, "int": true, "int64": true, "duration": true, "value": true, "uint": true, "float": true}
+	for _, args := range [][]string{{"migrate"}, {"sync"}, {"demo"}, {"run"}, {"serve"}, {"notices"}, {"notices", "retry"}} {
+		out, _, err := runCmd(t, nil, append(args, "--help")...)
+		if err != nil {
+			t.Fatalf("%v --help: %v", args, err)
+		}
+		n := 0
+		for _, l := range strings.Split(out, "\n") {
+			if m := flagLine.FindStringSubmatch(l); m != nil {
+				n++
+				if !types[m[2]] {
+					t.Errorf("%v --help: %q shows %q as the flag's type", args, l, m[2])
+				}
+			}
+		}
+		if n == 0 && args[0] != "migrate" {
+			t.Errorf("%v --help lists no flags:\n%s", args, out)
+		}
+	}
+	out, _, _ := runCmd(t, nil, "run", "--help")
+	if !strings.Contains(out, "  -once\n") {
+		t.Errorf("run --help does not show -once alone:\n%s", out)
+	}
+}
+
+// A bad flag prints the usage once on stderr and the error once (main
+// prints the returned error); "-help=…" is help.
+func TestBadFlagPrintedOnce(t *testing.T) {
+	out, stderr, err := runCmd(t, nil, "sync", "--frobnicate")
+	if exitStatus(err) != 2 || !strings.Contains(err.Error(), "frobnicate") {
+		t.Fatalf("err = %v, want a usage error naming the flag", err)
+	}
+	if strings.Contains(stderr, "frobnicate") {
+		t.Errorf("stderr repeats the error, which main prints:\n%s", stderr)
+	}
+	if c := strings.Count(stderr, "Usage: sisnotify sync"); c != 1 || out != "" {
+		t.Errorf("usage printed %d times on stderr (want 1), stdout %q", c, out)
+	}
+	_, stderr, err = runCmd(t, nil, "sync", "--as-of", "2026-02-30")
+	if exitStatus(err) != 2 || strings.Count(err.Error()+stderr, "want YYYY-MM-DD") != 1 {
+		t.Errorf("bad --as-of: %v / %q, want the error once", err, stderr)
+	}
+	out, _, err = runCmd(t, nil, "sync", "-help=true")
+	if err != nil || !strings.Contains(out, "Usage: sisnotify sync") {
+		t.Errorf("-help=true: %v, %q", err, out)
+	}
+}
+
+// A Redis nobody answers on is reported naming SISNOTIFY_REDIS_URL, without
+// its password.
+func TestUnreachableRedisNamesTheVariable(t *testing.T) {
+	db := testenv.New(t, "")
+	env := map[string]string{"SISNOTIFY_DB_URL": db.URL,
+		"SISNOTIFY_REDIS_URL": fmt.Sprintf("redis://:s3cret-pw@127.0.0.1:%d/3?dial_timeout=2s&max_retries=-1", testenv.FreePort(t))}
+	_, _, err := runCmd(t, env, "notices", "retry")
+	if err == nil || exitStatus(err) != 1 {
+		t.Fatalf("notices retry without Redis: %v, want a failure (exit 1)", err)
+	}
+	if !strings.Contains(err.Error(), "SISNOTIFY_REDIS_URL") || !strings.Contains(err.Error(), "127.0.0.1") || strings.Contains(err.Error(), "s3cret-pw") {
+		t.Errorf("error %q does not name SISNOTIFY_REDIS_URL and its host, or quotes the password", err)
+	}
+}
+
+// A night runs at most once a day, whatever the schedule: a schedule that
+// activates more often is accepted (replicas are tested on @every 15s)
+// and serve says what it does.
+func TestScheduleMoreThanDaily(t *testing.T) {
+	for spec, sub := range map[string]bool{
+		"0 6 * * *": false, "30 2 * * 1-5": false, "0 6 1 * *": false, "@daily": false,
+		"@every 1h": true, "@every 15s": true, "0 6,18 * * *": true, "*/30 * * * *": true, "0 6,7 1 * *": true,
+	} {
+		c, err := loadConfig(envOf(map[string]string{"SISNOTIFY_SCHEDULE": spec}), need{})
+		if err != nil {
+			t.Fatalf("%s: %v", spec, err)
+		}
+		if (c.ScheduleNote != "") != sub || sub && !strings.Contains(c.ScheduleNote, "at most once a day") {
+			t.Errorf("%s: note %q", spec, c.ScheduleNote)
+		}
+	}
+	env := map[string]string{"SISNOTIFY_SIS_URL": goodPG, "SISNOTIFY_DB_URL": "postgres://postgres@127.0.0.1:1/x?sslmode=disable&connect_timeout=2",
+		"SISNOTIFY_OFFICE_EMAILS": "office@uni.example", "SISNOTIFY_SCHEDULE": "@every 1h"}
+	_, stderr, err := runCmd(t, env, "serve")
+	if err == nil || !strings.Contains(stderr, `SISNOTIFY_SCHEDULE "@every 1h" activates more than once a day`) {
+		t.Errorf("serve on @every 1h: %v, stderr %q: want the note", err, stderr)
 	}
 }

@@ -35,6 +35,7 @@ const (
 // senders, the handler.
 type delivery struct {
 	rdb       *redis.Client
+	redisURL  string // SISNOTIFY_REDIS_URL without its password
 	client    *asynq.Client
 	deliverer *jobs.Deliverer
 	enqueuer  *jobs.Enqueuer
@@ -42,27 +43,13 @@ type delivery struct {
 }
 
 func newDelivery(a *app, cfg *Config, file *config.File, db *sqlx.DB) (*delivery, error) {
-	opt, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
-		return nil, &ConfigError{Msg: "SISNOTIFY_REDIS_URL: not a Redis URL"}
-	}
-	mailCfg := mail.Config{}
-	if cfg.SMTPURL != "" {
-		if mailCfg, err = mail.ParseURL(cfg.SMTPURL); err != nil {
-			return nil, &ConfigError{Msg: "SISNOTIFY_SMTP_URL: " + err.Error()}
-		}
-	}
-	mailCfg.From, mailCfg.OutboxDir, mailCfg.Connections = cfg.MailFrom, cfg.OutboxDir, smtpConnections
+	mailCfg := cfg.Mail
+	mailCfg.Connections = smtpConnections
 	mailer, err := mail.New(mailCfg)
 	if err != nil {
 		return nil, fmt.Errorf("mail: %w", err)
 	}
-	texter, err := sms.New(sms.Config{
-		Provider: cfg.SMSProvider, APIURL: cfg.SMSAPIURL,
-		TwilioAccountSID: cfg.TwilioSID, TwilioAuthToken: cfg.TwilioToken, TwilioFrom: cfg.TwilioFrom,
-		MobizonAPIKey: cfg.MobizonKey, MobizonFrom: cfg.MobizonFrom, WebhookURL: cfg.WebhookURL,
-		OutboxDir: cfg.OutboxDir,
-	})
+	texter, err := sms.New(cfg.SMS)
 	if err != nil {
 		mailer.Close()
 		return nil, &ConfigError{Msg: "SISNOTIFY_SMS_PROVIDER: " + err.Error()}
@@ -72,23 +59,21 @@ func newDelivery(a *app, cfg *Config, file *config.File, db *sqlx.DB) (*delivery
 		mailer.Close()
 		return nil, fmt.Errorf("templates: %w", err)
 	}
-	quiet, _ := config.ParseQuietHours(cfg.QuietHours) // validated with the configuration
-	if file.SMS.QuietHours != nil {
-		quiet = *file.SMS.QuietHours
-	}
 	o := file.Office
-	rdb := redis.NewClient(opt)
+	opt := *cfg.Redis // a client of its own: NewClient fills in defaults
+	rdb := redis.NewClient(&opt)
 	d := &delivery{
-		rdb:    rdb,
-		client: asynq.NewClientFromRedisClient(rdb),
-		mail:   mailer,
+		rdb:      rdb,
+		redisURL: redactURL(cfg.RedisURL),
+		client:   asynq.NewClientFromRedisClient(rdb),
+		mail:     mailer,
 		deliverer: &jobs.Deliverer{
 			DB: db, Mail: mailer, SMS: texter, Templates: set,
 			Office:     officeOf(o),
 			OfficeLang: o.Language.String(), Ladders: jobs.Ladders(file.Rules()), Log: a.log,
 		},
 	}
-	d.enqueuer = &jobs.Enqueuer{DB: db, Client: d.client, MaxRetry: worker.MaxRetry, Quiet: quiet, Location: cfg.Location, Log: a.log}
+	d.enqueuer = &jobs.Enqueuer{DB: db, Client: d.client, MaxRetry: worker.MaxRetry, Quiet: cfg.QuietHours, Location: cfg.Location, Log: a.log}
 	return d, nil
 }
 
@@ -111,9 +96,21 @@ func (d *delivery) Close() {
 	d.mail.Close()
 }
 
+// reachable checks that Redis answers, so that a command in the
+// foreground says which variable to look at (serve waits for it instead).
+func (d *delivery) reachable(ctx context.Context) error {
+	if err := d.rdb.Ping(ctx).Err(); err != nil {
+		return fmt.Errorf("cannot reach Redis at %s (SISNOTIFY_REDIS_URL): %w", d.redisURL, err)
+	}
+	return nil
+}
+
 // drain enqueues the pending notices, runs a worker until every notice
 // that may go now is sent or failed (or timeout passes), and stops it.
 func (d *delivery) drain(ctx context.Context, a *app, db *sqlx.DB, timeout time.Duration) (jobs.EnqueueResult, error) {
+	if err := d.reachable(ctx); err != nil {
+		return jobs.EnqueueResult{}, err
+	}
 	er, err := d.enqueuer.Run(ctx, time.Now())
 	if err != nil {
 		return er, err

@@ -122,10 +122,7 @@ func cmdDemo(ctx context.Context, a *app, args []string) error {
 	if len(cfg.OfficeEmails) == 0 {
 		cfg.OfficeEmails = []string{"international-office@university.example"}
 	}
-	file, err := config.Load(cfg.ConfigPath)
-	if err != nil {
-		return &ConfigError{Msg: "SISNOTIFY_CONFIG: " + err.Error()}
-	}
+	file := cfg.File
 	if filled := fillDemoOffice(&file.Office); len(filled) > 0 {
 		fmt.Fprintf(a.stdout, "office details not configured (%s): the demo's notices show fictitious examples\n", strings.Join(filled, ", "))
 	}
@@ -133,7 +130,7 @@ func cmdDemo(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "\nworker database: %s (schema sisnotify)\n", redactURL(cfg.DBURL))
-	if cfg.SMTPURL == "" {
+	if cfg.Mail.Host == "" {
 		dir, _ := filepath.Abs(cfg.OutboxDir)
 		fmt.Fprintf(a.stdout, "mail: %s/*.eml   SMS: %s/sms.jsonl\n", dir, dir)
 		showExamples(a.stdout, cfg.OutboxDir, 4)

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -25,8 +26,15 @@ func exitCode(err error, stderr *os.File) int {
 	if err == nil {
 		return 0
 	}
-	fmt.Fprintln(stderr, "sisnotify:", err)
 	var ce *ConfigError
+	if errors.As(err, &ce) {
+		// One line per problem, each a line of its own.
+		for _, line := range strings.Split(err.Error(), "\n") {
+			fmt.Fprintln(stderr, "sisnotify:", line)
+		}
+	} else {
+		fmt.Fprintln(stderr, "sisnotify:", err)
+	}
 	var ue *UsageError
 	if errors.As(err, &ce) || errors.As(err, &ue) {
 		return 2

@@ -27,7 +27,7 @@ import (
 func cmdRun(ctx context.Context, a *app, args []string) error {
 	fs := flags(a, "run", "run --once [--as-of YYYY-MM-DD] [--dry-run] [--format table|json]",
 		"One full nightly cycle in the foreground: sync, evaluate, deliver, digests; prints a summary.\nWith --dry-run it sends nothing and records nothing, and lists every notice the night\nwould send (and every obligation tonight's digests would list).")
-	once := fs.Bool("once", false, "run one cycle and exit (required; `serve` runs on a schedule)")
+	once := fs.Bool("once", false, "run one cycle and exit (required; sisnotify serve runs on a schedule)")
 	dry := fs.Bool("dry-run", false, "send and record nothing; list what would be sent")
 	format := fs.String("format", "table", "output of --dry-run: table or json (one object per line)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "how long to wait for tonight's deliveries before leaving the rest to retries")
@@ -48,15 +48,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	rulesCfg, err := config.Load(cfg.ConfigPath)
-	if err != nil {
-		return &ConfigError{Msg: "SISNOTIFY_CONFIG: " + strings.ReplaceAll(err.Error(), "\n", "; ")}
-	}
-	if !*dry {
-		if err := requireOffice(cfg, rulesCfg); err != nil {
-			return err
-		}
-	}
+	rulesCfg := cfg.File
 	db, err := openDB(ctx, a, cfg.DBURL)
 	if err != nil {
 		return err

@@ -15,7 +15,6 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/iec-almaty/sisnotify/jobs"
-	"github.com/iec-almaty/sisnotify/jobs/config"
 	"github.com/iec-almaty/sisnotify/worker"
 )
 
@@ -87,15 +86,14 @@ func cmdNotices(ctx context.Context, a *app, args []string) error {
 		return printNotices(ctx, a, db, f, *limit, *format)
 	}
 
-	file, err := config.Load(cfg.ConfigPath)
-	if err != nil {
-		return &ConfigError{Msg: "SISNOTIFY_CONFIG: " + err.Error()}
-	}
-	d, err := newDelivery(a, cfg, file, db)
+	d, err := newDelivery(a, cfg, cfg.File, db)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
+	if err := d.reachable(ctx); err != nil {
+		return err
+	}
 	var ids []int64
 	if *pending {
 		if ids, err = retryPending(ctx, a, d.rdb, db, f); err != nil {

@@ -8,8 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -110,7 +108,19 @@ func parseFlags(a *app, fs *flag.FlagSet, args []string) error {
 			return errHelp
 		}
 	}
-	if err := fs.Parse(args); err != nil {
+	// The flag package would print the error and the usage itself; the
+	// error is returned (and printed once, by main) and the usage printed
+	// here, once.
+	fs.SetOutput(io.Discard)
+	err := fs.Parse(args)
+	fs.SetOutput(a.stderr)
+	if errors.Is(err, flag.ErrHelp) { // -help=…
+		fs.SetOutput(a.stdout)
+		fs.Usage()
+		return errHelp
+	}
+	if err != nil {
+		fs.Usage()
 		return &UsageError{Msg: fmt.Sprintf("%s: %v", fs.Name(), err)}
 	}
 	if fs.NArg() > 0 {
@@ -208,53 +218,4 @@ func ignoreHelp(err error) error {
 		return nil
 	}
 	return err
-}
-
-// table prints rows as aligned columns: numbers to the right, text to the
-// left.
-func table(w io.Writer, header []string, rows [][]string) {
-	widths := make([]int, len(header))
-	numeric := make([]bool, len(header))
-	for i, h := range header {
-		widths[i] = len(h)
-		numeric[i] = len(rows) > 0
-	}
-	for _, r := range rows {
-		for i, c := range r {
-			if n := len([]rune(c)); n > widths[i] {
-				widths[i] = n
-			}
-			if strings.Trim(c, "0123456789,") != "" {
-				numeric[i] = false
-			}
-		}
-	}
-	line := func(cells []string) {
-		var b strings.Builder
-		for i, c := range cells {
-			if i > 0 {
-				b.WriteString("  ")
-			}
-			pad := strings.Repeat(" ", widths[i]-len([]rune(c)))
-			if numeric[i] {
-				b.WriteString(pad + c)
-			} else {
-				b.WriteString(c + pad)
-			}
-		}
-		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
-	}
-	line(header)
-	for _, r := range rows {
-		line(r)
-	}
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

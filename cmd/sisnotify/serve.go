@@ -10,7 +10,6 @@ import (
 
 	"github.com/iec-almaty/sisnotify/integrations/sis"
 	"github.com/iec-almaty/sisnotify/jobs"
-	"github.com/iec-almaty/sisnotify/jobs/config"
 	"github.com/iec-almaty/sisnotify/worker"
 )
 
@@ -25,12 +24,9 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	file, err := config.Load(cfg.ConfigPath)
-	if err != nil {
-		return &ConfigError{Msg: "SISNOTIFY_CONFIG: " + err.Error()}
-	}
-	if err := requireOffice(cfg, file); err != nil {
-		return err
+	file := cfg.File
+	if cfg.ScheduleNote != "" {
+		fmt.Fprintf(a.stderr, "sisnotify: note: %s\n", cfg.ScheduleNote)
 	}
 	db, err := openDB(ctx, a, cfg.DBURL)
 	if err != nil {
@@ -76,7 +72,7 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
-	sched := &worker.Scheduler{Spec: cfg.Schedule, Location: cfg.Location, Night: night, DB: db,
+	sched := &worker.Scheduler{Spec: cfg.Schedule, Cron: cfg.Cron, Location: cfg.Location, Night: night, DB: db,
 		Tasks: asynq.NewInspectorFromRedisClient(d.rdb), Log: a.log}
 	if n, started, err := sched.CatchUp(bg); err != nil {
 		a.log.ErrorContext(ctx, "catch up", "err", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"strconv"
 
 	"github.com/iec-almaty/sisnotify/integrations/sis"
 	"github.com/iec-almaty/sisnotify/jobs"
@@ -51,20 +50,4 @@ func printSync(w io.Writer, res jobs.SyncResult) {
 		res.SyncID, res.AsOf, n(read), n(changed), n(rejected), res.Duration.Round(1e6))
 	table(w, []string{"table", "read", "new", "changed", "removed", "rejected"}, rows)
 	fmt.Fprintf(w, "data problems now: %s errors, %s warnings (sisnotify.data_problems; listed in the office digest)\n", n(res.Errors), n(res.Warnings))
-}
-
-// n formats a count with thousands separators.
-func n(v int64) string {
-	s := strconv.FormatInt(v, 10)
-	if len(s) <= 3 {
-		return s
-	}
-	var out []byte
-	for i, c := range []byte(s) {
-		if i > 0 && (len(s)-i)%3 == 0 {
-			out = append(out, ',')
-		}
-		out = append(out, c)
-	}
-	return string(out)
 }
