@@ -43,7 +43,7 @@ func cmdNotices(ctx context.Context, a *app, args []string) error {
 				"over. SMS held for quiet hours stay held. Each re-queue is recorded (who, when, which notices),\n"+
 				"and a notice keeps its attempts and its last error.")
 		pending = fs.Bool("pending", false, "send the pending notices waiting for a retry now, instead of re-queueing failed ones")
-		timeout = fs.Duration("timeout", 5*time.Minute, "how long to wait for the deliveries; the rest stays pending for `serve` or the next run")
+		timeout = fs.Duration("timeout", 5*time.Minute, "how long to wait for the deliveries; the rest stays pending for serve or the next run")
 	} else {
 		fs = flags(a, "notices", "notices [--status S] [--student ID] [--rule R] [--night D] [--id N] [--limit N] [--format table|json]",
 			"The notice log: what was sent, when, how, and what failed (newest first).\n"+
@@ -149,13 +149,10 @@ func retryPending(ctx context.Context, a *app, rdb redis.UniversalClient, db *sq
 // retryNow is `run --once --retry-now`: every pending notice that waits
 // for a retry goes now (retryPending), before the night's deliveries.
 func retryNow(ctx context.Context, a *app, cfg *Config, db *sqlx.DB) error {
-	opt, err := redis.ParseURL(cfg.RedisURL)
-	if err != nil {
-		return &ConfigError{Msg: "SISNOTIFY_REDIS_URL: not a Redis URL"}
-	}
-	rdb := redis.NewClient(opt)
+	opt := *cfg.Redis // parsed with the configuration
+	rdb := redis.NewClient(&opt)
 	defer rdb.Close()
-	_, err = retryPending(ctx, a, rdb, db, jobs.NoticeFilter{})
+	_, err := retryPending(ctx, a, rdb, db, jobs.NoticeFilter{})
 	return err
 }
 
