@@ -32,7 +32,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	format := fs.String("format", "table", "output of --dry-run: table or json (one object per line)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "how long to wait for tonight's deliveries before leaving the rest to retries")
 	force := fs.Bool("force", false, "let the night through the feed guard after a person has checked the SIS")
-	retryNowFlag := fs.Bool("retry-now", false, "after an outage: send the notices waiting for a retry now, whatever their back-off (as notices retry --pending does)")
+	retryNowFlag := fs.Bool("retry-now", false, "after an outage: send the notices waiting for a retry now, whatever their back-off (as `notices retry --pending`)")
 	var asOf dateFlag
 	fs.Var(&asOf, "as-of", "the night to run (default: today in SISNOTIFY_TIMEZONE)")
 	if err := parseFlags(a, fs, args); err != nil {
@@ -68,7 +68,11 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		if _, err := ev.Run(ctx, w.Conn(), day, true); err != nil {
 			return err
 		}
-		list, err := plannedNotices(ctx, w.Conn(), len(cfg.OfficeEmails) > 0)
+		if len(cfg.OfficeEmails) == 0 {
+			// Previewing needs no office; but say what the real night does.
+			fmt.Fprintln(a.stderr, "dry run: SISNOTIFY_OFFICE_EMAILS is not set, so the office digest is not listed; a night that sends refuses to start without it")
+		}
+		list, err := plannedNotices(ctx, w.Conn(), day, len(cfg.OfficeEmails))
 		if err != nil {
 			return err
 		}
@@ -261,22 +265,30 @@ type planned struct {
 
 // plannedNotices lists, inside the night's transaction, the notices that
 // would be sent (every pending one: tonight's and any still waiting) and
-// the obligations tonight's digests would list, in a stable order.
-func plannedNotices(ctx context.Context, conn *sql.Conn, officeDigest bool) ([]planned, error) {
+// the obligations tonight's digests would list, in a stable order. Each
+// recipient gets one digest a night: a digest already sent (or refused for
+// good) that night is not listed again, as a rerun does not send it; the
+// office digest is listed while any of the offices addresses (digest
+// recipients office1..officeN) has not had it.
+func plannedNotices(ctx context.Context, conn *sql.Conn, night date.Date, offices int) ([]planned, error) {
 	rows, err := conn.QueryContext(ctx, `
 		SELECT rule, level, student_id, subject_id, audience, channel, due_on::text, repeat, notice_key AS k
 		FROM sisnotify.notices WHERE status IN ('pending', 'sending')
 		UNION ALL
 		SELECT o.rule, o.level, o.student_id, o.subject_id, 'office', 'digest', o.due_on::text, o.repeat, ''
 		FROM sisnotify.obligations o
-		WHERE $1 AND o.closed_at IS NULL AND (o.actions | o.found_late) & $2 <> 0
+		WHERE $1 > 0 AND o.closed_at IS NULL AND (o.actions | o.found_late) & $2 <> 0
+		  AND EXISTS (SELECT FROM generate_series(1, $1) AS i WHERE NOT EXISTS (SELECT FROM sisnotify.digests g
+		      WHERE g.night = $4 AND g.recipient_key = 'office' || i AND g.status IN ('sent', 'failed')))
 		UNION ALL
 		SELECT o.rule, o.level, o.student_id, o.subject_id, 'dean', 'digest', o.due_on::text, o.repeat, ''
 		FROM sisnotify.obligations o
 		JOIN sisnotify.students s ON s.student_id = o.student_id
 		JOIN sisnotify.faculties f ON f.faculty_id = s.faculty_id AND f.removed_at IS NULL AND f.dean_email IS NOT NULL
 		WHERE o.closed_at IS NULL AND (o.actions | o.found_late) & $3 <> 0
-		ORDER BY 3, 1, 4, 2, 5, 6, 9`, officeDigest, int(rules.OfficeDigest), int(rules.DeanDigest))
+		  AND NOT EXISTS (SELECT FROM sisnotify.digests g
+		      WHERE g.night = $4 AND g.recipient_key = 'dean-' || f.faculty_id AND g.status IN ('sent', 'failed'))
+		ORDER BY 3, 1, 4, 2, 5, 6, 9`, offices, int(rules.OfficeDigest), int(rules.DeanDigest), night.String())
 	if err != nil {
 		return nil, fmt.Errorf("dry run: %w", pqDetail(err))
 	}
