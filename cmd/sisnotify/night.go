@@ -32,7 +32,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	format := fs.String("format", "table", "output of --dry-run: table or json (one object per line)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "how long to wait for tonight's deliveries before leaving the rest to retries")
 	force := fs.Bool("force", false, "let the night through the feed guard after a person has checked the SIS")
-	retryNowFlag := fs.Bool("retry-now", false, "after an outage: send the notices waiting for a retry now, whatever their back-off (as `notices retry --pending`)")
+	retryNowFlag := fs.Bool("retry-now", false, "after an outage: send the notices waiting for a retry now, whatever their back-off (as notices retry --pending does)")
 	var asOf dateFlag
 	fs.Var(&asOf, "as-of", "the night to run (default: today in SISNOTIFY_TIMEZONE)")
 	if err := parseFlags(a, fs, args); err != nil {
@@ -268,7 +268,7 @@ type planned struct {
 // the obligations tonight's digests would list, in a stable order. Each
 // recipient gets one digest a night: a digest already sent (or refused for
 // good) that night is not listed again, as a rerun does not send it; the
-// office digest is listed while any of the offices addresses (digest
+// office digest is listed while any of the office's addresses (digest
 // recipients office1..officeN) has not had it.
 func plannedNotices(ctx context.Context, conn *sql.Conn, night date.Date, offices int) ([]planned, error) {
 	rows, err := conn.QueryContext(ctx, `
