@@ -28,10 +28,12 @@
 package calendar
 
 import (
-	"bufio"
 	"bytes"
 	_ "embed"
+	"encoding/csv"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"slices"
 	"strings"
@@ -99,23 +101,30 @@ func Table() []Entry {
 	return slices.Clone(t)
 }
 
-// parseTable reads kz.csv and checks every row against the calendar: the
-// weekday column must be the date's, an "off" row must be a weekday and a
-// "working" row a weekend day, and dates must ascend.
+// parseTable reads kz.csv (lines starting with # are comments; a reason
+// with a comma is quoted, as CSV quotes) and checks every row against the
+// calendar: the weekday column must be the date's, an "off" row must be a
+// weekday and a "working" row a weekend day, and dates must ascend.
 func parseTable(data []byte) ([]Entry, error) {
+	r := csv.NewReader(bytes.NewReader(data))
+	r.Comment = '#'
+	r.FieldsPerRecord = 4
+	r.TrimLeadingSpace = true
+	r.ReuseRecord = true
 	var out []Entry
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	line := 0
-	for sc.Scan() {
-		line++
-		s := strings.TrimSpace(sc.Text())
-		if s == "" || s[0] == '#' {
-			continue
+	for {
+		f, err := r.Read()
+		if err == io.EOF {
+			break
 		}
-		f := strings.SplitN(s, ",", 4)
-		if len(f) != 4 {
-			return nil, fmt.Errorf("kz.csv:%d: want date,day,status,reason", line)
+		var perr *csv.ParseError
+		if errors.As(err, &perr) && errors.Is(perr.Err, csv.ErrFieldCount) {
+			return nil, fmt.Errorf("kz.csv:%d: want date,day,status,reason", perr.Line)
 		}
+		if err != nil {
+			return nil, fmt.Errorf("kz.csv: %w", err)
+		}
+		line, _ := r.FieldPos(0)
 		d, err := date.Parse(f[0])
 		if err != nil {
 			return nil, fmt.Errorf("kz.csv:%d: %v", line, err)
@@ -124,7 +133,7 @@ func parseTable(data []byte) ([]Entry, error) {
 			return nil, fmt.Errorf("kz.csv:%d: %s is a %s, not %s", line, f[0], wd, f[1])
 		}
 		weekend := isWeekend(d)
-		e := Entry{Date: d, Reason: f[3]}
+		e := Entry{Date: d, Reason: strings.TrimSpace(f[3])}
 		switch f[2] {
 		case "off":
 			if weekend {
@@ -146,7 +155,7 @@ func parseTable(data []byte) ([]Entry, error) {
 	if len(out) == 0 {
 		return nil, fmt.Errorf("kz.csv: no rows")
 	}
-	return out, sc.Err()
+	return out, nil
 }
 
 func isWeekend(d date.Date) bool {

@@ -269,10 +269,25 @@ func TestParseTableRejects(t *testing.T) {
 		"2025-13-01,Mon,off,x",
 		"2025-01-07,Tue,off,x\n2025-01-06,Mon,off,x",
 		"# nothing",
+		"2025-01-06,Mon,off,a, b", // a comma in an unquoted reason
+		"2025-01-06,Mon,off",
 	} {
 		if _, err := parseTable([]byte(bad)); err == nil {
 			t.Errorf("accepted %q", bad)
 		}
+	}
+}
+
+// kz.csv is CSV: comments, a quoted reason with a comma, and errors that
+// name the file's line.
+func TestParseTableCSV(t *testing.T) {
+	got, err := parseTable([]byte("# header\n\n2025-01-06,Mon,off,\"Holiday, moved\"\n2025-01-11,Sat,working,decree\n"))
+	if err != nil || len(got) != 2 || got[0].Reason != "Holiday, moved" || !got[1].Working {
+		t.Fatalf("parseTable = %+v, %v", got, err)
+	}
+	_, err = parseTable([]byte("# header\n2025-01-06,Mon,off,x\n# note\n2025-01-07,Tue,maybe,x\n"))
+	if err == nil || !strings.HasPrefix(err.Error(), "kz.csv:4: ") {
+		t.Errorf("error %v, want it at kz.csv:4", err)
 	}
 }
 
