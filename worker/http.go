@@ -56,6 +56,9 @@ type HTTPOptions struct {
 	// ScrapeTimeout bounds those reads; default 5 s.
 	ScrapeTimeout time.Duration
 	Log           *slog.Logger
+
+	// now replaces time.Now for the scrape cache (tests).
+	now func() time.Time
 }
 
 // HTTP is the HTTP side of `sisnotify serve`:
@@ -145,6 +148,7 @@ func newHTTP(o HTTPOptions) (*HTTP, error) {
 		ttl:       o.ScrapeCache,
 		timeout:   o.ScrapeTimeout,
 		log:       h.log,
+		now:       o.now,
 	})
 	metricsHandler := promhttp.HandlerFor(prometheus.Gatherers{state, h.metrics.Registry()}, promhttp.HandlerOpts{
 		ErrorLog:            promLogger{h.log},

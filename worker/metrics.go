@@ -195,6 +195,7 @@ type stateCollector struct {
 	mu     sync.Mutex
 	readAt time.Time
 	cached []prometheus.Metric
+	now    func() time.Time // time.Now; tests move it to expire the cache
 }
 
 var (
@@ -222,9 +223,13 @@ func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.cached == nil || time.Since(c.readAt) >= c.ttl {
+	now := time.Now
+	if c.now != nil {
+		now = c.now
+	}
+	if c.cached == nil || now().Sub(c.readAt) >= c.ttl {
 		c.cached = c.read()
-		c.readAt = time.Now()
+		c.readAt = now()
 	}
 	for _, m := range c.cached {
 		ch <- m
