@@ -17,6 +17,7 @@ import (
 
 	"github.com/iec-almaty/sisnotify/jobs/config"
 	"github.com/iec-almaty/sisnotify/jobs/date"
+	"github.com/iec-almaty/sisnotify/jobs/owner"
 )
 
 // QueueNotices is the asynq queue of notice deliveries.
@@ -188,8 +189,9 @@ func HoldUntil(now time.Time, loc *time.Location, quiet config.QuietHours, dueOn
 // TaskID keeps the notice from being queued again; so a rerun after a
 // crash would wait a minute or more for work it could do now. Rescue lists
 // the queue's active tasks whose lease has expired (their worker is gone),
-// and gives each notice that may be claimed (jobs: pending, or claimed by
-// an owner that died) a second task, TaskID = key + "#" + attempts. The
+// and gives each notice of theirs that may be claimed, and each notice
+// claimed by an owner that died (known at once, before asynq's lease
+// shows its task orphaned), a second task, TaskID = key + "#" + attempts. The
 // claim in PostgreSQL still lets only one of the two send; the orphan,
 // when asynq returns it, finds the notice sent.
 func (q *Enqueuer) Rescue(ctx context.Context, insp *asynq.Inspector) (int, error) {
@@ -216,16 +218,19 @@ func (q *Enqueuer) Rescue(ctx context.Context, insp *asynq.Inspector) (int, erro
 			break
 		}
 	}
-	if len(ids) == 0 {
-		return 0, nil
-	}
+	// The notices of orphaned tasks that may be claimed, and those claimed
+	// by an owner that died, whose tasks asynq does not show orphaned yet
+	// (for up to 30 s after the death).
 	var rows []struct {
 		ID       int64  `db:"notice_id"`
 		Key      string `db:"notice_key"`
 		Attempts int    `db:"attempts"`
 	}
 	if err := q.DB.SelectContext(ctx, &rows, `SELECT notice_id, notice_key, attempts FROM sisnotify.notices
-		WHERE notice_id = ANY($2) AND `+claimable("$1"), int64(lease/time.Second), pq.Array(ids)); err != nil {
+		WHERE notice_id = ANY($2) AND `+claimable("$1")+`
+		UNION
+		SELECT notice_id, notice_key, attempts FROM sisnotify.notices
+		WHERE status = 'sending' AND `+owner.Dead("claimed_by"), int64(lease/time.Second), pq.Array(ids)); err != nil {
 		return 0, fmt.Errorf("rescue: %w", err)
 	}
 	n := 0

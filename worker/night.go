@@ -134,55 +134,90 @@ func (n *Night) handler(phase string) asynq.HandlerFunc {
 		if err != nil {
 			return fmt.Errorf("night task: %w: %w", err, asynq.SkipRetry)
 		}
-		log := n.log().With("night", p.Night, "phase", phase)
-		if _, err := n.DB.ExecContext(ctx, `INSERT INTO sisnotify.nights (night, phase) VALUES ($1, $2)
-			ON CONFLICT (night) DO UPDATE SET phase = EXCLUDED.phase, status = 'running', error = NULL, finished_at = NULL`, p.Night, phase); err != nil {
-			return fmt.Errorf("night %s: record: %w", p.Night, err)
-		}
-		start := time.Now()
-		counts, err := n.run(ctx, phase, night)
-		d := time.Since(start)
-		if err != nil {
+		_, err = n.RunPhase(ctx, phase, night, func(err error) bool {
 			retried, _ := asynq.GetRetryCount(ctx)
 			maxRetry, _ := asynq.GetMaxRetry(ctx)
-			final := retried >= maxRetry || errors.Is(err, asynq.SkipRetry)
-			log.ErrorContext(ctx, "night phase failed", "err", err, "retried", retried, "final", final, "duration", d.Round(time.Millisecond))
-			if n.Metrics != nil {
-				n.Metrics.ObservePhase(phase, d, err)
-			}
-			if final {
-				if _, derr := n.DB.ExecContext(context.WithoutCancel(ctx), `UPDATE sisnotify.nights SET status = 'failed', finished_at = now(), error = $2 WHERE night = $1`, p.Night, err.Error()); derr != nil {
-					log.ErrorContext(ctx, "record failed night", "err", derr)
-				}
-			}
+			return retried >= maxRetry || errors.Is(err, asynq.SkipRetry)
+		})
+		if err != nil {
 			return err
 		}
-		if n.Metrics != nil {
-			n.Metrics.ObservePhase(phase, d, nil)
-		}
-		log.InfoContext(ctx, "night phase done", "duration", d.Round(time.Millisecond), "counts", counts)
-		cj, _ := json.Marshal(map[string]any{phase: counts})
-		if _, err := n.DB.ExecContext(ctx, `UPDATE sisnotify.nights SET counts = counts || $2::jsonb WHERE night = $1`, p.Night, string(cj)); err != nil {
-			return fmt.Errorf("night %s: record: %w", p.Night, err)
-		}
 		for i, ph := range phases {
-			if ph.name != phase {
-				continue
-			}
-			if i+1 < len(phases) {
+			if ph.name == phase && i+1 < len(phases) {
 				_, err := n.queue(ctx, i+1, night)
 				return err
 			}
 		}
-		if _, err := n.DB.ExecContext(ctx, `UPDATE sisnotify.nights SET status = 'ok', finished_at = now() WHERE night = $1`, p.Night); err != nil {
-			return fmt.Errorf("night %s: record: %w", p.Night, err)
-		}
-		if n.Metrics != nil {
-			n.Metrics.NightSucceeded(n.now())
-		}
-		log.InfoContext(ctx, "night done")
 		return nil
 	}
+}
+
+// Causes of a failed night (sisnotify.nights.cause).
+const (
+	CauseFeedGuard = "feed_guard" // the SIS looked broken: held until a person releases it
+	CausePastNight = "past_night" // a later night is already recorded
+	CauseError     = "error"      // anything else, after its retries
+)
+
+// Cause is the typed cause of a night's failure.
+func Cause(err error) string {
+	switch {
+	case errors.Is(err, snapshot.ErrFeedGuard):
+		return CauseFeedGuard
+	case errors.Is(err, jobs.ErrPastNight):
+		return CausePastNight
+	}
+	return CauseError
+}
+
+// RunPhase runs one phase of night and records it in sisnotify.nights, as
+// every night is recorded, whoever runs it (serve's tasks, run --once):
+// the phase running, its counts, and when final says a failure is the last
+// try, the night failed with its typed cause. After the last phase the
+// night is ok. It returns the phase's counts (jobs.SyncResult,
+// jobs.EvalResult, jobs.EnqueueResult, jobs.DigestResult).
+func (n *Night) RunPhase(ctx context.Context, phase string, night date.Date, final func(error) bool) (any, error) {
+	log := n.log().With("night", night.String(), "phase", phase)
+	if _, err := n.DB.ExecContext(ctx, `INSERT INTO sisnotify.nights (night, phase) VALUES ($1, $2)
+		ON CONFLICT (night) DO UPDATE SET phase = EXCLUDED.phase, status = 'running', error = NULL, cause = NULL, finished_at = NULL`, night.String(), phase); err != nil {
+		return nil, fmt.Errorf("night %s: record: %w", night, err)
+	}
+	start := time.Now()
+	counts, err := n.run(ctx, phase, night)
+	d := time.Since(start)
+	if err != nil {
+		last := final == nil || final(err)
+		log.ErrorContext(ctx, "night phase failed", "err", err, "final", last, "duration", d.Round(time.Millisecond))
+		if n.Metrics != nil {
+			n.Metrics.ObservePhase(phase, d, err)
+		}
+		if last {
+			if _, derr := n.DB.ExecContext(context.WithoutCancel(ctx), `UPDATE sisnotify.nights SET status = 'failed', finished_at = now(), error = $2, cause = $3 WHERE night = $1`,
+				night.String(), err.Error(), Cause(err)); derr != nil {
+				log.ErrorContext(ctx, "record failed night", "err", derr)
+			}
+		}
+		return counts, err
+	}
+	if n.Metrics != nil {
+		n.Metrics.ObservePhase(phase, d, nil)
+	}
+	log.InfoContext(ctx, "night phase done", "duration", d.Round(time.Millisecond), "counts", counts)
+	cj, _ := json.Marshal(map[string]any{phase: counts})
+	if _, err := n.DB.ExecContext(ctx, `UPDATE sisnotify.nights SET counts = counts || $2::jsonb WHERE night = $1`, night.String(), string(cj)); err != nil {
+		return counts, fmt.Errorf("night %s: record: %w", night, err)
+	}
+	if phase != phases[len(phases)-1].name {
+		return counts, nil
+	}
+	if _, err := n.DB.ExecContext(ctx, `UPDATE sisnotify.nights SET status = 'ok', finished_at = now() WHERE night = $1`, night.String()); err != nil {
+		return counts, fmt.Errorf("night %s: record: %w", night, err)
+	}
+	if n.Metrics != nil {
+		n.Metrics.NightSucceeded(n.now())
+	}
+	log.InfoContext(ctx, "night done")
+	return counts, nil
 }
 
 // run does one phase and returns its counts for the log.

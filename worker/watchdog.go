@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -80,21 +79,21 @@ func (w *Watchdog) alerts(ctx context.Context) error {
 		silence = 26 * time.Hour
 	}
 	var lastOK sql.NullTime
-	var failedNight, failedPhase, failedErr sql.NullString
+	var failedNight, failedPhase, failedErr, failedCause sql.NullString
 	err := w.DB.QueryRowxContext(ctx, `
 		SELECT (SELECT max(finished_at) FROM sisnotify.nights WHERE status = 'ok'),
-		       f.night::text, f.phase, f.error
+		       f.night::text, f.phase, f.error, f.cause
 		FROM (SELECT 1) one
-		LEFT JOIN LATERAL (SELECT night, phase, error FROM sisnotify.nights
+		LEFT JOIN LATERAL (SELECT night, phase, error, cause FROM sisnotify.nights
 		                   WHERE status = 'failed' AND night > coalesce((SELECT max(night) FROM sisnotify.nights WHERE status = 'ok'), '-infinity')
-		                   ORDER BY night DESC LIMIT 1) f ON true`).Scan(&lastOK, &failedNight, &failedPhase, &failedErr)
+		                   ORDER BY night DESC LIMIT 1) f ON true`).Scan(&lastOK, &failedNight, &failedPhase, &failedErr, &failedCause)
 	if err != nil {
 		return fmt.Errorf("watchdog: %w", err)
 	}
 	now := w.now()
 	quiet := (lastOK.Valid && now.Sub(lastOK.Time) > silence) || (!lastOK.Valid && !w.Since.IsZero() && now.Sub(w.Since) > silence)
 	var errs []error
-	if failedNight.Valid && strings.Contains(failedErr.String, "feed guard") {
+	if failedNight.Valid && failedCause.String == CauseFeedGuard {
 		night, _ := date.Parse(failedNight.String)
 		errs = append(errs, w.raiseTo(ctx, "feed_guard", append(append([]string{}, w.Ops...), w.Office...),
 			feedGuardSubject(night), feedGuardBody(night, failedErr.String)))

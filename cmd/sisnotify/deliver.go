@@ -16,6 +16,7 @@ import (
 	"github.com/iec-almaty/sisnotify/integrations/sms"
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/jobs/config"
+	"github.com/iec-almaty/sisnotify/jobs/owner"
 	"github.com/iec-almaty/sisnotify/templates"
 	"github.com/iec-almaty/sisnotify/worker"
 )
@@ -34,6 +35,7 @@ const (
 // delivery is everything that sends: Redis, the queue client, the
 // senders, the handler.
 type delivery struct {
+	owner     *owner.Owner
 	rdb       *redis.Client
 	redisURL  string // SISNOTIFY_REDIS_URL without its password
 	client    *asynq.Client
@@ -73,6 +75,15 @@ func newDelivery(a *app, cfg *Config, file *config.File, db *sqlx.DB) (*delivery
 			OfficeLang: o.Language.String(), Ladders: jobs.Ladders(file.Rules()), Log: a.log,
 		},
 	}
+	// The claims of this process's deliveries name it, so that another
+	// process may take them over the moment this one dies.
+	octx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if d.owner, err = owner.Acquire(octx, db.DB, a.log); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("deliver: %w", err)
+	}
+	d.deliverer.Owner = d.owner
 	d.enqueuer = &jobs.Enqueuer{DB: db, Client: d.client, MaxRetry: worker.MaxRetry, Quiet: cfg.QuietHours, Location: cfg.Location, Log: a.log}
 	return d, nil
 }
@@ -91,10 +102,17 @@ func (d *delivery) digest(cfg *Config) *jobs.Digest {
 }
 
 func (d *delivery) Close() {
+	if d.owner != nil {
+		d.owner.Close()
+	}
 	d.client.Close()
 	d.rdb.Close()
 	d.mail.Close()
 }
+
+// rescueEvery is how often drain looks for the orphaned tasks of a dead
+// process (jobs.Enqueuer.Rescue).
+const rescueEvery = 5 * time.Second
 
 // reachable checks that Redis answers, so that a command in the
 // foreground says which variable to look at (serve waits for it instead).
@@ -106,7 +124,8 @@ func (d *delivery) reachable(ctx context.Context) error {
 }
 
 // drain enqueues the pending notices, runs a worker until every notice
-// that may go now is sent or failed (or timeout passes), and stops it.
+// that may go now is sent or failed, and stops it. When timeout passes
+// first it returns a *PendingError that says how many are left and why.
 func (d *delivery) drain(ctx context.Context, a *app, db *sqlx.DB, timeout time.Duration) (jobs.EnqueueResult, error) {
 	if err := d.reachable(ctx); err != nil {
 		return jobs.EnqueueResult{}, err
@@ -121,6 +140,8 @@ func (d *delivery) drain(ctx context.Context, a *app, db *sqlx.DB, timeout time.
 	}
 	defer srv.Shutdown()
 	deadline := time.Now().Add(timeout)
+	insp := asynq.NewInspectorFromRedisClient(d.rdb)
+	var lastRescue time.Time
 	progress := newProgress(a.stdout)
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
@@ -159,8 +180,22 @@ func (d *delivery) drain(ctx context.Context, a *app, db *sqlx.DB, timeout time.
 		}
 		if time.Now().After(deadline) {
 			progress.end()
-			fmt.Fprintf(a.stdout, "deliver: %d notices still pending after %s (retrying); `serve` or the next run delivers them\n", left, timeout)
-			return er, nil
+			_, reasons, err := jobs.PendingSummary(ctx, db, 0, false)
+			if err != nil {
+				return er, fmt.Errorf("deliver: %w", err)
+			}
+			pending := &PendingError{N: left, Why: pendingWhy(reasons), After: timeout}
+			fmt.Fprintf(a.stdout, "deliver: %s\n", pending)
+			return er, pending
+		}
+		// A process that died mid-night (SIGKILL, a crash) left tasks
+		// running that asynq gives back only a minute or more later: queue
+		// their notices again as soon as their leases show them orphaned.
+		if time.Since(lastRescue) >= rescueEvery {
+			lastRescue = time.Now()
+			if _, err := d.enqueuer.Rescue(ctx, insp); err != nil {
+				a.log.WarnContext(ctx, "deliver: rescue orphaned tasks", "err", err)
+			}
 		}
 		select {
 		case <-ctx.Done():

@@ -126,7 +126,7 @@ func cmdDemo(ctx context.Context, a *app, args []string) error {
 	if filled := fillDemoOffice(&file.Office); len(filled) > 0 {
 		fmt.Fprintf(a.stdout, "office details not configured (%s): the demo's notices show fictitious examples\n", strings.Join(filled, ", "))
 	}
-	if err := runNight(ctx, a, cfg, file, db, day, 5*time.Minute); err != nil {
+	if err := runNight(ctx, a, cfg, file, db, day, 5*time.Minute, nil); err != nil {
 		return err
 	}
 	fmt.Fprintf(a.stdout, "\nworker database: %s (schema sisnotify)\n", redactURL(cfg.DBURL))

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 )
 
 func main() {
@@ -21,7 +22,8 @@ func main() {
 }
 
 // exitCode prints err and maps it to the exit status: 2 for a bad command
-// line or configuration, 1 for a failure.
+// line or configuration, 3 for a night that ran but left deliveries
+// pending, 1 for a failure.
 func exitCode(err error, stderr *os.File) int {
 	if err == nil {
 		return 0
@@ -36,8 +38,24 @@ func exitCode(err error, stderr *os.File) int {
 		fmt.Fprintln(stderr, "sisnotify:", err)
 	}
 	var ue *UsageError
-	if errors.As(err, &ce) || errors.As(err, &ue) {
+	var pe *PendingError
+	switch {
+	case errors.As(err, &ce) || errors.As(err, &ue):
 		return 2
+	case errors.As(err, &pe):
+		return 3
 	}
 	return 1
+}
+
+// PendingError is a night that ran but whose deliveries were not all done
+// when run --once stopped waiting: they stay in the outbox and are retried.
+type PendingError struct {
+	N     int64
+	Why   string // the last error classes, "3 temporary (451 …), 2 not tried yet"
+	After time.Duration
+}
+
+func (e *PendingError) Error() string {
+	return fmt.Sprintf("%d notices still pending after %s (%s); they stay in the outbox: `serve` or the next run delivers them", e.N, e.After, e.Why)
 }

@@ -83,50 +83,65 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 		return nil
 	}
 
-	syncRes, err := sync.Run(ctx, day)
-	if errors.Is(err, snapshot.ErrFeedGuard) {
-		alertFeedGuard(ctx, a, cfg, rulesCfg, db, day, err)
-		return fmt.Errorf("%w\nnothing was sent and the previous snapshot is kept; after checking the SIS, run again with --force", err)
-	}
-	if err != nil {
-		return err
-	}
-	printSync(a.stdout, syncRes)
 	if *retryNowFlag {
 		if err := retryNow(ctx, a, cfg, db); err != nil {
 			return err
 		}
 	}
-	return runNight(ctx, a, cfg, rulesCfg, db, day, *timeout)
+	return runNight(ctx, a, cfg, rulesCfg, db, day, *timeout, sync)
 }
 
-// runNight evaluates the synced snapshot for day, delivers what is due
-// and prints the night's summary.
-func runNight(ctx context.Context, a *app, cfg *Config, file *config.File, db *sqlx.DB, day date.Date, timeout time.Duration) error {
-	ev := &jobs.Evaluate{Config: file, OfficeEmails: cfg.OfficeEmails, Log: a.log}
-	tx, err := snapshot.BeginTx(ctx, db)
-	if err != nil {
-		return fmt.Errorf("evaluate: %w", err)
-	}
-	defer tx.Rollback()
-	evRes, err := ev.Run(ctx, tx.Conn(), day, false)
-	if err != nil {
-		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return err
-	}
-	fmt.Fprintf(a.stdout, "evaluate %s: %s students, %s open obligations (%s new, %s closed, %s of them moot), %s steps due, %s skipped, %s found late, %s notices created in %s\n",
-		evRes.AsOf, n(evRes.Students), n(evRes.Open), n(evRes.Opened), n(evRes.Closed), n(evRes.ClosedMoot), n(evRes.StepsDue), n(evRes.StepsSkipped),
-		n(evRes.FoundLate), n(evRes.Notices), evRes.Duration.Round(1e6))
-
+// runNight runs the night of day through the same phases, recorded the
+// same way in sisnotify.nights, as serve (worker.Night): sync (unless sync
+// is nil: the caller synced), evaluate, deliver — here the worker runs in
+// the foreground until the notices that may go now are sent or timeout
+// passes — and digest, printing what each did. Deliveries still pending
+// when it stops waiting make it return a *PendingError (exit status 3)
+// after the digests.
+func runNight(ctx context.Context, a *app, cfg *Config, file *config.File, db *sqlx.DB, day date.Date, timeout time.Duration, sync *jobs.Sync) error {
 	d, err := newDelivery(a, cfg, file, db)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
+	night := &worker.Night{
+		DB: db, Sync: sync, Evaluate: &jobs.Evaluate{Config: file, OfficeEmails: cfg.OfficeEmails, Log: a.log},
+		Enqueue: d.enqueuer, Digest: d.digest(cfg), Log: a.log,
+		DigestWait: time.Millisecond, // the foreground worker has waited already
+	}
+	phase := func(name string) (any, error) { return night.RunPhase(ctx, name, day, nil) }
+	if sync != nil {
+		res, err := phase("sync")
+		if errors.Is(err, snapshot.ErrFeedGuard) {
+			alertFeedGuard(ctx, a, cfg, file, db, day, err)
+			return fmt.Errorf("%w\nnothing was sent and the previous snapshot is kept; after checking the SIS, run again with --force", err)
+		}
+		if err != nil {
+			return err
+		}
+		printSync(a.stdout, res.(jobs.SyncResult))
+	}
+	res, err := phase("evaluate")
+	if err != nil {
+		return err
+	}
+	evRes := res.(jobs.EvalResult)
+	fmt.Fprintf(a.stdout, "evaluate %s: %s students, %s open obligations (%s new, %s closed, %s of them moot), %s steps due, %s skipped, %s found late, %s notices created in %s\n",
+		evRes.AsOf, n(evRes.Students), n(evRes.Open), n(evRes.Opened), n(evRes.Closed), n(evRes.ClosedMoot), n(evRes.StepsDue), n(evRes.StepsSkipped),
+		n(evRes.FoundLate), n(evRes.Notices), evRes.Duration.Round(1e6))
+
 	dstart := time.Now()
-	er, err := d.drain(ctx, a, db, timeout)
+	if res, err = phase("deliver"); err != nil {
+		return err
+	}
+	er := res.(jobs.EnqueueResult)
+	_, err = d.drain(ctx, a, db, timeout)
+	var pending *PendingError
+	if errors.As(err, &pending) {
+		// The night ran: its summary and digests still go out, and the
+		// exit status (3) says deliveries are left.
+		err = nil
+	}
 	if err != nil {
 		return err
 	}
@@ -135,12 +150,16 @@ func runNight(ctx context.Context, a *app, cfg *Config, file *config.File, db *s
 	if err := printNightSummary(ctx, a.stdout, db, day); err != nil {
 		return err
 	}
-	dg, err := d.digest(cfg).Run(ctx, day)
-	if err != nil {
+	if res, err = phase("digest"); err != nil {
 		return fmt.Errorf("digest: %w", err)
 	}
-	fmt.Fprintf(a.stdout, "digests: %d to the office, %d to deans (%d obligations listed), %d already sent, %d refused\n",
-		dg.Office, dg.Deans, dg.Rows, dg.Skipped, dg.Failed)
+	if dg, ok := res.(jobs.DigestResult); ok {
+		fmt.Fprintf(a.stdout, "digests: %d to the office, %d to deans (%d obligations listed), %d already sent, %d refused\n",
+			dg.Office, dg.Deans, dg.Rows, dg.Skipped, dg.Failed)
+	}
+	if pending != nil {
+		return pending
+	}
 	return nil
 }
 
@@ -193,7 +212,7 @@ func printNightSummary(ctx context.Context, w io.Writer, db *sqlx.DB, day date.D
 // are still waiting to be sent, and why (their last error), so a run that
 // met an outage does not end looking done.
 func printPending(ctx context.Context, w io.Writer, db *sqlx.DB, day date.Date) error {
-	total, reasons, err := jobs.PendingSummary(ctx, db, day)
+	total, reasons, err := jobs.PendingSummary(ctx, db, day, false)
 	if err != nil {
 		return fmt.Errorf("summary: %w", err)
 	}
