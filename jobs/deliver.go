@@ -662,14 +662,21 @@ type PendingReason struct {
 // PendingSummary counts the notices still waiting to be sent (pending or
 // sending) of nights up to night (0: every night), and why: the last
 // error of each, by class and the provider's code, most frequent first.
-func PendingSummary(ctx context.Context, db sqlx.QueryerContext, night date.Date) (int, []PendingReason, error) {
+// A student SMS held for quiet hours is not waiting for anything wrong
+// and is left out; so, with failedOnly, is a notice not tried yet or
+// whose attempt is under way (no error recorded): what the digest, sent
+// after the night's deliveries, reports as waiting for a retry.
+func PendingSummary(ctx context.Context, db sqlx.QueryerContext, night date.Date, failedOnly bool) (int, []PendingReason, error) {
 	var rows []struct {
 		Class string `db:"error_class"`
 		Err   string `db:"last_error"`
 		N     int    `db:"n"`
 	}
 	q := `SELECT coalesce(error_class, '') AS error_class, coalesce(last_error, '') AS last_error, count(*) AS n
-		FROM sisnotify.notices WHERE status IN ('pending', 'sending')`
+		FROM sisnotify.notices WHERE status IN ('pending', 'sending') AND (not_before IS NULL OR not_before <= now())`
+	if failedOnly {
+		q += ` AND last_error IS NOT NULL`
+	}
 	var args []any
 	if night != 0 {
 		q += ` AND night <= $1::date`

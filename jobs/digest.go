@@ -197,6 +197,10 @@ type officeLists struct {
 	problems      []templates.DataProblem
 	problemsTotal int
 	counts        []templates.ProblemCount
+	// waiting: notices of this night and before still waiting to be sent,
+	// and why (their last errors).
+	waiting    int
+	waitingWhy []templates.WaitingReason
 }
 
 // Run builds and sends the digests of night (the as-of date), after that
@@ -511,6 +515,14 @@ func (d *Digest) loadLists(ctx context.Context, tx *sqlx.Tx, night date.Date, l 
 		})
 		l.failedTotal = f.Total
 	}
+	waiting, why, err := PendingSummary(ctx, tx, night, true)
+	if err != nil {
+		return err
+	}
+	l.waiting = waiting
+	for _, r := range why {
+		l.waitingWhy = append(l.waitingWhy, templates.WaitingReason{Class: r.Class, Detail: r.Detail, N: r.N})
+	}
 	var problems []struct {
 		Entity  string `db:"entity"`
 		RowID   string `db:"row_id"`
@@ -795,6 +807,7 @@ func (d *Digest) compose(night date.Date, r *digestRecipient, secs []*digestSect
 		failed := lists.failed[:min(len(lists.failed), max(listCap/2, listCap-len(lists.problems)))]
 		problems := lists.problems[:min(len(lists.problems), listCap-len(failed))]
 		tdig.Failed, tdig.FailedTotal = failed, max(lists.failedTotal, len(lists.failed))
+		tdig.Waiting, tdig.WaitingWhy = lists.waiting, lists.waitingWhy
 		tdig.Problems, tdig.ProblemsTotal = problems, max(lists.problemsTotal, len(lists.problems))
 		tdig.ProblemCounts = lists.counts
 		if len(problems) < len(lists.problems) && lists.counts == nil {

@@ -120,6 +120,14 @@ type Digest struct {
 	ProblemsTotal int
 	ProblemCounts []ProblemCount
 
+	// Waiting counts the notices still waiting to be sent (pending: a
+	// temporary failure retried on its own, or not tried yet), of this
+	// night and the ones before; WaitingWhy says why, by last error, most
+	// frequent first. The office digest says so under its failed notices,
+	// so that an outage of the relay never reads as "nothing undelivered".
+	Waiting    int
+	WaitingWhy []WaitingReason
+
 	// When the rows are cut, RowsTotal, OverdueTotal, NewTotal and
 	// TodayTotal count every row of the digest (open obligations; the
 	// closed-as-moot rows are counted in their section only), for the
@@ -195,6 +203,18 @@ type FailedNotice struct {
 	Detail, Reason string
 }
 
+// maxWaitingWhy bounds the reasons the digest gives for waiting notices.
+const maxWaitingWhy = 4
+
+// WaitingReason is how many waiting notices last failed one way: Class
+// "temporary" or "permanent" (a failed notice re-queued by an operator),
+// or "" (not tried yet); Detail the provider's code ("451 4.7.1",
+// "HTTP 503"), "" when none.
+type WaitingReason struct {
+	Class, Detail string
+	N             int
+}
+
 // Why a notice failed (FailedNotice.Code).
 const (
 	FailAddressInvalid  = "address_invalid"  // the email address cannot be used
@@ -225,6 +245,8 @@ type digestView struct {
 
 	FailedAll    int // failed notices in all, listed or not
 	FailedMore   int // failed notices left out of the list
+	Waiting      int // notices still waiting to be sent
+	WaitingWhy   []WaitingReason
 	ProblemsAll  int // data problems in all, listed or not
 	ProblemsMore int // data problems left out of the list
 
@@ -387,6 +409,16 @@ func (s *Set) Digest(d Digest) (Rendered, error) {
 		v.Problems[i] = p
 	}
 	v.FailedAll, v.FailedMore = listed(len(v.Failed), d.FailedTotal)
+	if !v.Dean && d.Waiting > 0 {
+		v.Waiting = d.Waiting
+		for i, r := range d.WaitingWhy {
+			if i == maxWaitingWhy {
+				break
+			}
+			r.Class, r.Detail = cleanField(r.Class), cleanField(r.Detail)
+			v.WaitingWhy = append(v.WaitingWhy, r)
+		}
+	}
 	v.ProblemsAll, v.ProblemsMore = listed(len(v.Problems), d.ProblemsTotal)
 	if v.ProblemsMore == 0 {
 		v.ProblemCounts = nil
