@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -50,8 +49,9 @@ func (m TLSMode) String() string {
 	return "TLSMode(" + strconv.Itoa(int(m)) + ")"
 }
 
-// Config configures the mail senders. Use ParseURL or ConfigFromEnv to fill
-// the SMTP part; the zero value (no Host) means "write to the outbox".
+// Config configures the mail senders. Use ParseURL to fill the SMTP part
+// (cmd/sisnotify reads SISNOTIFY_SMTP_URL and the rest of the environment);
+// the zero value (no Host) means "write to the outbox".
 type Config struct {
 	Host     string
 	Port     int
@@ -214,54 +214,6 @@ func isLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// ConfigFromEnv reads SISNOTIFY_SMTP_URL (or SISNOTIFY_SMTP_URL_FILE, a file
-// holding it), SISNOTIFY_MAIL_FROM and SISNOTIFY_OUTBOX_DIR through lookup
-// (os.LookupEnv when nil). Without an SMTP URL the Config selects the
-// outbox.
-func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
-	if lookup == nil {
-		lookup = os.LookupEnv
-	}
-	var cfg Config
-	raw, err := secretFromEnv(lookup, "SISNOTIFY_SMTP_URL")
-	if err != nil {
-		return cfg, err
-	}
-	if raw != "" {
-		if cfg, err = ParseURL(raw); err != nil {
-			return cfg, err
-		}
-	}
-	if v, ok := lookup("SISNOTIFY_MAIL_FROM"); ok && strings.TrimSpace(v) != "" {
-		cfg.From = strings.TrimSpace(v)
-	}
-	if _, err := parseFrom(cfg.from()); err != nil {
-		return cfg, err
-	}
-	if v, ok := lookup("SISNOTIFY_OUTBOX_DIR"); ok && strings.TrimSpace(v) != "" {
-		cfg.OutboxDir = strings.TrimSpace(v)
-	}
-	return cfg, nil
-}
-
-// secretFromEnv returns NAME, or the trimmed content of the file NAME_FILE
-// names; setting both is an error.
-func secretFromEnv(lookup func(string) (string, bool), name string) (string, error) {
-	v, hasV := lookup(name)
-	f, hasF := lookup(name + "_FILE")
-	switch {
-	case hasV && v != "" && hasF && f != "":
-		return "", fmt.Errorf("mail: set %s or %s_FILE, not both", name, name)
-	case hasF && f != "":
-		b, err := os.ReadFile(f)
-		if err != nil {
-			return "", fmt.Errorf("mail: reading %s_FILE: %w", name, err)
-		}
-		return strings.TrimSpace(string(b)), nil
-	}
-	return strings.TrimSpace(v), nil
 }
 
 // parseFrom parses the configured sender. The error does not repeat it.

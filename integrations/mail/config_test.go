@@ -3,8 +3,6 @@ package mail
 import (
 	"fmt"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -89,48 +87,5 @@ func TestConfigNeverPrintsThePassword(t *testing.T) {
 		if !strings.Contains(s, "mail.example.org") {
 			t.Errorf("printed config %q does not name the host", s)
 		}
-	}
-}
-
-func TestConfigFromEnv(t *testing.T) {
-	env := func(m map[string]string) func(string) (string, bool) {
-		return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
-	}
-	cfg, err := ConfigFromEnv(env(nil))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Host != "" || cfg.from() != DefaultFrom || cfg.outboxDir() != DefaultOutboxDir {
-		t.Errorf("defaults: %+v", cfg)
-	}
-
-	secret := filepath.Join(t.TempDir(), "smtp-url")
-	if err := os.WriteFile(secret, []byte("smtps://io:Sup3rS3cret@mail.example.org\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err = ConfigFromEnv(env(map[string]string{
-		"SISNOTIFY_SMTP_URL_FILE": secret,
-		"SISNOTIFY_MAIL_FROM":     "IO <io@university.kz>",
-		"SISNOTIFY_OUTBOX_DIR":    "/var/lib/sisnotify/outbox",
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if cfg.Host != "mail.example.org" || cfg.Password != "Sup3rS3cret" || cfg.TLS != TLSImplicit ||
-		cfg.From != "IO <io@university.kz>" || cfg.OutboxDir != "/var/lib/sisnotify/outbox" {
-		t.Errorf("cfg = %#v", cfg)
-	}
-
-	if _, err := ConfigFromEnv(env(map[string]string{
-		"SISNOTIFY_SMTP_URL": "smtp://a@b", "SISNOTIFY_SMTP_URL_FILE": secret,
-	})); err == nil {
-		t.Error("both SISNOTIFY_SMTP_URL and _FILE accepted")
-	}
-	if _, err := ConfigFromEnv(env(map[string]string{"SISNOTIFY_MAIL_FROM": "not an address"})); err == nil {
-		t.Error("bad SISNOTIFY_MAIL_FROM accepted")
-	}
-	_, err = ConfigFromEnv(env(map[string]string{"SISNOTIFY_SMTP_URL": "smtp://io:Sup3rS3cret@mail.example.org?tls=none"}))
-	if err == nil || strings.Contains(err.Error(), "Sup3rS3cret") {
-		t.Errorf("remote tls=none: err = %v", err)
 	}
 }

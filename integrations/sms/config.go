@@ -4,12 +4,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 )
 
 // Config selects and configures the SMS provider; its fields mirror the
-// SISNOTIFY_* environment variables.
+// SISNOTIFY_* environment variables, which cmd/sisnotify reads and checks.
 type Config struct {
 	// Provider is twilio, mobizon, webhook, outbox or none
 	// (SISNOTIFY_SMS_PROVIDER); empty means outbox.
@@ -91,46 +90,4 @@ func New(cfg Config) (Sender, error) {
 	default:
 		return nil, fmt.Errorf("sms: SISNOTIFY_SMS_PROVIDER %q is not one of twilio, mobizon, webhook, outbox, none", p)
 	}
-}
-
-// ConfigFromEnv reads the SISNOTIFY_SMS_*, SISNOTIFY_TWILIO_*,
-// SISNOTIFY_MOBIZON_* and SISNOTIFY_OUTBOX_DIR variables through lookup
-// (os.LookupEnv when nil). Every variable may instead be given as NAME_FILE,
-// the path of a file holding the value (Docker secrets); setting both is an
-// error.
-func ConfigFromEnv(lookup func(string) (string, bool)) (Config, error) {
-	if lookup == nil {
-		lookup = os.LookupEnv
-	}
-	var cfg Config
-	for _, v := range []struct {
-		name string
-		dst  *string
-	}{
-		{"SISNOTIFY_SMS_PROVIDER", &cfg.Provider},
-		{"SISNOTIFY_SMS_API_URL", &cfg.APIURL},
-		{"SISNOTIFY_TWILIO_ACCOUNT_SID", &cfg.TwilioAccountSID},
-		{"SISNOTIFY_TWILIO_AUTH_TOKEN", &cfg.TwilioAuthToken},
-		{"SISNOTIFY_TWILIO_FROM", &cfg.TwilioFrom},
-		{"SISNOTIFY_MOBIZON_API_KEY", &cfg.MobizonAPIKey},
-		{"SISNOTIFY_MOBIZON_FROM", &cfg.MobizonFrom},
-		{"SISNOTIFY_SMS_WEBHOOK_URL", &cfg.WebhookURL},
-		{"SISNOTIFY_OUTBOX_DIR", &cfg.OutboxDir},
-	} {
-		val, hasVal := lookup(v.name)
-		file, hasFile := lookup(v.name + "_FILE")
-		switch {
-		case hasVal && val != "" && hasFile && file != "":
-			return cfg, fmt.Errorf("sms: set %s or %s_FILE, not both", v.name, v.name)
-		case hasFile && file != "":
-			b, err := os.ReadFile(file)
-			if err != nil {
-				return cfg, fmt.Errorf("sms: reading %s_FILE: %w", v.name, err)
-			}
-			*v.dst = strings.TrimSpace(string(b))
-		default:
-			*v.dst = strings.TrimSpace(val)
-		}
-	}
-	return cfg, nil
 }
