@@ -17,8 +17,9 @@ import (
 type Options struct {
 	// Redis is the one go-redis client the process shares.
 	Redis redis.UniversalClient
-	// Concurrency is the number of deliveries in flight; default 8 (the
-	// SMTP pool keeps one connection per delivery in flight).
+	// Concurrency is the number of tasks in flight; default 8. sisnotify
+	// passes 64 (cmd/sisnotify's deliveryConcurrency), sharing 8 SMTP
+	// connections: a delivery spends most of its time waiting.
 	Concurrency int
 	// ShutdownTimeout bounds how long a stop waits for deliveries in
 	// flight; default 20 s.

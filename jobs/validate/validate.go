@@ -129,12 +129,10 @@ func Code(field string, raw []byte, null bool, allowed []string, severity string
 			return a, append(problems, Problem{field, CodeNonCanonical, Warning, "code written with other case or spaces; normalised"})
 		}
 	}
-	msg := "unknown code; expected one of " + strings.Join(allowed, ", ")
+	// A code is not personal data: naming it helps whoever fixes the SIS.
+	msg := "unknown code \"" + s + "\"; expected one of " + strings.Join(allowed, ", ")
 	if len(s) > 40 || !isPrintableASCII(s) {
 		msg = "unknown code (unprintable or long); expected one of " + strings.Join(allowed, ", ")
-	} else {
-		// A code is not personal data: naming it helps whoever fixes the SIS.
-		msg = "unknown code \"" + s + "\"; expected one of " + strings.Join(allowed, ", ")
 	}
 	return "", append(problems, Problem{field, CodeUnknownCode, severity, msg})
 }
