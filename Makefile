@@ -1,22 +1,41 @@
-# The README's commands. `make test` is what CI runs (.ci/run).
+# The README's commands. `make check` is what CI runs (.ci/run): lint, the
+# quick tests and the long ones. `make test` is the quick subset.
 SHELL := /bin/bash
 GO ?= go
 PKGS := ./...
 
-.PHONY: build test lint demo bench bench-sync bench-deliver fuzz clean-testdb
+.PHONY: build check test test-long lint demo bench bench-sync bench-deliver fuzz clean-testdb
 
 build:
 	$(GO) build -o sisnotify ./cmd/sisnotify
 
-# Formatting, vet, and every test against the real PostgreSQL and Redis,
-# with the race detector; then the figures the fault tests measured (lost,
-# duplicated, in flight per scenario).
-REPORT := $(CURDIR)/test-report.txt
+# What CI runs: formatting and vet, the quick tests, then the long ones.
+check: test test-long
+
+# Formatting, vet, and every test but the long ones, against the real
+# PostgreSQL and Redis, with the race detector: a few minutes.
 test: lint
-	@rm -f $(REPORT) test-output.txt
-	@set -o pipefail; SISNOTIFY_TEST_REPORT=$(REPORT) $(GO) test -race -count=1 $(PKGS) 2>&1 | tee test-output.txt; status=$$?; \
+	@rm -f test-output.txt
+	@set -o pipefail; $(GO) test -race -count=1 -timeout 6m $(PKGS) 2>&1 | tee test-output.txt; status=$$?; \
+	  echo; echo "packages: $$(grep -c '^ok' test-output.txt) passed, $$(grep -cP '^FAIL\t' test-output.txt) failed (the long tests: make test-long)"; \
+	  exit $$status
+
+# The long tests (testenv.Long; SISNOTIFY_TEST_LONG=1): the fault suite
+# (Redis flushed and restarted mid-night, SMTP failures, the SIS failing,
+# PostgreSQL restarted, SIGKILL among 10,000 deliveries), the replicas,
+# the security and browser checks, the compose file's services, and the
+# other tests that take tens of seconds; then the figures they measured
+# (lost, duplicated, in flight per scenario). A long test is one whose
+# first line calls testenv.Long.
+REPORT := $(CURDIR)/test-report.txt
+LONG_TESTS = $(shell awk '$$1 == "func" && $$2 ~ /^Test[A-Za-z0-9_]*[^A-Za-z0-9_]/ { n = $$2; sub(/[^A-Za-z0-9_].*/, "", n); next } n != "" && /testenv[.]Long/ { print n } { n = "" }' \
+	$$(find . -name '*_test.go' -not -path './.git/*') | sort -u | paste -sd'|' -)
+
+test-long:
+	@rm -f $(REPORT) test-long-output.txt
+	@set -o pipefail; SISNOTIFY_TEST_LONG=1 SISNOTIFY_TEST_REPORT=$(REPORT) $(GO) test -race -count=1 -timeout 30m -run '^($(LONG_TESTS))$$' $(PKGS) 2>&1 | tee test-long-output.txt; status=$$?; \
 	  if [ -f $(REPORT) ]; then echo; echo "Measured by the fault, crash and replica tests:"; sort $(REPORT); fi; \
-	  echo; echo "packages: $$(grep -c '^ok' test-output.txt) passed, $$(grep -cP '^FAIL\t' test-output.txt) failed"; \
+	  echo; echo "packages: $$(grep -c '^ok' test-long-output.txt) passed, $$(grep -cP '^FAIL\t' test-long-output.txt) failed (long tests only)"; \
 	  exit $$status
 
 lint:

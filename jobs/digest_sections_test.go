@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/iec-almaty/sisnotify/integrations/testenv"
 	"github.com/iec-almaty/sisnotify/jobs/rules"
 )
 
@@ -152,9 +153,7 @@ func seedSections(t testing.TB, e *env, n int) {
 // each section's most urgent rows, says how many more each has, and
 // attaches every row.
 func TestDigestOfTensOfThousandsStaysSmall(t *testing.T) {
-	if testing.Short() {
-		t.Skip("seeds 40,000 obligations")
-	}
+	testenv.Long(t, "seeds 40,000 obligations")
 	const n = 40_000
 	e := newEnv(t)
 	e.sync(t)

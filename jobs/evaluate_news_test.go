@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/iec-almaty/sisnotify/integrations/testenv"
 	"github.com/iec-almaty/sisnotify/jobs/date"
 	"github.com/iec-almaty/sisnotify/jobs/rules"
 )
@@ -185,9 +186,7 @@ VALUES ('S1', 'A', 'B', 's1@student.example', '+77011234567', 'en', 'eaeu', 'ENG
 // reaches a student at most once in any 30 days, however late the student
 // was first seen.
 func TestFortyNightsRepeatAtMostOnceIn30Days(t *testing.T) {
-	if testing.Short() {
-		t.Skip("40 nights: not in -short")
-	}
+	testenv.Long(t, "40 nights: not in -short")
 	e := newEnv(t)
 	e.generate(t, 2000)
 	e.sync(t)

@@ -37,9 +37,7 @@ func (e *env) generate(t testing.TB, n int) sisdemo.Stats {
 // Acceptance: a generated 100,000-student SIS synced twice changes nothing
 // the second time; 10 changed passports are exactly 10 changes.
 func TestSync100kTwiceThenTenPassports(t *testing.T) {
-	if testing.Short() {
-		t.Skip("100,000 students: not in -short")
-	}
+	testenv.Long(t, "100,000 students: not in -short")
 	e := newEnv(t)
 	st := e.generate(t, 100_000)
 	first := e.sync(t)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/iec-almaty/sisnotify/integrations/testenv"
 )
 
 // chromiumPath is the browser that renders the digests (CI installs
@@ -23,6 +25,7 @@ const chromiumPath = "/usr/bin/chromium"
 // same at a desktop's width. A screenshot at 390 px is kept in
 // $SISNOTIFY_SCREENSHOTS (a temporary directory when unset), to look at.
 func TestDigestBrowserWidths(t *testing.T) {
+	testenv.Long(t, "renders digests in a headless browser")
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Skipf("%s not found: install Debian's chromium package to render the digests in a browser", chromiumPath)
 	}

@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/iec-almaty/sisnotify/integrations/testenv"
 )
 
 // sanctionRules are the registration duties: the office's page names a
@@ -24,6 +26,7 @@ var sanction = regexp.MustCompile(`(?i)\bfines?\b|\bfined\b|deport|expel|Adminis
 // (subject, text, HTML and, for students, SMS): only the registration
 // duties may name a fine or deportation.
 func TestNoSanctionOutsideRegistration(t *testing.T) {
+	testenv.Long(t, "renders every notice on every kind of day")
 	s := set(t)
 	for _, rule := range s.Rules() {
 		if sanctionRules[rule] {

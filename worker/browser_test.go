@@ -18,6 +18,7 @@ import (
 
 	"github.com/hibiken/asynq"
 
+	"github.com/iec-almaty/sisnotify/integrations/testenv"
 	"github.com/iec-almaty/sisnotify/jobs"
 )
 
@@ -124,6 +125,7 @@ func tailOf(s string, n int) string {
 // app runs and reads the queues through the API) and gets the 401 page
 // without them.
 func TestMonitoringUIRendersInABrowser(t *testing.T) {
+	testenv.Long(t, "renders the UI in a headless browser")
 	if _, err := os.Stat(chromiumPath); err != nil {
 		t.Skipf("%s not found: install Debian's chromium package to check the monitoring UI in a browser", chromiumPath)
 	}

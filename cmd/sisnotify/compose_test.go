@@ -191,9 +191,7 @@ type composeWorld struct {
 // waits for service_completed_successfully); the worker must become ready,
 // run the night it catches up on, mail the office and stop cleanly.
 func TestComposeUpRunsTheServices(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the compose file's services over a demo night")
-	}
+	testenv.Long(t, "runs the compose file's services over a demo night")
 	raw, err := os.ReadFile("../../docker-compose.yml")
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 // that ran sends none again. Without SISNOTIFY_OFFICE_EMAILS it still
 // previews, and says on stderr that the office digest is left out.
 func TestDryRunListsOnlyDigestsNotSentYet(t *testing.T) {
+	testenv.Long(t, "dry runs and a night over 1,500 students")
 	env, db := nightEnv(t, "1500")
 	const night = "2026-11-25"
 	digestLines := func(env map[string]string) (office, dean int, stderr string) {

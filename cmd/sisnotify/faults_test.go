@@ -608,9 +608,7 @@ func (f faultFigures) allSent(t *testing.T, want int) {
 // PostgreSQL, and the next run re-creates their tasks and delivers them:
 // nothing lost, nothing twice.
 func TestFaultRedisFlushedMidNight(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the binary over 2,200 deliveries")
-	}
+	testenv.Long(t, "runs the binary over 2,200 deliveries")
 	faultParallel(t)
 	url := faultRedisURL(t)
 	e := newFaultEnv(t, url, "")
@@ -650,9 +648,7 @@ func TestFaultRedisFlushedMidNight(t *testing.T) {
 // ends by its --timeout instead of hanging (failing is allowed), and the
 // next run delivers the rest.
 func TestFaultRedisRestartedMidNight(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the binary over 2,200 deliveries")
-	}
+	testenv.Long(t, "runs the binary over 2,200 deliveries")
 	faultParallel(t)
 	rs := startFaultRedis(t)
 	e := newFaultEnv(t, rs.URL(), "")
@@ -698,6 +694,7 @@ func TestFaultRedisRestartedMidNight(t *testing.T) {
 // the 4xx classification, the retry count, PostgreSQL's record of each
 // attempt) runs as in production, in one run of the binary.
 func TestFaultSMTPTemporaryFailures(t *testing.T) {
+	testenv.Long(t, "SMTP greylisting over a night")
 	faultParallel(t)
 	url := faultRedisURL(t)
 	e := newFaultEnv(t, url, "")
@@ -743,6 +740,7 @@ func TestFaultSMTPTemporaryFailures(t *testing.T) {
 // A mailbox the server rejects (550): its notices are failed at the first
 // attempt, never retried, and listed, by notice id, in the office digest.
 func TestFaultSMTPRejectedAddress(t *testing.T) {
+	testenv.Long(t, "a night with rejected addresses")
 	faultParallel(t)
 	url := faultRedisURL(t)
 	e := newFaultEnv(t, url, "")
@@ -997,6 +995,7 @@ func faultFailedNight(t *testing.T, e *faultEnv) (exit int, out string) {
 // fails, sends nothing and keeps the previous snapshot; once the SIS is
 // back the night runs and delivers.
 func TestFaultSISUnreachable(t *testing.T) {
+	testenv.Long(t, "nights with the SIS unreachable")
 	faultParallel(t)
 	url := faultRedisURL(t)
 	e := newFaultEnv(t, url, "")
@@ -1030,6 +1029,7 @@ func TestFaultSISUnreachable(t *testing.T) {
 // the same night is marked failed after its retries and the operators
 // are mailed once. When the view is fixed the night runs and delivers.
 func TestFaultSISFailsMidStream(t *testing.T) {
+	testenv.Long(t, "the SIS failing mid-stream")
 	faultParallel(t)
 	url := faultRedisURL(t)
 	e := newFaultEnv(t, url, "")
@@ -1157,9 +1157,7 @@ func faultServeNightFails(t *testing.T, e *faultEnv, redisURL string) string {
 // either is fine; the next run delivers the rest, and only deliveries in
 // flight at the restart may go twice.
 func TestFaultPostgresRestartedMidNight(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a PostgreSQL cluster and the binary over 2,200 deliveries")
-	}
+	testenv.Long(t, "runs a PostgreSQL cluster and the binary over 2,200 deliveries")
 	faultParallel(t)
 	pg := startFaultPG(t)
 	url := faultRedisURL(t)
@@ -1197,9 +1195,7 @@ func TestFaultPostgresRestartedMidNight(t *testing.T) {
 // and an SMS for each of two rules; the process is SIGKILLed after 2,000
 // emails and run again.
 func TestFaultKilledMidTenThousand(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the binary over 10,000 deliveries")
-	}
+	testenv.Long(t, "runs the binary over 10,000 deliveries")
 	url := faultRedisURL(t)
 	e := newFaultEnv(t, url, "")
 	e.students(1, 2500, faultNight, true)

@@ -9,7 +9,7 @@ import (
 var figuresMu sync.Mutex
 
 // figure logs a measured line (lost, duplicated, in flight…) and, when
-// SISNOTIFY_TEST_REPORT names a file, appends it there: `make test` prints
+// SISNOTIFY_TEST_REPORT names a file, appends it there: `make test-long` prints
 // that file at the end, so CI shows the fault suite's figures without -v.
 func figure(t *testing.T, line string) {
 	t.Helper()

@@ -7,12 +7,14 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/iec-almaty/sisnotify/integrations/mail/mailtest"
+	"github.com/iec-almaty/sisnotify/integrations/testenv"
 )
 
 // The feed guard holds a night whose SIS lost 30 % of its students (nothing
 // sent, operators and office told, exit non-zero) and lets through one
 // that lost 5 %; --force lets the held one through after a person looked.
 func TestFeedGuardHoldsABrokenSIS(t *testing.T) {
+	testenv.Long(t, "nights over a broken SIS")
 	for _, c := range []struct {
 		name string
 		drop string // how many of the 1,000 students to delete

@@ -50,9 +50,7 @@ func binary(t *testing.T) string {
 // and run again: every notice is delivered, and duplicates are at most the
 // deliveries that were in flight.
 func TestKilledMidNightLosesNothing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the binary over 5,000 deliveries")
-	}
+	testenv.Long(t, "runs the binary over 5,000 deliveries")
 	bin := binary(t)
 	sisDB := testenv.New(t, "")
 	db := testenv.New(t, "")

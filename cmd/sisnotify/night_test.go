@@ -35,6 +35,7 @@ func nightEnv(t *testing.T, students string) (map[string]string, *sqlx.DB) {
 }
 
 func TestDryRunIsStableAndMatchesTheNight(t *testing.T) {
+	testenv.Long(t, "dry runs and nights over 3,000 students")
 	env, db := nightEnv(t, "3000")
 	dry := func() string {
 		out, _, err := runCmd(t, env, "run", "--once", "--dry-run", "--as-of", "2026-11-25", "--format", "json")

@@ -77,9 +77,7 @@ const secBigNight = "2026-12-04"
 // personal in the logs, stdout, /metrics, the monitoring API, any Redis key
 // or value, or any task payload.
 func TestNoPersonalDataInLogsMetricsOrRedis(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a night of 2,000 students and serve as processes")
-	}
+	testenv.Long(t, "runs a night of 2,000 students and serve as processes")
 	const spec = "0 6 * * *"
 	e := newServeEnv(t, spec)
 	e.env = append(e.env, "SISNOTIFY_HTTP_USER=operator", "SISNOTIFY_HTTP_PASSWORD=monitor-pw-1")
@@ -307,9 +305,7 @@ func TestStudentNameCannotInjectHeadersOrMarkup(t *testing.T) {
 // 3. Secrets given as NAME_FILE never leak.
 
 func TestSecretsFromFilesNeverLeak(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the binary several times")
-	}
+	testenv.Long(t, "runs the binary several times")
 	const (
 		pgSecret      = "Pg-Secret-123"
 		sisSecret     = "Sis-Secret-321"
@@ -693,9 +689,7 @@ func secWith(m map[string]string, k, v string) map[string]string {
 // 6. The monitoring UI needs its password, and is off without a user.
 
 func TestServeMonitoringUINeedsItsPassword(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs serve twice")
-	}
+	testenv.Long(t, "runs serve twice")
 	e := newServeEnv(t, "0 6 * * *")
 	s := testenv.Database{URL: e.sisURL}.Open(t)
 	if _, err := s.Exec(sis.ReferenceSchema); err != nil {

@@ -154,9 +154,7 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 // every 15 seconds for about a minute: the night runs once, and no notice
 // or digest goes out twice.
 func TestServeTwoReplicasRunEachNightOnce(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs two serve processes for a minute")
-	}
+	testenv.Long(t, "runs two serve processes for a minute")
 	const spec = "@every 15s"
 	e := newServeEnv(t, spec)
 	night := today(t, spec)
@@ -200,9 +198,7 @@ func TestServeTwoReplicasRunEachNightOnce(t *testing.T) {
 // Two replicas on one Redis and one PostgreSQL share the deliveries of a
 // night: each sends part of them, together every notice once.
 func TestServeTwoReplicasShareTheDeliveries(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs two serve processes over 4,000 deliveries")
-	}
+	testenv.Long(t, "runs two serve processes over 4,000 deliveries")
 	const spec = "0 6 * * *"
 	e := newServeEnv(t, spec)
 	night := today(t, spec)
@@ -254,9 +250,7 @@ func TestServeTwoReplicasShareTheDeliveries(t *testing.T) {
 // within its shutdown timeout, and after a restart (which catches the
 // night up) every notice is delivered once.
 func TestServeSIGTERMMidDeliveries(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs serve over 2,600 deliveries")
-	}
+	testenv.Long(t, "runs serve over 2,600 deliveries")
 	const spec = "0 6 * * *"
 	e := newServeEnv(t, spec)
 	night := today(t, spec)

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/nyaruka/phonenumbers"
+
+	"github.com/iec-almaty/sisnotify/integrations/testenv"
 )
 
 func TestFullMatchDecided(t *testing.T) {
@@ -85,6 +87,7 @@ func memoHits(numbers []string) (hits int) {
 // others, many sharing a prefix: the memo answers what libphonenumber
 // answers, and answers most of them itself.
 func TestPhoneMemoMatchesLibrary(t *testing.T) {
+	testenv.Long(t, "checks the phone memo against the library")
 	rng := rand.New(rand.NewPCG(7, 7))
 	codes := phonenumbers.GetSupportedCallingCodes()
 	ccs := make([]int, 0, len(codes))
