@@ -165,43 +165,6 @@ func faultRedisClient(t *testing.T, url string) *redis.Client {
 	return c
 }
 
-// faultDueNow makes every task of an asynq sorted set (the retry or the
-// lease set of the notices queue) due at once: the time a test would
-// otherwise sleep through (a 1-minute retry delay, a 30-second lease)
-// passes. It returns how many tasks it moved.
-func faultDueNow(ctx context.Context, c *redis.Client, key string) (int, error) {
-	ids, err := c.ZRange(ctx, key, 0, -1).Result()
-	if err != nil {
-		return 0, err
-	}
-	for _, id := range ids {
-		if err := c.ZAddXX(ctx, key, redis.Z{Score: 1, Member: id}).Err(); err != nil {
-			return 0, err
-		}
-	}
-	return len(ids), nil
-}
-
-const (
-	faultRetryKey = "asynq:{" + jobs.QueueNotices + "}:retry"
-	faultLeaseKey = "asynq:{" + jobs.QueueNotices + "}:lease"
-)
-
-// faultTimePasses is what an hour of waiting would do after a fault: the
-// claims of notices left "sending" expire (their 10-minute lease in
-// PostgreSQL), as do asynq's leases of the tasks that were running, and
-// the tasks waiting for a retry come due.
-func faultTimePasses(t *testing.T, db *sqlx.DB, redisURL string) {
-	t.Helper()
-	if _, err := db.Exec(`UPDATE sisnotify.notices SET claimed_at = claimed_at - interval '1 hour' WHERE status = 'sending'`); err != nil {
-		t.Fatal(err)
-	}
-	expireLeases(t, redisURL)
-	if _, err := faultDueNow(context.Background(), faultRedisClient(t, redisURL), faultRetryKey); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // --- PostgreSQL ------------------------------------------------------------
 
 // faultPG is a PostgreSQL cluster of the test's own (initdb into a temp
@@ -672,8 +635,9 @@ func TestFaultRedisRestartedMidNight(t *testing.T) {
 		t.Fatal("every notice was delivered before Redis died: the scenario did not happen")
 	}
 
-	faultTimePasses(t, e.db, rs.URL())
-	if out, err := e.run(2*time.Minute, "run", "--once", "--as-of", faultNight, "--timeout", "90s"); err != nil {
+	// The operator knows Redis is back: the rerun sends what waits for a
+	// retry now (--retry-now); nothing else is moved.
+	if out, err := e.run(2*time.Minute, "run", "--once", "--retry-now", "--as-of", faultNight, "--timeout", "90s"); err != nil {
 		t.Fatalf("the second run: %v\n%s", err, faultTail(out, 4000))
 	}
 	f := e.figures()
@@ -703,7 +667,9 @@ func TestFaultSMTPTemporaryFailures(t *testing.T) {
 	const refusals = 3 * 2 * students
 	e.smtp.TempFail(refusals)
 
-	rdb := faultRedisClient(t, url)
+	// An operator who knows the relay is back sends what waits for a
+	// retry now, again and again (notices retry --pending), instead of the
+	// test sleeping through minutes of back-off.
 	stop, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(stopped)
@@ -713,7 +679,9 @@ func TestFaultSMTPTemporaryFailures(t *testing.T) {
 				return
 			case <-time.After(300 * time.Millisecond):
 			}
-			_, _ = faultDueNow(context.Background(), rdb, faultRetryKey)
+			// The main run's worker delivers: this one only moves the
+			// waiting tasks and leaves at once (exit 3, pending left).
+			_, _ = e.run(30*time.Second, "notices", "retry", "--pending", "--timeout", "1ms")
 		}
 	}()
 	out, err := e.run(3*time.Minute, "run", "--once", "--as-of", faultNight, "--timeout", "2m")
@@ -727,7 +695,7 @@ func TestFaultSMTPTemporaryFailures(t *testing.T) {
 	if err := e.db.QueryRow(`SELECT sum(attempts), max(attempts) FROM sisnotify.notices`).Scan(&attempts, &maxAttempts); err != nil {
 		t.Fatal(err)
 	}
-	f.report(t, "smtp-4xx", 0, 0, "refusals", refusals, "attempts", attempts, "max_attempts", maxAttempts, "retry_delay", "simulated")
+	f.report(t, "smtp-4xx", 0, 0, "refusals", refusals, "attempts", attempts, "max_attempts", maxAttempts, "retry_delay", "notices retry --pending")
 	f.allSent(t, 2*students)
 	if attempts != f.notices+refusals {
 		t.Errorf("%d attempts recorded for %d notices and %d refusals, want one attempt per refusal and one to deliver", attempts, f.notices, refusals)
@@ -750,10 +718,9 @@ func TestFaultSMTPRejectedAddress(t *testing.T) {
 	if out, err := e.run(2*time.Minute, "run", "--once", "--as-of", faultNight, "--timeout", "1m"); err != nil {
 		t.Fatalf("run: %v\n%s", err, faultTail(out, 4000))
 	}
-	// Time passes (the retry schedule comes due) and the night runs again:
-	// a failed notice is not retried.
-	faultTimePasses(t, e.db, url)
-	if out, err := e.run(2*time.Minute, "run", "--once", "--as-of", faultNight, "--timeout", "1m"); err != nil {
+	// The night runs again, sending what waits for a retry now: a failed
+	// notice is not retried.
+	if out, err := e.run(2*time.Minute, "run", "--once", "--retry-now", "--as-of", faultNight, "--timeout", "1m"); err != nil {
 		t.Fatalf("rerun: %v\n%s", err, faultTail(out, 4000))
 	}
 	var failed []struct {
@@ -1180,8 +1147,7 @@ func TestFaultPostgresRestartedMidNight(t *testing.T) {
 		t.Fatal("every notice was delivered before the restart: the scenario did not happen")
 	}
 
-	faultTimePasses(t, e.db, url)
-	if out, err := e.run(2*time.Minute, "run", "--once", "--as-of", faultNight, "--timeout", "90s"); err != nil {
+	if out, err := e.run(2*time.Minute, "run", "--once", "--retry-now", "--as-of", faultNight, "--timeout", "90s"); err != nil {
 		t.Fatalf("the second run: %v\n%s", err, faultTail(out, 4000))
 	}
 	f := e.figures()
@@ -1209,7 +1175,9 @@ func TestFaultKilledMidTenThousand(t *testing.T) {
 	atKill := e.smtp.Count()
 	inFlight := e.inFlight()
 
-	faultTimePasses(t, e.db, url)
+	// Nothing is moved: the dead process's claims are free with its owner
+	// lock, and its running tasks are queued again as soon as their leases
+	// show them orphaned.
 	began := time.Now()
 	if out, err := e.run(4*time.Minute, "run", "--once", "--as-of", faultNight); err != nil {
 		t.Fatalf("the second run: %v\n%s", err, faultTail(out, 4000))
