@@ -3,13 +3,8 @@ package mail
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
-	"io"
 	"mime"
-	"mime/multipart"
-	"mime/quotedprintable"
-	"net/mail"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,49 +23,18 @@ type mimePart struct {
 }
 
 // leaves walks the whole MIME tree of a raw message, nested multiparts
-// included.
+// included (mailtest.Message.Parts).
 func leaves(t *testing.T, raw []byte) []mimePart {
 	t.Helper()
-	m, err := mail.ReadMessage(bytes.NewReader(raw))
+	parts, err := mailtest.Message{Data: raw}.Parts()
 	if err != nil {
 		t.Fatalf("message does not parse: %v", err)
 	}
-	var out []mimePart
-	var walk func(prefix string, h func(string) string, body io.Reader)
-	walk = func(prefix string, h func(string) string, body io.Reader) {
-		ct := h("Content-Type")
-		mt, params, err := mime.ParseMediaType(ct)
-		if err != nil {
-			t.Fatalf("%s: Content-Type %q: %v", prefix, ct, err)
-		}
-		path := strings.TrimPrefix(prefix+"/"+mt, "/")
-		if strings.HasPrefix(mt, "multipart/") {
-			r := multipart.NewReader(body, params["boundary"])
-			for {
-				p, err := r.NextRawPart() // decoded below, like a mail client
-				if err == io.EOF {
-					return
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				walk(path, p.Header.Get, p)
-			}
-		}
-		enc := h("Content-Transfer-Encoding")
-		switch strings.ToLower(enc) {
-		case "base64":
-			body = base64.NewDecoder(base64.StdEncoding, body)
-		case "quoted-printable":
-			body = quotedprintable.NewReader(body)
-		}
-		b, err := io.ReadAll(body)
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		out = append(out, mimePart{path: path, contentType: ct, disposition: h("Content-Disposition"), encoding: enc, body: b})
+	out := make([]mimePart, len(parts))
+	for i, p := range parts {
+		out[i] = mimePart{path: p.Path, contentType: p.Header.Get("Content-Type"), disposition: p.Header.Get("Content-Disposition"),
+			encoding: p.Header.Get("Content-Transfer-Encoding"), body: p.Body}
 	}
-	walk("", m.Header.Get, m.Body)
 	return out
 }
 

@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net/mail"
+	"net/textproto"
 	"strings"
 )
 
@@ -46,9 +47,11 @@ func (m Message) MessageID() string {
 // Part is one leaf of a message's MIME tree, its body decoded (base64 and
 // quoted-printable).
 type Part struct {
-	MediaType   string            // "text/plain"
-	Params      map[string]string // of the Content-Type
-	Disposition string            // "attachment", or "" for none
+	Path        string               // the media types from the root: "multipart/mixed/multipart/alternative/text/plain"
+	Header      textproto.MIMEHeader // the part's own header (the message's, for a message of one part)
+	MediaType   string               // "text/plain"
+	Params      map[string]string    // of the Content-Type
+	Disposition string               // "attachment", or "" for none
 	Filename    string
 	Body        []byte
 }
@@ -63,8 +66,9 @@ func (m Message) Parts() ([]Part, error) {
 		return nil, err
 	}
 	var out []Part
-	var walk func(h func(string) string, body io.Reader) error
-	walk = func(h func(string) string, body io.Reader) error {
+	var walk func(prefix string, hdr textproto.MIMEHeader, body io.Reader) error
+	walk = func(prefix string, hdr textproto.MIMEHeader, body io.Reader) error {
+		h := hdr.Get
 		ct := h("Content-Type")
 		if ct == "" {
 			ct = "text/plain"
@@ -73,6 +77,7 @@ func (m Message) Parts() ([]Part, error) {
 		if err != nil {
 			return fmt.Errorf("Content-Type %q: %w", ct, err)
 		}
+		path := strings.TrimPrefix(prefix+"/"+mt, "/")
 		if strings.HasPrefix(mt, "multipart/") {
 			mr := multipart.NewReader(body, params["boundary"])
 			for {
@@ -83,7 +88,7 @@ func (m Message) Parts() ([]Part, error) {
 				if err != nil {
 					return err
 				}
-				if err := walk(p.Header.Get, p); err != nil {
+				if err := walk(path, p.Header, p); err != nil {
 					return err
 				}
 			}
@@ -98,7 +103,7 @@ func (m Message) Parts() ([]Part, error) {
 		if err != nil {
 			return err
 		}
-		p := Part{MediaType: mt, Params: params, Body: b}
+		p := Part{Path: path, Header: hdr, MediaType: mt, Params: params, Body: b}
 		if d := h("Content-Disposition"); d != "" {
 			var dp map[string]string
 			p.Disposition, dp, _ = mime.ParseMediaType(d)
@@ -107,7 +112,7 @@ func (m Message) Parts() ([]Part, error) {
 		out = append(out, p)
 		return nil
 	}
-	if err := walk(msg.Header.Get, msg.Body); err != nil {
+	if err := walk("", textproto.MIMEHeader(msg.Header), msg.Body); err != nil {
 		return nil, err
 	}
 	return out, nil
