@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/iec-almaty/sisnotify/integrations/testenv"
 )
 
 // Issue 13, "Getting a night out after an outage": the relay refuses every
@@ -17,9 +19,7 @@ import (
 // clock or rewrites a Redis key or a row: the retries are asynq's own,
 // moved by the command an operator would type.
 func TestOutageRetryNow(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the binary over 2,000 deliveries")
-	}
+	testenv.Long(t, "runs the binary over 2,000 deliveries")
 	faultParallel(t)
 	url := faultRedisURL(t)
 	e := newFaultEnv(t, url, "")
