@@ -103,22 +103,15 @@ func TestStudentWordingFollowsTheDay(t *testing.T) {
 				if rule == "passport-renewal" || rule == "stay-extension" {
 					n.Anchor = n.Due.AddDays(60) // still valid on every day tried
 				}
-				out, err := s.Notice(n)
-				if err != nil {
-					t.Fatal(err)
-				}
-				sms, err := s.SMS(n)
-				if err != nil {
-					t.Fatal(err)
-				}
-				all := out.Subject + "\n" + out.Text + "\n" + sms
+				w := studentWords(t, s, n)
+				all := w.all()
 				where := rule + "/" + lang
 				if zero.MatchString(all) {
 					t.Errorf("%s day %+d: counts zero days: %s", where, offset, zero.FindString(all))
 				}
 				switch {
 				case offset == 0:
-					for name, body := range map[string]string{"subject": out.Subject, "sms": sms, "text": out.Text} {
+					for name, body := range map[string]string{"subject": w.subject, "sms": w.sms, "text": w.text} {
 						if rule == "break-briefing" || rule == "term-travel-limit" || rule == "travel-late-notice" || rule == "travel-dean-approval" {
 							break // their date is the departure or the break, not a duty's deadline
 						}
@@ -130,7 +123,7 @@ func TestStudentWordingFollowsTheDay(t *testing.T) {
 						}
 					}
 				case offset > 0 && rule != "break-briefing" && rule != "term-travel-limit" && rule != "travel-late-notice" && rule != "travel-dean-approval":
-					for name, body := range map[string]string{"subject": out.Subject, "sms": sms, "text": out.Text} {
+					for name, body := range map[string]string{"subject": w.subject, "sms": w.sms, "text": w.text} {
 						if !overdue[lang].MatchString(body) {
 							t.Errorf("%s %d days overdue: %s does not say it is overdue: %s", where, offset, name, body)
 						}
@@ -215,15 +208,7 @@ func TestStudentNoticesSayOnlyThePage(t *testing.T) {
 			for _, offset := range []int{-3, 0, 5} {
 				n := sample(rule, AudienceStudent, lang, 2, offset)
 				n.VisaRegime = "visa"
-				out, err := s.Notice(n)
-				if err != nil {
-					t.Fatal(err)
-				}
-				sms, err := s.SMS(n)
-				if err != nil {
-					t.Fatal(err)
-				}
-				all := out.Subject + "\n" + out.Text + "\n" + sms
+				all := studentWords(t, s, n).all()
 				for _, w := range never[lang] {
 					if strings.Contains(all, w) {
 						t.Errorf("%s/%s: says %q, which the office's page does not:\n%s", lang, rule, w, all)
@@ -235,4 +220,23 @@ func TestStudentNoticesSayOnlyThePage(t *testing.T) {
 			}
 		}
 	}
+}
+
+// words is what the student reads of a notice.
+type words struct{ subject, text, sms string }
+
+func (w words) all() string { return w.subject + "\n" + w.text + "\n" + w.sms }
+
+// studentWords renders a student notice: its subject, plain text and SMS.
+func studentWords(t *testing.T, s *Set, n Notice) words {
+	t.Helper()
+	out, err := s.Notice(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sms, err := s.SMS(n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return words{out.Subject, out.Text, sms}
 }

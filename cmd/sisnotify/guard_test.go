@@ -24,18 +24,7 @@ func TestFeedGuardHoldsABrokenSIS(t *testing.T) {
 		{"5% gone", "50", false},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			env, db := nightEnv(t, "1000")
-			smtp := mailtest.NewServer(t)
-			env["SISNOTIFY_SMTP_URL"] = smtp.URL()
-			env["SISNOTIFY_OPS_EMAILS"] = "ops@uni.example"
-			if _, _, err := runCmd(t, env, "run", "--once", "--as-of", "2026-11-25"); err != nil {
-				t.Fatal(err)
-			}
-			sisDB := openURL(t, env["SISNOTIFY_SIS_URL"])
-			if _, err := sisDB.Exec(`DELETE FROM sis.travel_requests WHERE student_id IN (SELECT student_id FROM sis.students ORDER BY student_id LIMIT ` + c.drop + `);
-				DELETE FROM sis.students WHERE student_id IN (SELECT student_id FROM sis.students ORDER BY student_id LIMIT ` + c.drop + `)`); err != nil {
-				t.Fatal(err)
-			}
+			env, db, smtp := shrunkSIS(t, c.drop)
 			before := smtp.Count()
 			out, _, err := runCmd(t, env, "run", "--once", "--as-of", "2026-11-26")
 			var next int
@@ -72,6 +61,26 @@ func TestFeedGuardHoldsABrokenSIS(t *testing.T) {
 			}
 		})
 	}
+}
+
+// shrunkSIS runs a good night of 1,000 demo students on 2026-11-25, then
+// deletes drop of them (and their trips) from the SIS, as a broken export
+// would. Mail goes to the returned SMTP server; ops@uni.example hears of
+// alerts.
+func shrunkSIS(t *testing.T, drop string) (map[string]string, *sqlx.DB, *mailtest.Server) {
+	t.Helper()
+	env, db := nightEnv(t, "1000")
+	smtp := mailtest.NewServer(t)
+	env["SISNOTIFY_SMTP_URL"] = smtp.URL()
+	env["SISNOTIFY_OPS_EMAILS"] = "ops@uni.example"
+	if _, _, err := runCmd(t, env, "run", "--once", "--as-of", "2026-11-25"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := openURL(t, env["SISNOTIFY_SIS_URL"]).Exec(`DELETE FROM sis.travel_requests WHERE student_id IN (SELECT student_id FROM sis.students ORDER BY student_id LIMIT ` + drop + `);
+		DELETE FROM sis.students WHERE student_id IN (SELECT student_id FROM sis.students ORDER BY student_id LIMIT ` + drop + `)`); err != nil {
+		t.Fatal(err)
+	}
+	return env, db, smtp
 }
 
 func openURL(t *testing.T, url string) *sqlx.DB {

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/iec-almaty/sisnotify/integrations/mail"
-	"github.com/iec-almaty/sisnotify/integrations/mail/mailtest"
 	"github.com/iec-almaty/sisnotify/integrations/testenv"
 	"github.com/iec-almaty/sisnotify/worker"
 )
@@ -19,18 +18,7 @@ import (
 func TestHeldNightReleasedStaysQuiet(t *testing.T) {
 	testenv.Long(t, "nights over a broken SIS")
 	ctx := context.Background()
-	env, db := nightEnv(t, "1000")
-	smtp := mailtest.NewServer(t)
-	env["SISNOTIFY_SMTP_URL"] = smtp.URL()
-	env["SISNOTIFY_OPS_EMAILS"] = "ops@uni.example"
-	if _, _, err := runCmd(t, env, "run", "--once", "--as-of", "2026-11-25"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := openURL(t, env["SISNOTIFY_SIS_URL"]).Exec(`
-		DELETE FROM sis.travel_requests WHERE student_id IN (SELECT student_id FROM sis.students ORDER BY student_id LIMIT 300);
-		DELETE FROM sis.students WHERE student_id IN (SELECT student_id FROM sis.students ORDER BY student_id LIMIT 300)`); err != nil {
-		t.Fatal(err)
-	}
+	env, db, smtp := shrunkSIS(t, "300")
 	night := func() (status, cause string) {
 		t.Helper()
 		if err := db.QueryRow(`SELECT status, coalesce(cause, '') FROM sisnotify.nights WHERE night = '2026-11-26'`).Scan(&status, &cause); err != nil {

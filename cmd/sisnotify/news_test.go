@@ -34,14 +34,7 @@ VALUES ('TODAY', 'T', 'term', '2026-12-15', '2026-12-17', '2026-12-20', 'pending
 `); err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{
-		"SISNOTIFY_SIS_URL":         sisDB.URL,
-		"SISNOTIFY_DB_URL":          db.URL,
-		"SISNOTIFY_OFFICE_EMAILS":   "office@uni.example",
-		"SISNOTIFY_REDIS_URL":       testenv.Redis(t, redisDB),
-		"SISNOTIFY_OUTBOX_DIR":      t.TempDir(),
-		"SISNOTIFY_SMS_QUIET_HOURS": "",
-	}
+	env := localEnv(t, sisDB.URL, db.URL)
 	out, stderr, err := runCmd(t, env, "run", "--once", "--dry-run", "--as-of", "2026-12-17", "--format", "json")
 	if err != nil {
 		t.Fatalf("dry run: %v\n%s", err, stderr)

@@ -15,19 +15,26 @@ import (
 // redisDB is this package's Redis database number (see README, Tests).
 const redisDB = 3
 
-// nightEnv is a demo SIS and an empty worker database.
-func nightEnv(t *testing.T, students string) (map[string]string, *sqlx.DB) {
-	t.Helper()
-	sisDB := testenv.New(t, "")
-	db := testenv.New(t, "")
-	env := map[string]string{
-		"SISNOTIFY_SIS_URL":         sisDB.URL,
-		"SISNOTIFY_DB_URL":          db.URL,
+// localEnv is the environment of a night over the SIS and worker databases
+// at sisURL and dbURL, with this package's Redis database, an outbox of the
+// test's own and no quiet hours.
+func localEnv(t *testing.T, sisURL, dbURL string) map[string]string {
+	return map[string]string{
+		"SISNOTIFY_SIS_URL":         sisURL,
+		"SISNOTIFY_DB_URL":          dbURL,
 		"SISNOTIFY_OFFICE_EMAILS":   "office@uni.example",
 		"SISNOTIFY_REDIS_URL":       testenv.Redis(t, redisDB),
 		"SISNOTIFY_OUTBOX_DIR":      t.TempDir(),
 		"SISNOTIFY_SMS_QUIET_HOURS": "",
 	}
+}
+
+// nightEnv is a demo SIS and an empty worker database.
+func nightEnv(t *testing.T, students string) (map[string]string, *sqlx.DB) {
+	t.Helper()
+	sisDB := testenv.New(t, "")
+	db := testenv.New(t, "")
+	env := localEnv(t, sisDB.URL, db.URL)
 	if _, _, err := runCmd(t, env, "demo", "--sis-only", "--students", students, "--seed", "7", "--as-of", "2026-11-25"); err != nil {
 		t.Fatalf("demo --sis-only: %v", err)
 	}
