@@ -22,8 +22,8 @@ import (
 	"github.com/iec-almaty/sisnotify/integrations/sms"
 	"github.com/iec-almaty/sisnotify/jobs/date"
 	"github.com/iec-almaty/sisnotify/jobs/internal/batch"
-	"github.com/iec-almaty/sisnotify/jobs/owner"
 	"github.com/iec-almaty/sisnotify/jobs/rules"
+	"github.com/iec-almaty/sisnotify/store"
 	"github.com/iec-almaty/sisnotify/templates"
 )
 
@@ -114,7 +114,7 @@ func (p *prepared) get(ctx context.Context, db *sqlx.DB, query string) (*sqlx.St
 	return p.st, nil
 }
 
-// ClaimOwner is the identity a claim records; *owner.Owner implements it.
+// ClaimOwner is the identity a claim records; *store.Owner implements it.
 type ClaimOwner interface {
 	ID() int64
 }
@@ -236,7 +236,7 @@ var claimQuery = `
 // under a lease (lease, a parameter in seconds) that has passed.
 func claimable(lease string) string {
 	return `(status = 'pending' OR (status = 'sending' AND (claimed_at < now() - ` + lease + ` * interval '1 second' OR ` +
-		owner.Dead("claimed_by") + `)))`
+		store.OwnerDead("claimed_by") + `)))`
 }
 
 // batchTimeout bounds one batched claim or record: it runs apart from any

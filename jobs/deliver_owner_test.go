@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/iec-almaty/sisnotify/jobs"
-	"github.com/iec-almaty/sisnotify/jobs/owner"
+	"github.com/iec-almaty/sisnotify/store"
 )
 
 // A notice claimed by a process that is alive is not claimed again; the
@@ -22,15 +22,15 @@ func TestClaimOfADeadOwnerIsFreeAtOnce(t *testing.T) {
 	if err := e.db.Get(&id, `SELECT min(notice_id) FROM sisnotify.notices`); err != nil {
 		t.Fatal(err)
 	}
-	deliverer := func(o *owner.Owner) *jobs.Deliverer {
+	deliverer := func(o *store.Owner) *jobs.Deliverer {
 		return &jobs.Deliverer{DB: e.db, Mail: r.d.Mail, SMS: r.d.SMS, Templates: r.d.Templates, Office: r.d.Office,
 			OfficeLang: r.d.OfficeLang, Owner: o}
 	}
-	a, err := owner.Acquire(ctx, e.db.DB, nil)
+	a, err := store.AcquireOwner(ctx, e.db.DB, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := owner.Acquire(ctx, e.db.DB, nil)
+	b, err := store.AcquireOwner(ctx, e.db.DB, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

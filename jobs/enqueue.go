@@ -17,7 +17,7 @@ import (
 
 	"github.com/iec-almaty/sisnotify/jobs/config"
 	"github.com/iec-almaty/sisnotify/jobs/date"
-	"github.com/iec-almaty/sisnotify/jobs/owner"
+	"github.com/iec-almaty/sisnotify/store"
 )
 
 // QueueNotices is the asynq queue of notice deliveries.
@@ -230,7 +230,7 @@ func (q *Enqueuer) Rescue(ctx context.Context, insp *asynq.Inspector) (int, erro
 		WHERE notice_id = ANY($2) AND `+claimable("$1")+`
 		UNION
 		SELECT notice_id, notice_key, attempts FROM sisnotify.notices
-		WHERE status = 'sending' AND `+owner.Dead("claimed_by"), int64(lease/time.Second), pq.Array(ids)); err != nil {
+		WHERE status = 'sending' AND `+store.OwnerDead("claimed_by"), int64(lease/time.Second), pq.Array(ids)); err != nil {
 		return 0, fmt.Errorf("rescue: %w", err)
 	}
 	n := 0

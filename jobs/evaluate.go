@@ -15,8 +15,8 @@ import (
 
 	"github.com/iec-almaty/sisnotify/jobs/config"
 	"github.com/iec-almaty/sisnotify/jobs/date"
-	"github.com/iec-almaty/sisnotify/jobs/internal/pgcopy"
 	"github.com/iec-almaty/sisnotify/jobs/rules"
+	"github.com/iec-almaty/sisnotify/store/pgcopy"
 )
 
 // Evaluate applies the rules to the snapshot for one as-of date: it keeps

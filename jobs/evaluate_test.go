@@ -9,7 +9,7 @@ import (
 
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/jobs/date"
-	"github.com/iec-almaty/sisnotify/jobs/snapshot"
+	"github.com/iec-almaty/sisnotify/store"
 )
 
 var officeEmails = []string{"office@uni.example"}
@@ -17,7 +17,7 @@ var officeEmails = []string{"office@uni.example"}
 func (e *env) evaluate(t testing.TB, day string) jobs.EvalResult {
 	t.Helper()
 	ctx := context.Background()
-	tx, err := snapshot.BeginTx(ctx, e.db)
+	tx, err := store.BeginSnapshotTx(ctx, e.db)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestEvaluateCreatesDueNoticesOnce(t *testing.T) {
 		t.Errorf("next day created %d notices, want 0: %v", next.Notices, e.notices(t, "2026-11-26"))
 	}
 	// An earlier night cannot be recorded once a later one is.
-	tx, err := snapshot.BeginTx(context.Background(), e.db)
+	tx, err := store.BeginSnapshotTx(context.Background(), e.db)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/iec-almaty/sisnotify/integrations/sis"
 	"github.com/iec-almaty/sisnotify/integrations/testenv"
 	"github.com/iec-almaty/sisnotify/jobs"
-	"github.com/iec-almaty/sisnotify/jobs/snapshot"
+	"github.com/iec-almaty/sisnotify/store"
 	"github.com/iec-almaty/sisnotify/templates"
 )
 
@@ -109,7 +109,7 @@ func benchNight(b *testing.B, n int) {
 		}
 		var syncRes jobs.SyncResult
 		phase("sync", "rows", func() int64 { return rows }, fmt.Sprintf("raw COPY %s (%.2fx)", raw.Round(time.Millisecond), 0.0), func() {
-			s := &jobs.Sync{SIS: sis.NewReader(e.sisURL), DB: e.db, Guard: &snapshot.Guard{MaxRosterDrop: 0.2, MaxEmptied: 0.2}}
+			s := &jobs.Sync{SIS: sis.NewReader(e.sisURL), DB: e.db, Guard: &store.Guard{MaxRosterDrop: 0.2, MaxEmptied: 0.2}}
 			var err error
 			if syncRes, err = s.Run(ctx, mustDate(day)); err != nil {
 				b.Fatal(err)

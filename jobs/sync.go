@@ -21,8 +21,8 @@ import (
 
 	"github.com/iec-almaty/sisnotify/integrations/sis"
 	"github.com/iec-almaty/sisnotify/jobs/date"
-	"github.com/iec-almaty/sisnotify/jobs/snapshot"
 	"github.com/iec-almaty/sisnotify/jobs/validate"
+	"github.com/iec-almaty/sisnotify/store"
 )
 
 // hashVersion is mixed into every row hash. Bump it when validation
@@ -36,19 +36,19 @@ type Sync struct {
 	SIS *sis.Reader
 	DB  *sqlx.DB
 	// Guard, when set, holds a night whose SIS looks broken (see
-	// snapshot.Guard): the sync fails, the previous snapshot stays.
-	Guard *snapshot.Guard
+	// store.Guard): the sync fails, the previous snapshot stays.
+	Guard *store.Guard
 	Log   *slog.Logger
 }
 
 // SyncResult is what one sync did.
 type SyncResult struct {
-	SyncID   int64                               `json:"sync_id"`
-	AsOf     string                              `json:"as_of"`
-	Tables   map[snapshot.Entity]snapshot.Counts `json:"tables"`
-	Errors   int64                               `json:"problems_error"`
-	Warnings int64                               `json:"problems_warning"`
-	Duration time.Duration                       `json:"duration_ns"`
+	SyncID   int64                              `json:"sync_id"`
+	AsOf     string                             `json:"as_of"`
+	Tables   map[store.Entity]store.TableCounts `json:"tables"`
+	Errors   int64                              `json:"problems_error"`
+	Warnings int64                              `json:"problems_warning"`
+	Duration time.Duration                      `json:"duration_ns"`
 }
 
 // Changed is the number of rows new, changed or removed across tables.
@@ -70,10 +70,10 @@ func (s *Sync) Run(ctx context.Context, asOf date.Date) (SyncResult, error) {
 		err = w.Commit(ctx, counts)
 	}
 	if err != nil {
-		if errors.Is(err, snapshot.ErrBusy) {
+		if errors.Is(err, store.ErrBusy) {
 			return res, fmt.Errorf("sync: %w", err)
 		}
-		if rerr := snapshot.RecordFailure(context.WithoutCancel(ctx), s.DB, asOf.String(), err); rerr != nil {
+		if rerr := store.RecordSyncFailure(context.WithoutCancel(ctx), s.DB, asOf.String(), err); rerr != nil {
 			s.logger().ErrorContext(ctx, "record failed sync", "err", rerr)
 		}
 		return res, err
@@ -91,11 +91,11 @@ func (s *Sync) logger() *slog.Logger {
 // Stage does the sync's work in a transaction it leaves open: the caller
 // commits it (w.Commit) or rolls it back (w.Rollback, as a dry run does
 // after evaluating in it through w.Conn()).
-func (s *Sync) Stage(ctx context.Context, asOf date.Date) (w *snapshot.Writer, res SyncResult, err error) {
+func (s *Sync) Stage(ctx context.Context, asOf date.Date) (w *store.SyncWriter, res SyncResult, err error) {
 	start := time.Now()
 	res.AsOf = asOf.String()
 	log := s.logger()
-	open, err := snapshot.Begin(ctx, s.DB, res.AsOf)
+	open, err := store.BeginSync(ctx, s.DB, res.AsOf)
 	if err != nil {
 		return nil, res, fmt.Errorf("sync: %w", err)
 	}
@@ -112,14 +112,14 @@ func (s *Sync) Stage(ctx context.Context, asOf date.Date) (w *snapshot.Writer, r
 	err = s.SIS.Read(ctx, func(ctx context.Context, snap *sis.Snapshot) error {
 		for _, t := range []struct {
 			table  sis.Table
-			entity snapshot.Entity
+			entity store.Entity
 			skip   int // the column left out of the hash (updated_at), or -1
 			encode encodeFunc
 		}{
-			{sis.Faculties, snapshot.EntityFaculty, -1, (*validator).faculty},
-			{sis.AcademicPeriods, snapshot.EntityPeriod, -1, (*validator).period},
-			{sis.Students, snapshot.EntityStudent, sis.StudentUpdatedAt, (*validator).student},
-			{sis.TravelRequests, snapshot.EntityTravel, sis.TravelUpdatedAt, (*validator).travel},
+			{sis.Faculties, store.EntityFaculty, -1, (*validator).faculty},
+			{sis.AcademicPeriods, store.EntityPeriod, -1, (*validator).period},
+			{sis.Students, store.EntityStudent, sis.StudentUpdatedAt, (*validator).student},
+			{sis.TravelRequests, store.EntityTravel, sis.TravelUpdatedAt, (*validator).travel},
 		} {
 			tstart := time.Now()
 			tw, err := w.Table(ctx, t.entity)
@@ -129,7 +129,7 @@ func (s *Sync) Stage(ctx context.Context, asOf date.Date) (w *snapshot.Writer, r
 			err = streamTable(ctx, snap, tw, t.table, t.skip, check, t.encode)
 			if err != nil {
 				_ = tw.Close(ctx)
-				if errors.Is(err, snapshot.ErrOrder) {
+				if errors.Is(err, store.ErrOrder) {
 					return fmt.Errorf("%s: %w: the SIS view must return rows ordered by key (COLLATE \"C\")", t.table.Name, err)
 				}
 				return err
@@ -156,7 +156,7 @@ func (s *Sync) Stage(ctx context.Context, asOf date.Date) (w *snapshot.Writer, r
 }
 
 // encodeFunc validates one changed row and encodes it for the table.
-type encodeFunc func(v *validator, e snapshot.Encoder, r *sis.Row, hash uint64, out *snapshot.Encoded) error
+type encodeFunc func(v *validator, e store.Encoder, r *sis.Row, hash uint64, out *store.Encoded) error
 
 // rowBatch carries changed rows from the SIS stream through a validator
 // to the snapshot's writer. Rows travel in batches because a channel
@@ -165,7 +165,7 @@ type rowBatch struct {
 	n    int // rows in use
 	rows [batchRows]sis.Row
 	hash [batchRows]uint64
-	enc  [batchRows]snapshot.Encoded
+	enc  [batchRows]store.Encoded
 	err  error
 }
 
@@ -182,7 +182,7 @@ const (
 // changed are validated on every core (validation is the costly part of an
 // initial load) and written by one writer goroutine, while the stream goes
 // on reading: the SIS's COPY out and the snapshot's COPY in run at once.
-func streamTable(ctx context.Context, snap *sis.Snapshot, tw *snapshot.TableWriter, table sis.Table, skip int, check *validate.Checker, encode encodeFunc) error {
+func streamTable(ctx context.Context, snap *sis.Snapshot, tw *store.TableWriter, table sis.Table, skip int, check *validate.Checker, encode encodeFunc) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	free := make(chan *rowBatch, batchDepth)
@@ -252,7 +252,7 @@ func streamTable(ctx context.Context, snap *sis.Snapshot, tw *snapshot.TableWrit
 // writeBatches writes the validated batches in the order they come and
 // hands them back to free. After an error it writes nothing more, cancels
 // the stream and keeps draining, so no goroutine blocks.
-func writeBatches(ctx context.Context, cancel context.CancelCauseFunc, tw *snapshot.TableWriter, out <-chan *rowBatch, free chan<- *rowBatch) error {
+func writeBatches(ctx context.Context, cancel context.CancelCauseFunc, tw *store.TableWriter, out <-chan *rowBatch, free chan<- *rowBatch) error {
 	var werr error
 	for b := range out {
 		if werr == nil {
@@ -306,22 +306,22 @@ type validator struct {
 	periodV  validate.Period
 }
 
-func (v *validator) student(e snapshot.Encoder, r *sis.Row, h uint64, out *snapshot.Encoded) error {
+func (v *validator) student(e store.Encoder, r *sis.Row, h uint64, out *store.Encoded) error {
 	v.problems = v.check.Student(r, &v.studentV, v.problems[:0])
 	return e.Student(out, &v.studentV, h, v.problems)
 }
 
-func (v *validator) travel(e snapshot.Encoder, r *sis.Row, h uint64, out *snapshot.Encoded) error {
+func (v *validator) travel(e store.Encoder, r *sis.Row, h uint64, out *store.Encoded) error {
 	v.problems = v.check.Travel(r, &v.travelV, v.problems[:0])
 	return e.Travel(out, &v.travelV, h, v.problems)
 }
 
-func (v *validator) faculty(e snapshot.Encoder, r *sis.Row, h uint64, out *snapshot.Encoded) error {
+func (v *validator) faculty(e store.Encoder, r *sis.Row, h uint64, out *store.Encoded) error {
 	v.problems = v.check.Faculty(r, &v.facultyV, v.problems[:0])
 	return e.Faculty(out, &v.facultyV, h, v.problems)
 }
 
-func (v *validator) period(e snapshot.Encoder, r *sis.Row, h uint64, out *snapshot.Encoded) error {
+func (v *validator) period(e store.Encoder, r *sis.Row, h uint64, out *store.Encoded) error {
 	v.problems = v.check.Period(r, &v.periodV, v.problems[:0])
 	return e.Period(out, &v.periodV, h, v.problems)
 }

@@ -15,7 +15,7 @@ import (
 	"github.com/iec-almaty/sisnotify/integrations/sis/sisdemo"
 	"github.com/iec-almaty/sisnotify/integrations/testenv"
 	"github.com/iec-almaty/sisnotify/jobs"
-	"github.com/iec-almaty/sisnotify/jobs/snapshot"
+	"github.com/iec-almaty/sisnotify/store"
 )
 
 // syncLogged syncs into db and returns the result and, by table, whether
@@ -107,7 +107,7 @@ func TestSyncDirectLoadEqualsMerge(t *testing.T) {
 		CREATE VIEW sis.students AS SELECT * FROM sis.students_base UNION ALL SELECT * FROM sis.students_base WHERE student_id = 'S0000005'`)
 
 	direct, directTables := e.syncLogged(t, e.db)
-	for _, table := range []snapshot.Entity{snapshot.EntityFaculty, snapshot.EntityPeriod, snapshot.EntityStudent, snapshot.EntityTravel} {
+	for _, table := range []store.Entity{store.EntityFaculty, store.EntityPeriod, store.EntityStudent, store.EntityTravel} {
 		if !directTables[string(table)] {
 			t.Errorf("initial load: %s not loaded directly (%v)", table, directTables)
 		}

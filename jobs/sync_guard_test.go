@@ -7,7 +7,7 @@ import (
 
 	"github.com/iec-almaty/sisnotify/integrations/sis"
 	"github.com/iec-almaty/sisnotify/jobs"
-	"github.com/iec-almaty/sisnotify/jobs/snapshot"
+	"github.com/iec-almaty/sisnotify/store"
 )
 
 const hundredStudents = `
@@ -16,7 +16,7 @@ SELECT 'G' || lpad(i::text, 3, '0'), 'Given', 'Family', 'g' || i || '@student.ex
 FROM generate_series(1, 100) AS i`
 
 func TestFeedGuard(t *testing.T) {
-	guard := &snapshot.Guard{MaxRosterDrop: 0.2, MaxEmptied: 0.2}
+	guard := &store.Guard{MaxRosterDrop: 0.2, MaxEmptied: 0.2}
 	cases := []struct {
 		name   string
 		break_ string
@@ -46,7 +46,7 @@ func TestFeedGuard(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, snapshot.ErrFeedGuard) {
+			if !errors.Is(err, store.ErrFeedGuard) {
 				t.Fatalf("sync = %v, want the feed guard to hold it", err)
 			}
 			// The previous snapshot is kept.
@@ -58,7 +58,7 @@ func TestFeedGuard(t *testing.T) {
 				t.Fatalf("after a held sync the snapshot has %d students, %d passports; want the previous 100 and 100", present, passports)
 			}
 			// After a person has looked: --force lets it through.
-			forced := &jobs.Sync{SIS: sis.NewReader(e.sisURL), DB: e.db, Guard: &snapshot.Guard{MaxRosterDrop: 0.2, MaxEmptied: 0.2, Force: true}}
+			forced := &jobs.Sync{SIS: sis.NewReader(e.sisURL), DB: e.db, Guard: &store.Guard{MaxRosterDrop: 0.2, MaxEmptied: 0.2, Force: true}}
 			if _, err := forced.Run(ctx, asOf); err != nil {
 				t.Fatalf("forced sync: %v", err)
 			}

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/iec-almaty/sisnotify/jobs/snapshot"
+	"github.com/iec-almaty/sisnotify/store"
 )
 
 // Every class of bad SIS data: reported as a problem that names the row
@@ -87,7 +87,7 @@ func TestSyncDataProblems(t *testing.T) {
 				t.Errorf("snapshot check %q = %v, %v", c.check, ok2, err)
 			}
 			// The good rows are all there.
-			if n := res.Tables[snapshot.EntityStudent].Read; n < 2 {
+			if n := res.Tables[store.EntityStudent].Read; n < 2 {
 				t.Errorf("read %d students", n)
 			}
 			// A second sync of the same data changes nothing and keeps the problem.

@@ -8,7 +8,7 @@ import (
 
 	"github.com/iec-almaty/sisnotify/integrations/sis"
 	"github.com/iec-almaty/sisnotify/jobs"
-	"github.com/iec-almaty/sisnotify/jobs/snapshot"
+	"github.com/iec-almaty/sisnotify/store"
 )
 
 // reason is the snapshot's reason of travel request id (NULL: "<null>").
@@ -47,7 +47,7 @@ func TestSyncReasonChanges(t *testing.T) {
 	} {
 		e.exec(t, `UPDATE sis.travel_requests SET reason = `+c.set+` WHERE request_id = 'T1'`)
 		res := e.sync(t)
-		if tr := res.Tables[snapshot.EntityTravel]; tr.Changed != 1 || tr.New != 0 {
+		if tr := res.Tables[store.EntityTravel]; tr.Changed != 1 || tr.New != 0 {
 			t.Errorf("reason %s: travel %+v, want exactly 1 changed", c.set, tr)
 		}
 		if n := res.Changed(); n != 1 {
@@ -104,7 +104,7 @@ func TestSyncWithoutReasonColumn(t *testing.T) {
 	e.exec(t, `ALTER TABLE sis.travel_requests RENAME TO travel_requests_base;
 		CREATE VIEW sis.travel_requests AS SELECT *, NULL::text AS reason FROM sis.travel_requests_base`)
 	res := e.sync(t)
-	if tr := res.Tables[snapshot.EntityTravel]; tr.Changed != 1 {
+	if tr := res.Tables[store.EntityTravel]; tr.Changed != 1 {
 		t.Fatalf("after the view: travel %+v, want 1 changed", tr)
 	}
 	if got := e.reason(t, "T1"); got != "<null>" {

@@ -14,7 +14,7 @@ import (
 	"github.com/iec-almaty/sisnotify/integrations/sis/sisdemo"
 	"github.com/iec-almaty/sisnotify/integrations/testenv"
 	"github.com/iec-almaty/sisnotify/jobs"
-	"github.com/iec-almaty/sisnotify/jobs/snapshot"
+	"github.com/iec-almaty/sisnotify/store"
 )
 
 // generate fills the env's SIS with n demo students.
@@ -41,10 +41,10 @@ func TestSync100kTwiceThenTenPassports(t *testing.T) {
 	e := newEnv(t)
 	st := e.generate(t, 100_000)
 	first := e.sync(t)
-	if c := first.Tables[snapshot.EntityStudent]; c.Read != 100_000 || c.New != 100_000 {
+	if c := first.Tables[store.EntityStudent]; c.Read != 100_000 || c.New != 100_000 {
 		t.Fatalf("first sync: %+v", c)
 	}
-	if c := first.Tables[snapshot.EntityTravel]; c.New != int64(st.TravelRequests) {
+	if c := first.Tables[store.EntityTravel]; c.New != int64(st.TravelRequests) {
 		t.Fatalf("first sync travel: %+v, generated %d", c, st.TravelRequests)
 	}
 	if second := e.sync(t); second.Changed() != 0 {
@@ -53,7 +53,7 @@ func TestSync100kTwiceThenTenPassports(t *testing.T) {
 	e.exec(t, `UPDATE sis.students SET passport_expires_on = coalesce(passport_expires_on, DATE '2030-01-01') + 400
 		WHERE student_id IN (SELECT student_id FROM sis.students ORDER BY md5(student_id) LIMIT 10)`)
 	third := e.sync(t)
-	if got := third.Changed(); got != 10 || third.Tables[snapshot.EntityStudent].Changed != 10 {
+	if got := third.Changed(); got != 10 || third.Tables[store.EntityStudent].Changed != 10 {
 		t.Fatalf("after changing 10 passports: %d changes (%+v), want exactly those 10", got, third.Tables)
 	}
 	var n int

@@ -8,7 +8,7 @@ import (
 	"github.com/iec-almaty/sisnotify/integrations/sis"
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/jobs/date"
-	"github.com/iec-almaty/sisnotify/jobs/snapshot"
+	"github.com/iec-almaty/sisnotify/store"
 )
 
 var asOf = date.MustParse("2026-11-25")
@@ -60,10 +60,10 @@ func TestSyncDetectsChangesAndRemovals(t *testing.T) {
 	e.exec(t, baseFixture)
 
 	first := e.sync(t)
-	if c := first.Tables[snapshot.EntityStudent]; c.Read != 2 || c.New != 2 || c.Changed != 0 {
+	if c := first.Tables[store.EntityStudent]; c.Read != 2 || c.New != 2 || c.Changed != 0 {
 		t.Fatalf("first sync students = %+v, want 2 read, 2 new", c)
 	}
-	if c := first.Tables[snapshot.EntityTravel]; c.New != 1 {
+	if c := first.Tables[store.EntityTravel]; c.New != 1 {
 		t.Fatalf("first sync travel = %+v, want 1 new", c)
 	}
 	if got := first.Changed(); got != 2+1+2+2 {
@@ -79,7 +79,7 @@ func TestSyncDetectsChangesAndRemovals(t *testing.T) {
 	e.exec(t, `UPDATE sis.students SET passport_expires_on = '2032-05-01' WHERE student_id = 'S1'`)
 	e.exec(t, `UPDATE sis.students SET updated_at = now() + interval '1 day' WHERE student_id = 'S2'`)
 	third := e.sync(t)
-	if c := third.Tables[snapshot.EntityStudent]; c.Changed != 1 || c.New != 0 {
+	if c := third.Tables[store.EntityStudent]; c.Changed != 1 || c.New != 0 {
 		t.Fatalf("after a passport change: %+v, want exactly 1 changed", c)
 	}
 	var passportChanged, entryChanged, firstSeen string
@@ -97,10 +97,10 @@ func TestSyncDetectsChangesAndRemovals(t *testing.T) {
 	// A student leaves the SIS, with their travel request.
 	e.exec(t, `DELETE FROM sis.travel_requests; DELETE FROM sis.students WHERE student_id = 'S2'`)
 	fourth := e.sync(t)
-	if c := fourth.Tables[snapshot.EntityStudent]; c.Removed != 1 || c.Changed != 0 {
+	if c := fourth.Tables[store.EntityStudent]; c.Removed != 1 || c.Changed != 0 {
 		t.Fatalf("after a removal: %+v, want 1 removed", c)
 	}
-	if c := fourth.Tables[snapshot.EntityTravel]; c.Removed != 1 {
+	if c := fourth.Tables[store.EntityTravel]; c.Removed != 1 {
 		t.Fatalf("after a removal: travel %+v, want 1 removed", c)
 	}
 	var removed int
@@ -110,7 +110,7 @@ func TestSyncDetectsChangesAndRemovals(t *testing.T) {
 	// And comes back: a change, not a new row.
 	e.exec(t, `INSERT INTO sis.students (student_id, given_name, family_name, visa_regime, enrollment_status) VALUES ('S2', 'Wei', 'Zhang', 'visa', 'active')`)
 	fifth := e.sync(t)
-	if c := fifth.Tables[snapshot.EntityStudent]; c.Changed != 1 || c.New != 0 {
+	if c := fifth.Tables[store.EntityStudent]; c.Changed != 1 || c.New != 0 {
 		t.Fatalf("a returning student: %+v, want 1 changed", c)
 	}
 
@@ -132,7 +132,7 @@ func TestSyncRunsWithASelectOnlyRole(t *testing.T) {
 	if err != nil {
 		t.Fatalf("sync as a SELECT-only role: %v", err)
 	}
-	if res.Tables[snapshot.EntityStudent].New != 2 {
+	if res.Tables[store.EntityStudent].New != 2 {
 		t.Fatalf("read %+v", res.Tables)
 	}
 	// The role really cannot write.
@@ -165,7 +165,7 @@ func TestSyncFailureKeepsPreviousSnapshot(t *testing.T) {
 	}
 	// The SIS recovers: the change arrives.
 	e.exec(t, `ALTER TABLE sis.travel_requests_gone RENAME TO travel_requests`)
-	if res := e.sync(t); res.Tables[snapshot.EntityStudent].Changed != 2 {
-		t.Fatalf("after recovery: %+v", res.Tables[snapshot.EntityStudent])
+	if res := e.sync(t); res.Tables[store.EntityStudent].Changed != 2 {
+		t.Fatalf("after recovery: %+v", res.Tables[store.EntityStudent])
 	}
 }

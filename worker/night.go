@@ -13,7 +13,7 @@ import (
 
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/jobs/date"
-	"github.com/iec-almaty/sisnotify/jobs/snapshot"
+	"github.com/iec-almaty/sisnotify/store"
 )
 
 // The night's chain: each phase is a task that, when it succeeds, queues
@@ -162,7 +162,7 @@ const (
 // Cause is the typed cause of a night's failure.
 func Cause(err error) string {
 	switch {
-	case errors.Is(err, snapshot.ErrFeedGuard):
+	case errors.Is(err, store.ErrFeedGuard):
 		return CauseFeedGuard
 	case errors.Is(err, jobs.ErrPastNight):
 		return CausePastNight
@@ -225,14 +225,14 @@ func (n *Night) run(ctx context.Context, phase string, night date.Date) (any, er
 	switch phase {
 	case "sync":
 		res, err := n.Sync.Run(ctx, night)
-		if errors.Is(err, snapshot.ErrFeedGuard) {
+		if errors.Is(err, store.ErrFeedGuard) {
 			// Retrying reads the same SIS: hold the night until a person
 			// looks (run --once --force).
 			return res, fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 		}
 		return res, err
 	case "evaluate":
-		tx, err := snapshot.BeginTx(ctx, n.DB)
+		tx, err := store.BeginSnapshotTx(ctx, n.DB)
 		if err != nil {
 			return nil, fmt.Errorf("evaluate: %w", err)
 		}

@@ -16,7 +16,7 @@ import (
 	"github.com/iec-almaty/sisnotify/integrations/sms"
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/jobs/config"
-	"github.com/iec-almaty/sisnotify/jobs/owner"
+	"github.com/iec-almaty/sisnotify/store"
 	"github.com/iec-almaty/sisnotify/templates"
 	"github.com/iec-almaty/sisnotify/worker"
 )
@@ -35,7 +35,7 @@ const (
 // delivery is everything that sends: Redis, the queue client, the
 // senders, the handler.
 type delivery struct {
-	owner     *owner.Owner
+	owner     *store.Owner
 	rdb       *redis.Client
 	redisURL  string // SISNOTIFY_REDIS_URL without its password
 	client    *asynq.Client
@@ -79,7 +79,7 @@ func newDelivery(a *app, cfg *Config, file *config.File, db *sqlx.DB) (*delivery
 	// process may take them over the moment this one dies.
 	octx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if d.owner, err = owner.Acquire(octx, db.DB, a.log); err != nil {
+	if d.owner, err = store.AcquireOwner(octx, db.DB, a.log); err != nil {
 		d.Close()
 		return nil, fmt.Errorf("deliver: %w", err)
 	}

@@ -20,7 +20,7 @@ import (
 	"github.com/iec-almaty/sisnotify/jobs/config"
 	"github.com/iec-almaty/sisnotify/jobs/date"
 	"github.com/iec-almaty/sisnotify/jobs/rules"
-	"github.com/iec-almaty/sisnotify/jobs/snapshot"
+	"github.com/iec-almaty/sisnotify/store"
 	"github.com/iec-almaty/sisnotify/worker"
 )
 
@@ -112,7 +112,7 @@ func runNight(ctx context.Context, a *app, cfg *Config, file *config.File, db *s
 	phase := func(name string) (any, error) { return night.RunPhase(ctx, name, day, nil) }
 	if sync != nil {
 		res, err := phase("sync")
-		if errors.Is(err, snapshot.ErrFeedGuard) {
+		if errors.Is(err, store.ErrFeedGuard) {
 			alertFeedGuard(ctx, a, cfg, file, db, day, err)
 			return fmt.Errorf("%w\nnothing was sent and the previous snapshot is kept; after checking the SIS, run again with --force", err)
 		}
@@ -251,8 +251,8 @@ func pendingWhy(reasons []jobs.PendingReason) string {
 }
 
 // guard is the feed guard of the configuration file.
-func guard(file *config.File, force bool) *snapshot.Guard {
-	return &snapshot.Guard{MaxRosterDrop: file.FeedGuard.MaxRosterDrop, MaxEmptied: file.FeedGuard.MaxEmptied, Force: force}
+func guard(file *config.File, force bool) *store.Guard {
+	return &store.Guard{MaxRosterDrop: file.FeedGuard.MaxRosterDrop, MaxEmptied: file.FeedGuard.MaxEmptied, Force: force}
 }
 
 // alertFeedGuard tells the operators and the office that the night was

@@ -7,7 +7,7 @@ import (
 
 	"github.com/iec-almaty/sisnotify/integrations/sis"
 	"github.com/iec-almaty/sisnotify/jobs"
-	"github.com/iec-almaty/sisnotify/jobs/snapshot"
+	"github.com/iec-almaty/sisnotify/store"
 )
 
 func cmdSync(ctx context.Context, a *app, args []string) error {
@@ -39,7 +39,7 @@ func cmdSync(ctx context.Context, a *app, args []string) error {
 func printSync(w io.Writer, res jobs.SyncResult) {
 	var read, changed, rejected int64
 	rows := [][]string{}
-	for _, e := range []snapshot.Entity{snapshot.EntityFaculty, snapshot.EntityPeriod, snapshot.EntityStudent, snapshot.EntityTravel} {
+	for _, e := range []store.Entity{store.EntityFaculty, store.EntityPeriod, store.EntityStudent, store.EntityTravel} {
 		c := res.Tables[e]
 		read += c.Read
 		changed += c.New + c.Changed + c.Removed

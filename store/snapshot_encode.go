@@ -1,10 +1,10 @@
-package snapshot
+package store
 
 import (
 	"encoding/json"
 
-	"github.com/iec-almaty/sisnotify/jobs/internal/pgcopy"
 	"github.com/iec-almaty/sisnotify/jobs/validate"
+	"github.com/iec-almaty/sisnotify/store/pgcopy"
 )
 
 // Encoded is one validated row ready for TableWriter.Write: its COPY line
@@ -37,7 +37,7 @@ func (tw *TableWriter) Encoder() Encoder {
 }
 
 // unknownFacultyMessage is the message of an unknown_faculty problem,
-// found by a scan (Writer.crossChecks) or on a direct load.
+// found by a scan (SyncWriter.crossChecks) or on a direct load.
 const unknownFacultyMessage = "faculty_id names no faculty of the SIS: no dean to escalate to"
 
 // Student encodes a new or changed student.

@@ -1,13 +1,13 @@
-// Package snapshot keeps the worker's copy of the SIS (the roster
-// snapshot) in its own PostgreSQL database, and writes a night's changes to
-// it in bulk.
+// The snapshot is the worker's copy of the SIS (the roster), kept in its
+// own PostgreSQL database; a sync writes a night's changes to it in bulk.
 //
 // A sync compares the SIS with the snapshot row by row, both read in key
 // order, so only new and changed rows are validated and written: every
 // table's changed rows go through one COPY into a temporary staging table,
 // then one set-based statement merges them. The whole sync is one
 // transaction: a sync that fails leaves the previous snapshot as it was.
-package snapshot
+
+package store
 
 import (
 	"bytes"
@@ -20,8 +20,8 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
-	"github.com/iec-almaty/sisnotify/jobs/internal/pgcopy"
 	"github.com/iec-almaty/sisnotify/jobs/validate"
+	"github.com/iec-almaty/sisnotify/store/pgcopy"
 )
 
 // Entity names a snapshot table in data problems and counts.
@@ -62,11 +62,11 @@ var tables = map[Entity]table{
 // lockKey serialises syncs across processes ("sissync" in ASCII).
 const lockKey = 0x73697373796e63
 
-// ErrBusy is returned by Begin while another sync holds the snapshot.
+// ErrBusy is returned by BeginSync while another sync holds the snapshot.
 var ErrBusy = errors.New("another sync is writing the snapshot")
 
-// Counts of one table in one sync.
-type Counts struct {
+// TableCounts are the counts of one table in one sync.
+type TableCounts struct {
 	Read     int64 `json:"read"`
 	New      int64 `json:"new"`
 	Changed  int64 `json:"changed"`
@@ -74,15 +74,15 @@ type Counts struct {
 	Rejected int64 `json:"rejected"`
 }
 
-// Writer is one sync's write to the snapshot: a transaction on a dedicated
+// SyncWriter is one sync's write to the snapshot: a transaction on a dedicated
 // connection, holding the sync lock, plus a second connection that reads
 // the snapshot's current hashes.
-type Writer struct {
+type SyncWriter struct {
 	db     *sqlx.DB
 	conn   *sql.Conn // the write transaction
 	read   *sql.Conn // hash cursors
 	syncID int64
-	counts map[Entity]*Counts
+	counts map[Entity]*TableCounts
 	dups   []dupProblem
 	// faculties are the faculty ids of the SIS tonight (a handful): the
 	// faculties present once the sync commits.
@@ -103,16 +103,16 @@ type dupProblem struct {
 	id     string
 }
 
-// Begin starts a sync's write for the as-of date asOf (YYYY-MM-DD) and
+// BeginSync starts a sync's write for the as-of date asOf (YYYY-MM-DD) and
 // records the sync in sisnotify.syncs inside the same transaction, so a
 // rolled-back sync (a dry run) leaves no trace. It fails with ErrBusy when
 // another sync is running.
-func Begin(ctx context.Context, db *sqlx.DB, asOf string) (*Writer, error) {
+func BeginSync(ctx context.Context, db *sqlx.DB, asOf string) (*SyncWriter, error) {
 	conn, err := lockedTx(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	w := &Writer{db: db, conn: conn, counts: map[Entity]*Counts{}, faculties: map[string]bool{}}
+	w := &SyncWriter{db: db, conn: conn, counts: map[Entity]*TableCounts{}, faculties: map[string]bool{}}
 	if err := conn.QueryRowContext(ctx, `INSERT INTO sisnotify.syncs (as_of) VALUES ($1) RETURNING sync_id`, asOf).Scan(&w.syncID); err != nil {
 		w.Rollback()
 		return nil, fmt.Errorf("snapshot: record sync: %w", err)
@@ -136,7 +136,7 @@ func Begin(ctx context.Context, db *sqlx.DB, asOf string) (*Writer, error) {
 
 // Rollback abandons the sync; the snapshot stays as it was. It is safe to
 // call after Commit.
-func (w *Writer) Rollback() {
+func (w *SyncWriter) Rollback() {
 	if w.done {
 		return
 	}
@@ -151,8 +151,8 @@ func (w *Writer) Rollback() {
 }
 
 // Counts returns the counts so far, by table.
-func (w *Writer) Counts() map[Entity]Counts {
-	out := make(map[Entity]Counts, len(w.counts))
+func (w *SyncWriter) Counts() map[Entity]TableCounts {
+	out := make(map[Entity]TableCounts, len(w.counts))
 	for k, v := range w.counts {
 		out[k] = *v
 	}
@@ -162,9 +162,9 @@ func (w *Writer) Counts() map[Entity]Counts {
 // Table starts writing one table. Rows must then be offered with Next in
 // strictly increasing key order (byte order), and the table finished with
 // Close before the next one starts.
-func (w *Writer) Table(ctx context.Context, e Entity) (*TableWriter, error) {
+func (w *SyncWriter) Table(ctx context.Context, e Entity) (*TableWriter, error) {
 	t := tables[e]
-	c := &Counts{}
+	c := &TableCounts{}
 	w.counts[e] = c
 	rows, err := w.read.QueryContext(ctx, fmt.Sprintf(`SELECT %s, row_hash, removed_at IS NOT NULL FROM %s ORDER BY %s`, t.key, t.name, t.key))
 	if err != nil {
@@ -255,9 +255,9 @@ const maxPendingProblems = 256 << 10
 
 // TableWriter merges one SIS table, in key order, against the snapshot.
 type TableWriter struct {
-	w      *Writer
+	w      *SyncWriter
 	t      table
-	counts *Counts
+	counts *TableCounts
 	rows   *sql.Rows
 	copy   *pgcopy.Copy
 	cur    struct {
@@ -512,17 +512,17 @@ func (tw *TableWriter) merge(ctx context.Context) error {
 }
 
 // SyncID is the id of this sync in sisnotify.syncs.
-func (w *Writer) SyncID() int64 { return w.syncID }
+func (w *SyncWriter) SyncID() int64 { return w.syncID }
 
 // Conn is the connection of the sync's transaction: after Finish, a caller
 // may read the new snapshot and write more through it before Commit (a dry
 // run evaluates in it and rolls everything back).
-func (w *Writer) Conn() *sql.Conn { return w.conn }
+func (w *SyncWriter) Conn() *sql.Conn { return w.conn }
 
 // Finish recomputes the problems that span rows or tables (unknown
 // faculties, travel of unknown students, duplicate ids), without
 // committing. It returns the number of current problems by severity.
-func (w *Writer) Finish(ctx context.Context) (errs, warnings int64, err error) {
+func (w *SyncWriter) Finish(ctx context.Context) (errs, warnings int64, err error) {
 	c := w.conn
 	if err := w.crossChecks(ctx); err != nil {
 		return 0, 0, err
@@ -536,7 +536,7 @@ func (w *Writer) Finish(ctx context.Context) (errs, warnings int64, err error) {
 // crossChecks recomputes the problems that span rows or tables. When no
 // row of any table changed and the same number of duplicate ids was seen,
 // they cannot have changed: an unchanged night skips the full scans.
-func (w *Writer) crossChecks(ctx context.Context) error {
+func (w *SyncWriter) crossChecks(ctx context.Context) error {
 	c := w.conn
 	changed := false
 	for _, n := range w.counts {
@@ -601,7 +601,7 @@ func (w *Writer) crossChecks(ctx context.Context) error {
 
 // Commit marks the sync ok with its counts (JSON) and commits everything
 // written through Conn.
-func (w *Writer) Commit(ctx context.Context, counts []byte) error {
+func (w *SyncWriter) Commit(ctx context.Context, counts []byte) error {
 	defer w.Rollback()
 	c := w.conn
 	if _, err := c.ExecContext(ctx, `UPDATE sisnotify.syncs SET finished_at = clock_timestamp(), status = 'ok', counts = $2 WHERE sync_id = $1`, w.syncID, string(counts)); err != nil {
@@ -617,9 +617,9 @@ func (w *Writer) Commit(ctx context.Context, counts []byte) error {
 	return nil
 }
 
-// RecordFailure logs a sync that failed (and was rolled back) in
+// RecordSyncFailure logs a sync that failed (and was rolled back) in
 // sisnotify.syncs, so operators see it.
-func RecordFailure(ctx context.Context, db *sqlx.DB, asOf string, cause error) error {
+func RecordSyncFailure(ctx context.Context, db *sqlx.DB, asOf string, cause error) error {
 	_, err := db.ExecContext(ctx, `INSERT INTO sisnotify.syncs (as_of, finished_at, status, error) VALUES ($1, now(), 'failed', $2)`, asOf, cause.Error())
 	return err
 }

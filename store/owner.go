@@ -1,17 +1,18 @@
-// Package owner gives a process an identity in PostgreSQL that dies with
+// An Owner is a process's identity in PostgreSQL that dies with
 // it, so that what the process claims (a notice it is sending) is free the
 // moment the process is gone, instead of after a fixed lease.
 //
-// Acquire takes a new id from the sequence sisnotify.claim_owners and holds
+// AcquireOwner takes a new id from the sequence sisnotify.claim_owners and holds
 // a session advisory lock on it over a connection of its own. PostgreSQL
 // releases the lock when that session ends, which it does when the process
 // dies, however it dies (SIGKILL included): a claim that records the id is
-// then known to be abandoned by Dead, a condition for SQL. Should the lock's
+// then known to be abandoned by OwnerDead, a condition for SQL. Should the lock's
 // connection break while the process lives (a PostgreSQL restart), the
 // keeper takes the lock again on a new connection; until it does, the
 // process's claims look abandoned, and another process may send those
 // notices again: the crash window the delivery guarantees already allow.
-package owner
+
+package store
 
 import (
 	"context"
@@ -43,9 +44,9 @@ type Owner struct {
 	conn *sql.Conn
 }
 
-// Acquire takes a new owner id and locks it for as long as the process
+// AcquireOwner takes a new owner id and locks it for as long as the process
 // lives or until Close.
-func Acquire(ctx context.Context, db *sql.DB, log *slog.Logger) (*Owner, error) {
+func AcquireOwner(ctx context.Context, db *sql.DB, log *slog.Logger) (*Owner, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -140,10 +141,10 @@ func (o *Owner) Close() error {
 	return err
 }
 
-// Dead is an SQL condition that holds when the owner whose id is the value
+// OwnerDead is an SQL condition that holds when the owner whose id is the value
 // of col holds no lock in this database: its process is gone. NULL (a
 // claim without an owner) is not dead; such claims wait for their lease.
-func Dead(col string) string {
+func OwnerDead(col string) string {
 	return `(` + col + ` IS NOT NULL AND NOT EXISTS (SELECT 1 FROM pg_locks l
 		WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
 		  AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())

@@ -1,4 +1,4 @@
-package owner_test
+package store_test
 
 import (
 	"context"
@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/iec-almaty/sisnotify/integrations/testenv"
-	"github.com/iec-almaty/sisnotify/jobs/owner"
 	"github.com/iec-almaty/sisnotify/migrations"
+	"github.com/iec-almaty/sisnotify/store"
 )
 
 // An owner is alive while its session lives; when the session dies (as it
@@ -19,12 +19,12 @@ func TestOwnerDiesWithItsSession(t *testing.T) {
 	if _, err := migrations.Up(ctx, db.DB); err != nil {
 		t.Fatal(err)
 	}
-	o, err := owner.Acquire(ctx, db.DB, nil)
+	o, err := store.AcquireOwner(ctx, db.DB, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer o.Close()
-	other, err := owner.Acquire(ctx, db.DB, nil)
+	other, err := store.AcquireOwner(ctx, db.DB, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +34,7 @@ func TestOwnerDiesWithItsSession(t *testing.T) {
 	dead := func(id int64) bool {
 		t.Helper()
 		var d bool
-		if err := db.QueryRowContext(ctx, `SELECT `+owner.Dead("$1::bigint"), id).Scan(&d); err != nil {
+		if err := db.QueryRowContext(ctx, `SELECT `+store.OwnerDead("$1::bigint"), id).Scan(&d); err != nil {
 			t.Fatal(err)
 		}
 		return d
@@ -46,7 +46,7 @@ func TestOwnerDiesWithItsSession(t *testing.T) {
 		t.Error("an owner id nobody holds is alive")
 	}
 	var none bool
-	if err := db.QueryRowContext(ctx, `SELECT `+owner.Dead("NULL::bigint")).Scan(&none); err != nil || none {
+	if err := db.QueryRowContext(ctx, `SELECT `+store.OwnerDead("NULL::bigint")).Scan(&none); err != nil || none {
 		t.Errorf("a claim without an owner: dead = %v, %v; want false (it waits for its lease)", none, err)
 	}
 	if err := other.Close(); err != nil {

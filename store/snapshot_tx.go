@@ -1,4 +1,4 @@
-package snapshot
+package store
 
 import (
 	"context"
@@ -8,22 +8,22 @@ import (
 	"github.com/jmoiron/sqlx"
 )
 
-// Tx is a transaction on a dedicated connection that holds the snapshot
+// SnapshotTx is a transaction on a dedicated connection that holds the snapshot
 // lock, for the stages after a sync (evaluation) that must not overlap with
 // a sync or with each other.
-type Tx struct {
+type SnapshotTx struct {
 	conn *sql.Conn
 	done bool
 }
 
-// BeginTx takes the snapshot lock and begins a transaction. It fails with
+// BeginSnapshotTx takes the snapshot lock and begins a transaction. It fails with
 // ErrBusy while a sync or another evaluation runs.
-func BeginTx(ctx context.Context, db *sqlx.DB) (*Tx, error) {
+func BeginSnapshotTx(ctx context.Context, db *sqlx.DB) (*SnapshotTx, error) {
 	conn, err := lockedTx(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	return &Tx{conn: conn}, nil
+	return &SnapshotTx{conn: conn}, nil
 }
 
 // lockedTx takes a connection, the snapshot lock on it (a session lock:
@@ -52,10 +52,10 @@ func lockedTx(ctx context.Context, db *sqlx.DB) (*sql.Conn, error) {
 }
 
 // Conn is the transaction's connection.
-func (t *Tx) Conn() *sql.Conn { return t.conn }
+func (t *SnapshotTx) Conn() *sql.Conn { return t.conn }
 
 // Commit commits and releases the lock.
-func (t *Tx) Commit(ctx context.Context) error {
+func (t *SnapshotTx) Commit(ctx context.Context) error {
 	if t.done {
 		return nil
 	}
@@ -68,7 +68,7 @@ func (t *Tx) Commit(ctx context.Context) error {
 }
 
 // Rollback abandons the transaction; safe after Commit.
-func (t *Tx) Rollback() {
+func (t *SnapshotTx) Rollback() {
 	if t.done {
 		return
 	}
@@ -76,7 +76,7 @@ func (t *Tx) Rollback() {
 	t.release()
 }
 
-func (t *Tx) release() {
+func (t *SnapshotTx) release() {
 	t.done = true
 	_, _ = t.conn.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, int64(lockKey))
 	t.conn.Close()
