@@ -18,7 +18,6 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"github.com/iec-almaty/sisnotify/integrations/mail"
 	"github.com/iec-almaty/sisnotify/integrations/sms"
@@ -209,12 +208,9 @@ func (d *Digest) Run(ctx context.Context, night date.Date) (DigestResult, error)
 	// A crashed run may have left a digest for a recipient that has
 	// nothing tonight any more (a dean whose cases were resolved, an
 	// address removed from the configuration).
-	if c, err := d.DB.ExecContext(ctx, `UPDATE sisnotify.digests SET status = 'cancelled', updated_at = now()
-		WHERE night = $1 AND NOT (recipient_key = ANY($2))
-		  AND (status = 'pending' OR (status = 'sending' AND claimed_at < now() - $3 * interval '1 second'))`,
-		night.String(), pq.Array(keys), d.leaseSeconds()); err != nil {
+	if n, err := store.New(d.DB).CancelStaleDigests(ctx, night, keys, d.leaseSeconds()); err != nil {
 		return res, fmt.Errorf("digest %s: %w", night, err)
-	} else if n, _ := c.RowsAffected(); n > 0 {
+	} else if n > 0 {
 		log.InfoContext(ctx, "stale digests cancelled", "digests", n)
 	}
 
@@ -260,10 +256,8 @@ func (d *Digest) Run(ctx context.Context, night date.Date) (DigestResult, error)
 // digested: the obligations show the latest night, and a digest is labelled
 // with its night.
 func (d *Digest) checkNight(ctx context.Context, night date.Date) error {
-	var evaluated, digested sql.NullString
-	if err := d.DB.QueryRowxContext(ctx, `SELECT
-		(SELECT max(last_seen_on)::text FROM sisnotify.obligations),
-		(SELECT max(night)::text FROM sisnotify.digests WHERE status IN ('sending', 'sent', 'failed'))`).Scan(&evaluated, &digested); err != nil {
+	evaluated, digested, err := store.New(d.DB).DigestLatestNights(ctx)
+	if err != nil {
 		return fmt.Errorf("digest %s: %w", night, err)
 	}
 	for _, last := range []sql.NullString{evaluated, digested} {
@@ -469,38 +463,29 @@ func (d *Digest) loadLists(ctx context.Context, tx *store.DigestRead, night date
 func (d *Digest) send(ctx context.Context, log *slog.Logger, night date.Date, r *digestRecipient, lists *officeLists, last bool) (Outcome, int, error) {
 	log = log.With("audience", r.audience, "recipient_key", r.key)
 	msgID := DigestMessageID(night, r.key)
-	var id int64
-	err := d.DB.GetContext(ctx, &id, `
-		INSERT INTO sisnotify.digests AS g (night, audience, recipient_key, recipient, language, status, attempts, claimed_at, message_id)
-		VALUES ($1, $2, $3, $4, $5, 'sending', 1, now(), $6)
-		ON CONFLICT (night, recipient_key) DO UPDATE
-		SET status = 'sending', attempts = g.attempts + 1, claimed_at = now(), audience = EXCLUDED.audience,
-		    recipient = EXCLUDED.recipient, language = EXCLUDED.language, updated_at = now()
-		WHERE g.status IN ('pending', 'cancelled') OR (g.status = 'sending' AND g.claimed_at < now() - $7 * interval '1 second')
-		RETURNING g.digest_id`, night.String(), r.audience, r.key, r.addr, r.lang, msgID, d.leaseSeconds())
-	if errors.Is(err, sql.ErrNoRows) {
-		var status string
-		if err := d.DB.GetContext(ctx, &status, `SELECT status FROM sisnotify.digests WHERE night = $1 AND recipient_key = $2`, night.String(), r.key); err != nil {
+	st := store.New(d.DB)
+	id, claimed, err := st.ClaimDigest(ctx, store.DigestClaim{
+		Night: night, Audience: r.audience, RecipientKey: r.key, Recipient: r.addr, Language: r.lang, MessageID: msgID,
+	}, d.leaseSeconds())
+	if err != nil {
+		return Retry, 0, fmt.Errorf("digest %s: claim: %w", r.key, err)
+	}
+	if !claimed {
+		status, err := st.DigestStatusOf(ctx, night, r.key)
+		if err != nil {
 			return Retry, 0, fmt.Errorf("digest %s: claim: %w", r.key, err)
 		}
-		if status == "sending" {
+		if status == store.DigestSending {
 			return Skipped, 0, fmt.Errorf("digest %s: %w", r.key, ErrDigestClaimed)
 		}
 		return Skipped, 0, nil
-	}
-	if err != nil {
-		return Retry, 0, fmt.Errorf("digest %s: claim: %w", r.key, err)
 	}
 	log = log.With("digest_id", id)
 
 	// New since yesterday: not listed in the recipient's previous digest
 	// that went out.
-	var prev []int64
-	if err := d.DB.SelectContext(ctx, &prev, `
-		SELECT obligation_id FROM sisnotify.digest_rows
-		WHERE digest_id = (SELECT digest_id FROM sisnotify.digests
-		                   WHERE recipient_key = $1 AND night < $2 AND status = 'sent' ORDER BY night DESC LIMIT 1)`,
-		r.key, night.String()); err != nil {
+	prev, err := st.PreviousDigestRows(ctx, r.key, night)
+	if err != nil {
 		return d.release(ctx, id, fmt.Errorf("digest %s: previous digest: %w", r.key, err))
 	}
 	seen := make(map[int64]bool, len(prev))
@@ -524,15 +509,13 @@ func (d *Digest) send(ctx context.Context, log *slog.Logger, night date.Date, r 
 		Attachments: attachments,
 	})
 	if err == nil {
-		if err := d.finish(ctx, id, "sent", "", firstNonEmpty(res.ProviderID, res.Reply), "", out.Version, hash); err != nil {
+		if err := d.finish(ctx, id, store.DigestOutcome{Status: store.DigestSent, ProviderID: firstNonEmpty(res.ProviderID, res.Reply), Version: out.Version, Hash: hash}); err != nil {
 			// Sent but not recorded: the window the guarantees allow (docs/reliability.md); the
 			// lease lets the retry send it again.
 			return Retry, 0, err
 		}
 		// Only the newest digest's rows are needed; a week is kept.
-		if _, err := d.DB.ExecContext(context.WithoutCancel(ctx), `DELETE FROM sisnotify.digest_rows r USING sisnotify.digests g
-			WHERE r.digest_id = g.digest_id AND g.recipient_key = $1 AND g.night < $2::date - $3::int`,
-			r.key, night.String(), digestRowsKept); err != nil {
+		if err := st.PruneDigestRows(context.WithoutCancel(ctx), r.key, night, digestRowsKept); err != nil {
 			log.WarnContext(ctx, "prune digest rows", "err", err)
 		}
 		attached := 0
@@ -543,23 +526,23 @@ func (d *Digest) send(ctx context.Context, log *slog.Logger, night date.Date, r 
 			"shown", c.shown, "html_bytes", len(out.HTML), "attachment_bytes", attached)
 		return Sent, len(r.items), nil
 	}
-	class, status, outcome := "permanent", "failed", Failed
+	class, status, outcome := "permanent", store.DigestFailed, Failed
 	if retryable {
-		class, status, outcome = "temporary", "pending", Retry
+		class, status, outcome = "temporary", store.DigestPending, Retry
 		if last {
-			status = "failed"
+			status = store.DigestFailed
 		}
 	}
-	if ferr := d.finish(ctx, id, status, class, "", err.Error(), out.Version, hash); ferr != nil {
+	if ferr := d.finish(ctx, id, store.DigestOutcome{Status: status, ErrorClass: class, LastError: err.Error(), Version: out.Version, Hash: hash}); ferr != nil {
 		return Retry, 0, errors.Join(err, ferr)
 	}
-	log.WarnContext(ctx, "digest not delivered", "class", class, "final", status == "failed", "err", err)
+	log.WarnContext(ctx, "digest not delivered", "class", class, "final", status == store.DigestFailed, "err", err)
 	if outcome == Failed {
 		// Digests are not notices: a refused digest is logged and
 		// recorded, not listed anywhere, and not resent tonight.
 		return Failed, 0, nil
 	}
-	if status == "failed" {
+	if status == store.DigestFailed {
 		return Failed, 0, fmt.Errorf("digest %s: gave up: %w", r.key, err)
 	}
 	return Retry, 0, fmt.Errorf("digest %s: %w", r.key, err)
@@ -572,48 +555,21 @@ func (d *Digest) recordRows(ctx context.Context, id int64, items []*digestItem, 
 	for i, it := range items {
 		ids[i] = it.ID
 	}
-	tx, err := d.DB.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("record rows: %w", err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM sisnotify.digest_rows WHERE digest_id = $1`, id); err != nil {
-		return fmt.Errorf("record rows: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO sisnotify.digest_rows (digest_id, obligation_id) SELECT $1, unnest($2::bigint[])`, id, pq.Array(ids)); err != nil {
-		return fmt.Errorf("record rows: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE sisnotify.digests SET listed = $2, new_rows = $3, updated_at = now() WHERE digest_id = $1`, id, len(ids), newRows); err != nil {
-		return fmt.Errorf("record rows: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("record rows: %w", err)
-	}
-	return nil
+	return store.New(d.DB).RecordDigestRows(ctx, id, ids, newRows)
 }
 
 // release gives a claimed digest back (pending) after a failure of ours
 // before the send, and returns err for a retry.
 func (d *Digest) release(ctx context.Context, id int64, err error) (Outcome, int, error) {
-	if ferr := d.finish(ctx, id, "pending", "temporary", "", err.Error(), "", ""); ferr != nil {
+	if ferr := d.finish(ctx, id, store.DigestOutcome{Status: store.DigestPending, ErrorClass: "temporary", LastError: err.Error()}); ferr != nil {
 		err = errors.Join(err, ferr)
 	}
 	return Retry, 0, err
 }
 
-// finish records the outcome of an attempt.
-func (d *Digest) finish(ctx context.Context, id int64, status, class, provider, lastErr, version, hash string) error {
-	_, err := d.DB.ExecContext(context.WithoutCancel(ctx), `
-		UPDATE sisnotify.digests
-		SET status = $2, error_class = NULLIF($3, ''), provider_id = coalesce(NULLIF($4, ''), provider_id),
-		    last_error = NULLIF($5, ''), template_version = coalesce(NULLIF($6, ''), template_version),
-		    content_hash = coalesce(NULLIF($7, ''), content_hash),
-		    sent_at = CASE WHEN $2 = 'sent' THEN now() END, updated_at = now()
-		WHERE digest_id = $1 AND status = 'sending'`, id, status, class, provider, lastErr, version, hash)
-	if err != nil {
-		return fmt.Errorf("digest %d: record %s: %w", id, status, err)
-	}
-	return nil
+// finish records the outcome of an attempt, also when ctx is cancelled.
+func (d *Digest) finish(ctx context.Context, id int64, o store.DigestOutcome) error {
+	return store.New(d.DB).FinishDigest(context.WithoutCancel(ctx), id, o)
 }
 
 // digestCut is how a digest of one recipient was cut.
