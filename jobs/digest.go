@@ -18,12 +18,12 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"github.com/iec-almaty/sisnotify/integrations/mail"
 	"github.com/iec-almaty/sisnotify/integrations/sms"
 	"github.com/iec-almaty/sisnotify/jobs/date"
 	"github.com/iec-almaty/sisnotify/jobs/rules"
+	"github.com/iec-almaty/sisnotify/store"
 	"github.com/iec-almaty/sisnotify/templates"
 )
 
@@ -140,24 +140,11 @@ func DigestMessageID(night date.Date, recipientKey string) string {
 	return "<digest." + hex.EncodeToString(sum[:16]) + "@sisnotify>"
 }
 
-// digestItem is one open obligation that tonight's digests list.
+// digestItem is an obligation that tonight's digests list (open, or
+// closed as moot), with the notices delivered for it.
 type digestItem struct {
-	ID        int64  `db:"obligation_id"`
-	Rule      string `db:"rule"`
-	StudentID string `db:"student_id"`
-	SubjectID string `db:"subject_id"`
-	Due       int32  `db:"due_on"`
-	Level     int    `db:"level"`
-	Actions   int    `db:"actions"`
-	FoundLate int    `db:"found_late"`
-	Name      string `db:"name"`
-	Faculty   string `db:"faculty"`
-	// DeanOf is the faculty whose dean's digest lists it; "" for none.
-	DeanOf string `db:"dean_faculty"`
-	// Closed as moot: the day it closed and why (the office digest).
-	ClosedOn int32  `db:"closed_on"`
-	Reason   string `db:"close_reason"`
-	sent     []sentNotice
+	store.DigestItem
+	sent []sentNotice
 }
 
 // sentNotice is a notice of the obligation that was delivered, in 8 bytes:
@@ -174,18 +161,10 @@ var sentKinds = [...]struct{ audience, channel string }{
 	{"student", "email"}, {"student", "sms"}, {"office", "email"}, {"dean", "email"}, {"office", "sms"}, {"dean", "sms"},
 }
 
-type deanFaculty struct {
-	ID       string         `db:"faculty_id"`
-	Name     string         `db:"name"`
-	DeanName string         `db:"dean_name"`
-	Email    string         `db:"dean_email"`
-	Language sql.NullString `db:"dean_language"`
-}
-
 // digestRecipient is one digest to send tonight.
 type digestRecipient struct {
 	key, audience, addr, lang string
-	faculty                   *deanFaculty // dean digests
+	faculty                   *store.DigestFaculty // dean digests
 	items                     []*digestItem
 	moot                      []*digestItem // office digests: closed as moot since the previous one
 }
@@ -229,12 +208,9 @@ func (d *Digest) Run(ctx context.Context, night date.Date) (DigestResult, error)
 	// A crashed run may have left a digest for a recipient that has
 	// nothing tonight any more (a dean whose cases were resolved, an
 	// address removed from the configuration).
-	if c, err := d.DB.ExecContext(ctx, `UPDATE sisnotify.digests SET status = 'cancelled', updated_at = now()
-		WHERE night = $1 AND NOT (recipient_key = ANY($2))
-		  AND (status = 'pending' OR (status = 'sending' AND claimed_at < now() - $3 * interval '1 second'))`,
-		night.String(), pq.Array(keys), d.leaseSeconds()); err != nil {
+	if n, err := store.New(d.DB).CancelStaleDigests(ctx, night, keys, d.leaseSeconds()); err != nil {
 		return res, fmt.Errorf("digest %s: %w", night, err)
-	} else if n, _ := c.RowsAffected(); n > 0 {
+	} else if n > 0 {
 		log.InfoContext(ctx, "stale digests cancelled", "digests", n)
 	}
 
@@ -280,10 +256,8 @@ func (d *Digest) Run(ctx context.Context, night date.Date) (DigestResult, error)
 // digested: the obligations show the latest night, and a digest is labelled
 // with its night.
 func (d *Digest) checkNight(ctx context.Context, night date.Date) error {
-	var evaluated, digested sql.NullString
-	if err := d.DB.QueryRowxContext(ctx, `SELECT
-		(SELECT max(last_seen_on)::text FROM sisnotify.obligations),
-		(SELECT max(night)::text FROM sisnotify.digests WHERE status IN ('sending', 'sent', 'failed'))`).Scan(&evaluated, &digested); err != nil {
+	evaluated, digested, err := store.New(d.DB).DigestLatestNights(ctx)
+	if err != nil {
 		return fmt.Errorf("digest %s: %w", night, err)
 	}
 	for _, last := range []sql.NullString{evaluated, digested} {
@@ -294,50 +268,19 @@ func (d *Digest) checkNight(ctx context.Context, night date.Date) error {
 	return nil
 }
 
-// The obligations the digests list: open, and the reached step has office
-// or dean digest, in its actions or in found_late. These are the dry run's
-// predicates (cmd/sisnotify, plannedNotices): the office digest lists
-// (actions | found_late) & OfficeDigest; a dean's digest lists
-// (actions | found_late) & DeanDigest of the students of a faculty that
-// the SIS still lists and that has a dean email.
-var digestItemsQuery = `
-	SELECT o.obligation_id, o.rule, o.student_id, o.subject_id, ` + dayNum("o.due_on") + ` AS due_on, o.level, o.actions, o.found_late,
-	       btrim(coalesce(s.given_name, '') || ' ' || coalesce(s.family_name, '')) AS name,
-	       coalesce(fa.name, s.faculty_id, '') AS faculty,
-	       CASE WHEN (o.actions | o.found_late) & $2 <> 0 THEN coalesce(f.faculty_id, '') ELSE '' END AS dean_faculty
-	FROM sisnotify.obligations o
-	LEFT JOIN sisnotify.students s ON s.student_id = o.student_id
-	LEFT JOIN sisnotify.faculties fa ON fa.faculty_id = s.faculty_id
-	LEFT JOIN sisnotify.faculties f ON f.faculty_id = s.faculty_id AND f.removed_at IS NULL AND f.dean_email IS NOT NULL
-	WHERE o.closed_at IS NULL AND (o.actions | o.found_late) & $1 <> 0
-	ORDER BY o.obligation_id`
-
-// digestMootQuery: the obligations closed as moot on a night in ($1, $2].
-var digestMootQuery = `
-	SELECT o.obligation_id, o.rule, o.student_id, o.subject_id, ` + dayNum("o.due_on") + ` AS due_on, o.level, o.actions, o.found_late,
-	       btrim(coalesce(s.given_name, '') || ' ' || coalesce(s.family_name, '')) AS name,
-	       coalesce(fa.name, s.faculty_id, '') AS faculty, '' AS dean_faculty,
-	       ` + dayNum("o.closed_on") + ` AS closed_on, o.close_reason
-	FROM sisnotify.obligations o
-	LEFT JOIN sisnotify.students s ON s.student_id = o.student_id
-	LEFT JOIN sisnotify.faculties fa ON fa.faculty_id = s.faculty_id
-	WHERE o.close_reason IN ('` + templates.MootDeparturePassed + `', '` + templates.MootEntryPassed + `')
-	  AND o.closed_on > $1::date AND o.closed_on <= $2::date
-	ORDER BY o.obligation_id`
-
 // load reads, in one consistent snapshot, tonight's listed obligations
 // with what was sent for them, the deans to write to, and the office
 // digest's lists.
 func (d *Digest) load(ctx context.Context, night date.Date) ([]*digestRecipient, *officeLists, error) {
 	wrap := func(what string, err error) error { return fmt.Errorf("digest %s: %s: %w", night, what, err) }
-	tx, err := d.DB.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	tx, err := store.New(d.DB).BeginDigestRead(ctx)
 	if err != nil {
 		return nil, nil, wrap("begin", err)
 	}
-	defer tx.Rollback()
+	defer tx.Close()
 	mask := int(rules.OfficeDigest | rules.DeanDigest)
 	var items []*digestItem
-	if err := tx.SelectContext(ctx, &items, digestItemsQuery, mask, int(rules.DeanDigest)); err != nil {
+	if err := tx.Items(ctx, mask, int(rules.DeanDigest), newDigestItem(&items)); err != nil {
 		return nil, nil, wrap("obligations", err)
 	}
 	byID := make(map[int64]*digestItem, len(items))
@@ -388,10 +331,8 @@ func (d *Digest) load(ctx context.Context, night date.Date) ([]*digestRecipient,
 		for id := range byFaculty {
 			ids = append(ids, id)
 		}
-		var faculties []*deanFaculty
-		if err := tx.SelectContext(ctx, &faculties, `SELECT faculty_id, name, dean_name, dean_email, dean_language
-			FROM sisnotify.faculties WHERE faculty_id = ANY($1) AND removed_at IS NULL AND dean_email IS NOT NULL
-			ORDER BY faculty_id`, pq.Array(ids)); err != nil {
+		faculties, err := tx.DeanFaculties(ctx, ids)
+		if err != nil {
 			return nil, nil, wrap("faculties", err)
 		}
 		for _, f := range faculties {
@@ -415,61 +356,48 @@ func (d *Digest) load(ctx context.Context, night date.Date) ([]*digestRecipient,
 	return recipients, lists, nil
 }
 
+// newDigestItem is the next() of store.DigestRead.Items and Moot: each row
+// a new digestItem appended to items.
+func newDigestItem(items *[]*digestItem) func() *store.DigestItem {
+	return func() *store.DigestItem {
+		it := &digestItem{}
+		*items = append(*items, it)
+		return &it.DigestItem
+	}
+}
+
 // loadMoot returns the obligations closed as moot that the office digests
 // of keys list tonight, and for each key the night after which they
 // closed: the night of its previous digest that went out, or MootDays
 // before night.
-func (d *Digest) loadMoot(ctx context.Context, tx *sqlx.Tx, night date.Date, keys []string) ([]*digestItem, []date.Date, error) {
-	var prev []struct {
-		Key   string `db:"recipient_key"`
-		Night int32  `db:"night"`
-	}
-	if err := tx.SelectContext(ctx, &prev, `SELECT DISTINCT ON (recipient_key) recipient_key, `+dayNum("night")+` AS night
-		FROM sisnotify.digests WHERE recipient_key = ANY($1) AND night < $2 AND status = 'sent'
-		ORDER BY recipient_key, night DESC`, pq.Array(keys), night.String()); err != nil {
+func (d *Digest) loadMoot(ctx context.Context, tx *store.DigestRead, night date.Date, keys []string) ([]*digestItem, []date.Date, error) {
+	prev, err := tx.PreviousDigestNights(ctx, keys, night)
+	if err != nil {
 		return nil, nil, err
 	}
 	since := make([]date.Date, len(keys))
 	from := night
 	for i, k := range keys {
 		since[i] = night.AddDays(-MootDays)
-		for _, p := range prev {
-			if p.Key == k {
-				since[i] = date.Date(p.Night)
-			}
+		if p, ok := prev[k]; ok {
+			since[i] = p
 		}
 		from = min(from, since[i])
 	}
 	var moot []*digestItem
-	if err := tx.SelectContext(ctx, &moot, digestMootQuery, from.String(), night.String()); err != nil {
+	if err := tx.Moot(ctx, from, night, newDigestItem(&moot)); err != nil {
 		return nil, nil, err
 	}
 	return moot, since, nil
 }
 
 // loadSent attaches to each listed obligation the notices delivered for it.
-func (d *Digest) loadSent(ctx context.Context, tx *sqlx.Tx, mask int, byID map[int64]*digestItem) error {
-	rows, err := tx.QueryContext(ctx, `
-		SELECT n.obligation_id, n.level, n.audience, n.channel, n.sent_at
-		FROM sisnotify.notices n JOIN sisnotify.obligations o ON o.obligation_id = n.obligation_id
-		WHERE o.closed_at IS NULL AND (o.actions | o.found_late) & $1 <> 0 AND n.status = 'sent' AND n.sent_at IS NOT NULL
-		ORDER BY n.obligation_id, n.sent_at, n.notice_id`, mask)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
+func (d *Digest) loadSent(ctx context.Context, tx *store.DigestRead, mask int, byID map[int64]*digestItem) error {
 	loc := d.location()
-	var id int64
-	var level int
-	var audience, channel sql.RawBytes // compared, never kept
-	var at time.Time
-	for rows.Next() {
-		if err := rows.Scan(&id, &level, &audience, &channel, &at); err != nil {
-			return err
-		}
+	return tx.SentNotices(ctx, mask, func(id int64, level int, audience, channel []byte, at time.Time) {
 		it := byID[id]
 		if it == nil {
-			continue
+			return
 		}
 		kind := -1
 		for k, sk := range sentKinds {
@@ -479,32 +407,17 @@ func (d *Digest) loadSent(ctx context.Context, tx *sqlx.Tx, mask int, byID map[i
 			}
 		}
 		if kind < 0 {
-			continue // the schema allows no other pair
+			return // the schema allows no other pair
 		}
 		it.sent = append(it.sent, sentNotice{on: date.FromTime(at.In(loc)), level: int16(level), kind: uint8(kind)})
-	}
-	return rows.Err()
+	})
 }
 
 // loadLists reads the office digest's failed notices (the last 7 nights)
 // and data problems, the most recent first, cut to the caps.
-func (d *Digest) loadLists(ctx context.Context, tx *sqlx.Tx, night date.Date, l *officeLists) error {
-	var failed []struct {
-		ID        int64  `db:"notice_id"`
-		StudentID string `db:"student_id"`
-		Rule      string `db:"rule"`
-		Audience  string `db:"audience"`
-		Channel   string `db:"channel"`
-		Err       string `db:"last_error"`
-		Class     string `db:"error_class"`
-		Total     int    `db:"total"`
-	}
-	if err := tx.SelectContext(ctx, &failed, `
-		SELECT notice_id, student_id, rule, audience, channel, coalesce(last_error, '') AS last_error,
-		       coalesce(error_class, '') AS error_class, count(*) OVER () AS total
-		FROM sisnotify.notices
-		WHERE status = 'failed' AND night > $1::date - $2::int AND night <= $1::date
-		ORDER BY night DESC, notice_id DESC LIMIT $3`, night.String(), failedDays, capOr(d.MaxFailed)); err != nil {
+func (d *Digest) loadLists(ctx context.Context, tx *store.DigestRead, night date.Date, l *officeLists) error {
+	failed, err := tx.FailedNotices(ctx, night, failedDays, capOr(d.MaxFailed))
+	if err != nil {
 		return err
 	}
 	for _, f := range failed {
@@ -515,7 +428,7 @@ func (d *Digest) loadLists(ctx context.Context, tx *sqlx.Tx, night date.Date, l 
 		})
 		l.failedTotal = f.Total
 	}
-	waiting, why, err := PendingSummary(ctx, tx, night, true)
+	waiting, why, err := PendingSummary(ctx, tx.Queryer(), night, true)
 	if err != nil {
 		return err
 	}
@@ -523,20 +436,10 @@ func (d *Digest) loadLists(ctx context.Context, tx *sqlx.Tx, night date.Date, l 
 	for _, r := range why {
 		l.waitingWhy = append(l.waitingWhy, templates.WaitingReason{Class: r.Class, Detail: r.Detail, N: r.N})
 	}
-	var problems []struct {
-		Entity  string `db:"entity"`
-		RowID   string `db:"row_id"`
-		Field   string `db:"field"`
-		Code    string `db:"code"`
-		Message string `db:"message"`
-		Total   int    `db:"total"`
-	}
 	// Where the problem is and what it is; never a value (the sync keeps
 	// values out of data_problems).
-	if err := tx.SelectContext(ctx, &problems, `
-		SELECT entity, row_id, field, code, message, count(*) OVER () AS total
-		FROM sisnotify.data_problems
-		ORDER BY first_seen_at DESC, severity = 'error' DESC, entity, row_id, field, code LIMIT $1`, capOr(d.MaxProblems)); err != nil {
+	problems, err := tx.DataProblems(ctx, capOr(d.MaxProblems))
+	if err != nil {
 		return err
 	}
 	for _, p := range problems {
@@ -544,11 +447,8 @@ func (d *Digest) loadLists(ctx context.Context, tx *sqlx.Tx, night date.Date, l 
 		l.problemsTotal = p.Total
 	}
 	if l.problemsTotal > len(l.problems) {
-		var counts []struct {
-			Code string `db:"code"`
-			N    int    `db:"n"`
-		}
-		if err := tx.SelectContext(ctx, &counts, `SELECT code, count(*) AS n FROM sisnotify.data_problems GROUP BY code ORDER BY n DESC, code`); err != nil {
+		counts, err := tx.DataProblemCounts(ctx)
+		if err != nil {
 			return err
 		}
 		for _, c := range counts {
@@ -563,38 +463,29 @@ func (d *Digest) loadLists(ctx context.Context, tx *sqlx.Tx, night date.Date, l 
 func (d *Digest) send(ctx context.Context, log *slog.Logger, night date.Date, r *digestRecipient, lists *officeLists, last bool) (Outcome, int, error) {
 	log = log.With("audience", r.audience, "recipient_key", r.key)
 	msgID := DigestMessageID(night, r.key)
-	var id int64
-	err := d.DB.GetContext(ctx, &id, `
-		INSERT INTO sisnotify.digests AS g (night, audience, recipient_key, recipient, language, status, attempts, claimed_at, message_id)
-		VALUES ($1, $2, $3, $4, $5, 'sending', 1, now(), $6)
-		ON CONFLICT (night, recipient_key) DO UPDATE
-		SET status = 'sending', attempts = g.attempts + 1, claimed_at = now(), audience = EXCLUDED.audience,
-		    recipient = EXCLUDED.recipient, language = EXCLUDED.language, updated_at = now()
-		WHERE g.status IN ('pending', 'cancelled') OR (g.status = 'sending' AND g.claimed_at < now() - $7 * interval '1 second')
-		RETURNING g.digest_id`, night.String(), r.audience, r.key, r.addr, r.lang, msgID, d.leaseSeconds())
-	if errors.Is(err, sql.ErrNoRows) {
-		var status string
-		if err := d.DB.GetContext(ctx, &status, `SELECT status FROM sisnotify.digests WHERE night = $1 AND recipient_key = $2`, night.String(), r.key); err != nil {
+	st := store.New(d.DB)
+	id, claimed, err := st.ClaimDigest(ctx, store.DigestClaim{
+		Night: night, Audience: r.audience, RecipientKey: r.key, Recipient: r.addr, Language: r.lang, MessageID: msgID,
+	}, d.leaseSeconds())
+	if err != nil {
+		return Retry, 0, fmt.Errorf("digest %s: claim: %w", r.key, err)
+	}
+	if !claimed {
+		status, err := st.DigestStatusOf(ctx, night, r.key)
+		if err != nil {
 			return Retry, 0, fmt.Errorf("digest %s: claim: %w", r.key, err)
 		}
-		if status == "sending" {
+		if status == store.DigestSending {
 			return Skipped, 0, fmt.Errorf("digest %s: %w", r.key, ErrDigestClaimed)
 		}
 		return Skipped, 0, nil
-	}
-	if err != nil {
-		return Retry, 0, fmt.Errorf("digest %s: claim: %w", r.key, err)
 	}
 	log = log.With("digest_id", id)
 
 	// New since yesterday: not listed in the recipient's previous digest
 	// that went out.
-	var prev []int64
-	if err := d.DB.SelectContext(ctx, &prev, `
-		SELECT obligation_id FROM sisnotify.digest_rows
-		WHERE digest_id = (SELECT digest_id FROM sisnotify.digests
-		                   WHERE recipient_key = $1 AND night < $2 AND status = 'sent' ORDER BY night DESC LIMIT 1)`,
-		r.key, night.String()); err != nil {
+	prev, err := st.PreviousDigestRows(ctx, r.key, night)
+	if err != nil {
 		return d.release(ctx, id, fmt.Errorf("digest %s: previous digest: %w", r.key, err))
 	}
 	seen := make(map[int64]bool, len(prev))
@@ -618,15 +509,13 @@ func (d *Digest) send(ctx context.Context, log *slog.Logger, night date.Date, r 
 		Attachments: attachments,
 	})
 	if err == nil {
-		if err := d.finish(ctx, id, "sent", "", firstNonEmpty(res.ProviderID, res.Reply), "", out.Version, hash); err != nil {
+		if err := d.finish(ctx, id, store.DigestOutcome{Status: store.DigestSent, ProviderID: firstNonEmpty(res.ProviderID, res.Reply), Version: out.Version, Hash: hash}); err != nil {
 			// Sent but not recorded: the window the guarantees allow (docs/reliability.md); the
 			// lease lets the retry send it again.
 			return Retry, 0, err
 		}
 		// Only the newest digest's rows are needed; a week is kept.
-		if _, err := d.DB.ExecContext(context.WithoutCancel(ctx), `DELETE FROM sisnotify.digest_rows r USING sisnotify.digests g
-			WHERE r.digest_id = g.digest_id AND g.recipient_key = $1 AND g.night < $2::date - $3::int`,
-			r.key, night.String(), digestRowsKept); err != nil {
+		if err := st.PruneDigestRows(context.WithoutCancel(ctx), r.key, night, digestRowsKept); err != nil {
 			log.WarnContext(ctx, "prune digest rows", "err", err)
 		}
 		attached := 0
@@ -637,23 +526,23 @@ func (d *Digest) send(ctx context.Context, log *slog.Logger, night date.Date, r 
 			"shown", c.shown, "html_bytes", len(out.HTML), "attachment_bytes", attached)
 		return Sent, len(r.items), nil
 	}
-	class, status, outcome := "permanent", "failed", Failed
+	class, status, outcome := "permanent", store.DigestFailed, Failed
 	if retryable {
-		class, status, outcome = "temporary", "pending", Retry
+		class, status, outcome = "temporary", store.DigestPending, Retry
 		if last {
-			status = "failed"
+			status = store.DigestFailed
 		}
 	}
-	if ferr := d.finish(ctx, id, status, class, "", err.Error(), out.Version, hash); ferr != nil {
+	if ferr := d.finish(ctx, id, store.DigestOutcome{Status: status, ErrorClass: class, LastError: err.Error(), Version: out.Version, Hash: hash}); ferr != nil {
 		return Retry, 0, errors.Join(err, ferr)
 	}
-	log.WarnContext(ctx, "digest not delivered", "class", class, "final", status == "failed", "err", err)
+	log.WarnContext(ctx, "digest not delivered", "class", class, "final", status == store.DigestFailed, "err", err)
 	if outcome == Failed {
 		// Digests are not notices: a refused digest is logged and
 		// recorded, not listed anywhere, and not resent tonight.
 		return Failed, 0, nil
 	}
-	if status == "failed" {
+	if status == store.DigestFailed {
 		return Failed, 0, fmt.Errorf("digest %s: gave up: %w", r.key, err)
 	}
 	return Retry, 0, fmt.Errorf("digest %s: %w", r.key, err)
@@ -666,48 +555,21 @@ func (d *Digest) recordRows(ctx context.Context, id int64, items []*digestItem, 
 	for i, it := range items {
 		ids[i] = it.ID
 	}
-	tx, err := d.DB.BeginTxx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("record rows: %w", err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `DELETE FROM sisnotify.digest_rows WHERE digest_id = $1`, id); err != nil {
-		return fmt.Errorf("record rows: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO sisnotify.digest_rows (digest_id, obligation_id) SELECT $1, unnest($2::bigint[])`, id, pq.Array(ids)); err != nil {
-		return fmt.Errorf("record rows: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE sisnotify.digests SET listed = $2, new_rows = $3, updated_at = now() WHERE digest_id = $1`, id, len(ids), newRows); err != nil {
-		return fmt.Errorf("record rows: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("record rows: %w", err)
-	}
-	return nil
+	return store.New(d.DB).RecordDigestRows(ctx, id, ids, newRows)
 }
 
 // release gives a claimed digest back (pending) after a failure of ours
 // before the send, and returns err for a retry.
 func (d *Digest) release(ctx context.Context, id int64, err error) (Outcome, int, error) {
-	if ferr := d.finish(ctx, id, "pending", "temporary", "", err.Error(), "", ""); ferr != nil {
+	if ferr := d.finish(ctx, id, store.DigestOutcome{Status: store.DigestPending, ErrorClass: "temporary", LastError: err.Error()}); ferr != nil {
 		err = errors.Join(err, ferr)
 	}
 	return Retry, 0, err
 }
 
-// finish records the outcome of an attempt.
-func (d *Digest) finish(ctx context.Context, id int64, status, class, provider, lastErr, version, hash string) error {
-	_, err := d.DB.ExecContext(context.WithoutCancel(ctx), `
-		UPDATE sisnotify.digests
-		SET status = $2, error_class = NULLIF($3, ''), provider_id = coalesce(NULLIF($4, ''), provider_id),
-		    last_error = NULLIF($5, ''), template_version = coalesce(NULLIF($6, ''), template_version),
-		    content_hash = coalesce(NULLIF($7, ''), content_hash),
-		    sent_at = CASE WHEN $2 = 'sent' THEN now() END, updated_at = now()
-		WHERE digest_id = $1 AND status = 'sending'`, id, status, class, provider, lastErr, version, hash)
-	if err != nil {
-		return fmt.Errorf("digest %d: record %s: %w", id, status, err)
-	}
-	return nil
+// finish records the outcome of an attempt, also when ctx is cancelled.
+func (d *Digest) finish(ctx context.Context, id int64, o store.DigestOutcome) error {
+	return store.New(d.DB).FinishDigest(context.WithoutCancel(ctx), id, o)
 }
 
 // digestCut is how a digest of one recipient was cut.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/iec-almaty/sisnotify/jobs/date"
 	"github.com/iec-almaty/sisnotify/jobs/rules"
+	"github.com/iec-almaty/sisnotify/store"
 	"github.com/iec-almaty/sisnotify/templates"
 )
 
@@ -40,10 +41,12 @@ func TestDigestHTMLSizeWhateverTheRoster(t *testing.T) {
 		for i := range items {
 			id := "S" + strconv.Itoa(1_000_000+i)
 			items[i] = &digestItem{
-				ID: int64(i + 1), Rule: ruleIDs[i%len(ruleIDs)], StudentID: id, SubjectID: id,
-				Due: int32(night.AddDays(29 - i%90)), Level: 3, Actions: int(rules.OfficeDigest),
-				Name:    "Айгерим-Гульнара Бекова-Абдурахмонова-" + strconv.Itoa(i),
-				Faculty: "Факультет международных отношений и права " + strconv.Itoa(i%10),
+				DigestItem: store.DigestItem{
+					ID: int64(i + 1), Rule: ruleIDs[i%len(ruleIDs)], StudentID: id, SubjectID: id,
+					Due: int32(night.AddDays(29 - i%90)), Level: 3, Actions: int(rules.OfficeDigest),
+					Name:    "Айгерим-Гульнара Бекова-Абдурахмонова-" + strconv.Itoa(i),
+					Faculty: "Факультет международных отношений и права " + strconv.Itoa(i%10),
+				},
 				sent: []sentNotice{{on: night.AddDays(-5), level: 1, kind: 0}, {on: night.AddDays(-3), level: 2, kind: 1},
 					{on: night.AddDays(-1), level: 3, kind: 0}, {on: night.AddDays(-1), level: 3, kind: 2}},
 			}
@@ -53,8 +56,8 @@ func TestDigestHTMLSizeWhateverTheRoster(t *testing.T) {
 		}
 		var moot []*digestItem
 		for i := range n / 100 {
-			moot = append(moot, &digestItem{ID: int64(n + i + 1), Rule: "exit-visa", StudentID: "M" + strconv.Itoa(i), SubjectID: "TR-" + strconv.Itoa(i),
-				Due: int32(night.AddDays(-3)), Level: 1, Name: "Moot Student", ClosedOn: int32(night), Reason: templates.MootDeparturePassed})
+			moot = append(moot, &digestItem{DigestItem: store.DigestItem{ID: int64(n + i + 1), Rule: "exit-visa", StudentID: "M" + strconv.Itoa(i), SubjectID: "TR-" + strconv.Itoa(i),
+				Due: int32(night.AddDays(-3)), Level: 1, Name: "Moot Student", ClosedOn: int32(night), Reason: templates.MootDeparturePassed}})
 		}
 		r := &digestRecipient{key: "office1", audience: templates.AudienceOffice, lang: "ru", items: items, moot: moot}
 		d := &Digest{Templates: set}
