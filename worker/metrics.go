@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -16,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/iec-almaty/sisnotify/jobs"
+	"github.com/iec-almaty/sisnotify/store"
 )
 
 // The phases of a night, as ObservePhase names them.
@@ -33,7 +33,9 @@ var Phases = []string{PhaseSync, PhaseEvaluate, PhaseEnqueue, PhaseDeliver, Phas
 // NoticeStatuses are the statuses of sisnotify.notices; sisnotify_notices
 // reports every one of them (0 included) for each rule and channel that
 // has notices, so a series does not vanish when its last notice moves on.
-var NoticeStatuses = []string{"pending", "sending", "sent", "failed", "cancelled"}
+var NoticeStatuses = []string{
+	string(store.NoticePending), string(store.NoticeSending), string(store.NoticeSent), string(store.NoticeFailed), string(store.NoticeCancelled),
+}
 
 // QueueStates are the asynq task states sisnotify_queue_tasks reports.
 var QueueStates = []string{"pending", "active", "scheduled", "retry", "archived"}
@@ -161,21 +163,11 @@ func (m *Metrics) LoadLastNight(ctx context.Context, db *sqlx.DB) error {
 	if m == nil {
 		return nil
 	}
-	var nights bool
-	if err := db.GetContext(ctx, &nights, `SELECT to_regclass('sisnotify.nights') IS NOT NULL`); err != nil {
-		return fmt.Errorf("last successful night: %w", err)
+	t, err := store.New(db).LastNightOK(ctx)
+	if err != nil {
+		return err
 	}
-	q := `SELECT max(finished_at) FROM sisnotify.syncs WHERE status = 'ok'`
-	if nights {
-		q = `SELECT max(finished_at) FROM sisnotify.nights WHERE status = 'ok'`
-	}
-	var t sql.NullTime
-	if err := db.GetContext(ctx, &t, q); err != nil {
-		return fmt.Errorf("last successful night: %w", err)
-	}
-	if t.Valid {
-		m.NightSucceeded(t.Time)
-	}
+	m.NightSucceeded(t)
 	return nil
 }
 
@@ -283,22 +275,14 @@ func (c *stateCollector) read() []prometheus.Metric {
 }
 
 func (c *stateCollector) readNotices(ctx context.Context) ([]prometheus.Metric, error) {
-	var rows []struct {
-		Rule    string `db:"rule"`
-		Channel string `db:"channel"`
-		Status  string `db:"status"`
-		N       int64  `db:"n"`
-	}
-	if err := c.db.SelectContext(ctx, &rows, `
-		SELECT rule, channel, status, count(*) AS n
-		FROM sisnotify.notices
-		GROUP BY rule, channel, status`); err != nil {
-		return nil, fmt.Errorf("notices: %w", err)
+	rows, err := store.New(c.db).NoticeTallies(ctx)
+	if err != nil {
+		return nil, err
 	}
 	type key struct{ rule, channel, status string }
 	counts := map[key]int64{}
 	for _, r := range rows {
-		counts[key{r.Rule, r.Channel, r.Status}] = r.N
+		counts[key{r.Rule, r.Channel, string(r.Status)}] = r.N
 		for _, s := range NoticeStatuses {
 			k := key{r.Rule, r.Channel, s}
 			if _, ok := counts[k]; !ok {

@@ -178,9 +178,9 @@ func Cause(err error) string {
 // jobs.EvalResult, jobs.EnqueueResult, jobs.DigestResult).
 func (n *Night) RunPhase(ctx context.Context, phase string, night date.Date, final func(error) bool) (any, error) {
 	log := n.log().With("night", night.String(), "phase", phase)
-	if _, err := n.DB.ExecContext(ctx, `INSERT INTO sisnotify.nights (night, phase) VALUES ($1, $2)
-		ON CONFLICT (night) DO UPDATE SET phase = EXCLUDED.phase, status = 'running', error = NULL, cause = NULL, finished_at = NULL`, night.String(), phase); err != nil {
-		return nil, fmt.Errorf("night %s: record: %w", night, err)
+	st := store.New(n.DB)
+	if err := st.RecordNightPhase(ctx, night, phase); err != nil {
+		return nil, err
 	}
 	start := time.Now()
 	counts, err := n.run(ctx, phase, night)
@@ -192,8 +192,7 @@ func (n *Night) RunPhase(ctx context.Context, phase string, night date.Date, fin
 			n.Metrics.ObservePhase(phase, d, err)
 		}
 		if last {
-			if _, derr := n.DB.ExecContext(context.WithoutCancel(ctx), `UPDATE sisnotify.nights SET status = 'failed', finished_at = now(), error = $2, cause = $3 WHERE night = $1`,
-				night.String(), err.Error(), Cause(err)); derr != nil {
+			if derr := st.RecordNightFailed(context.WithoutCancel(ctx), night, err.Error(), Cause(err)); derr != nil {
 				log.ErrorContext(ctx, "record failed night", "err", derr)
 			}
 		}
@@ -203,15 +202,14 @@ func (n *Night) RunPhase(ctx context.Context, phase string, night date.Date, fin
 		n.Metrics.ObservePhase(phase, d, nil)
 	}
 	log.InfoContext(ctx, "night phase done", "duration", d.Round(time.Millisecond), "counts", counts)
-	cj, _ := json.Marshal(map[string]any{phase: counts})
-	if _, err := n.DB.ExecContext(ctx, `UPDATE sisnotify.nights SET counts = counts || $2::jsonb WHERE night = $1`, night.String(), string(cj)); err != nil {
-		return counts, fmt.Errorf("night %s: record: %w", night, err)
+	if err := st.RecordNightCounts(ctx, night, phase, counts); err != nil {
+		return counts, err
 	}
 	if phase != phases[len(phases)-1].name {
 		return counts, nil
 	}
-	if _, err := n.DB.ExecContext(ctx, `UPDATE sisnotify.nights SET status = 'ok', finished_at = now() WHERE night = $1`, night.String()); err != nil {
-		return counts, fmt.Errorf("night %s: record: %w", night, err)
+	if err := st.RecordNightOK(ctx, night); err != nil {
+		return counts, err
 	}
 	if n.Metrics != nil {
 		n.Metrics.NightSucceeded(n.now())
@@ -255,10 +253,10 @@ func (n *Night) run(ctx context.Context, phase string, night date.Date) (any, er
 			wait = 30 * time.Minute
 		}
 		deadline := time.Now().Add(wait)
+		st := store.New(n.DB)
 		for {
-			var left int
-			if err := n.DB.GetContext(ctx, &left, `SELECT count(*) FROM sisnotify.notices
-				WHERE night = $1 AND status IN ('pending', 'sending') AND (not_before IS NULL OR not_before <= now())`, night.String()); err != nil {
+			left, err := st.NoticesToGo(ctx, night)
+			if err != nil {
 				return nil, fmt.Errorf("digest: %w", err)
 			}
 			if left == 0 || time.Now().After(deadline) {

@@ -10,6 +10,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/iec-almaty/sisnotify/jobs/date"
+	"github.com/iec-almaty/sisnotify/store"
 )
 
 // Scheduler starts a night at every activation of a cron spec, in the
@@ -106,8 +107,8 @@ func (s *Scheduler) CatchUp(ctx context.Context) (date.Date, bool, error) {
 		return 0, false, err
 	}
 	night := date.FromTime(last)
-	var ok bool
-	if err := s.DB.GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM sisnotify.nights WHERE night = $1 AND status = 'ok')`, night.String()); err != nil {
+	ok, err := store.New(s.DB).NightIsOK(ctx, night)
+	if err != nil {
 		return night, false, fmt.Errorf("catch up: %w", err)
 	}
 	if ok {

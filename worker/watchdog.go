@@ -2,7 +2,6 @@ package worker
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +12,7 @@ import (
 	"github.com/iec-almaty/sisnotify/integrations/mail"
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/jobs/date"
+	"github.com/iec-almaty/sisnotify/store"
 )
 
 // Watchdog keeps the service honest between nights: it re-queues notices
@@ -78,36 +78,29 @@ func (w *Watchdog) alerts(ctx context.Context) error {
 	if silence <= 0 {
 		silence = 26 * time.Hour
 	}
-	var lastOK sql.NullTime
-	var failedNight, failedPhase, failedErr, failedCause sql.NullString
-	err := w.DB.QueryRowxContext(ctx, `
-		SELECT (SELECT max(finished_at) FROM sisnotify.nights WHERE status = 'ok'),
-		       f.night::text, f.phase, f.error, f.cause
-		FROM (SELECT 1) one
-		LEFT JOIN LATERAL (SELECT night, phase, error, cause FROM sisnotify.nights
-		                   WHERE status = 'failed' AND night > coalesce((SELECT max(night) FROM sisnotify.nights WHERE status = 'ok'), '-infinity')
-		                   ORDER BY night DESC LIMIT 1) f ON true`).Scan(&lastOK, &failedNight, &failedPhase, &failedErr, &failedCause)
+	nights, err := store.New(w.DB).WatchNights(ctx)
 	if err != nil {
 		return fmt.Errorf("watchdog: %w", err)
 	}
 	now := w.now()
-	quiet := (lastOK.Valid && now.Sub(lastOK.Time) > silence) || (!lastOK.Valid && !w.Since.IsZero() && now.Sub(w.Since) > silence)
+	lastOK, failed := nights.LastOK, nights.Failed
+	quiet := (!lastOK.IsZero() && now.Sub(lastOK) > silence) || (lastOK.IsZero() && !w.Since.IsZero() && now.Sub(w.Since) > silence)
 	var errs []error
-	if failedNight.Valid && failedCause.String == CauseFeedGuard {
-		night, _ := date.Parse(failedNight.String)
+	if failed != nil && failed.Cause == CauseFeedGuard {
+		night, _ := date.Parse(failed.Night)
 		errs = append(errs, w.raiseTo(ctx, "feed_guard", append(append([]string{}, w.Ops...), w.Office...),
-			feedGuardSubject(night), feedGuardBody(night, failedErr.String)))
-	} else if failedNight.Valid {
-		errs = append(errs, w.raise(ctx, "night_failed", fmt.Sprintf("[sisnotify] the night of %s failed (%s)", failedNight.String, failedPhase.String),
+			feedGuardSubject(night), feedGuardBody(night, failed.Error)))
+	} else if failed != nil {
+		errs = append(errs, w.raise(ctx, "night_failed", fmt.Sprintf("[sisnotify] the night of %s failed (%s)", failed.Night, failed.Phase),
 			fmt.Sprintf("The night of %s failed in its %s phase after its retries:\n\n  %s\n\nNothing half-evaluated was sent. Fix the cause, then run `sisnotify run --once --as-of %s` or restart `sisnotify serve`, which catches up the last night.\n",
-				failedNight.String, failedPhase.String, failedErr.String, failedNight.String)))
+				failed.Night, failed.Phase, failed.Error, failed.Night)))
 	} else {
 		errs = append(errs, w.resolve(ctx, "night_failed"), w.resolve(ctx, "feed_guard"))
 	}
 	if quiet {
 		since := "the service started"
-		if lastOK.Valid {
-			since = lastOK.Time.UTC().Format(time.RFC3339)
+		if !lastOK.IsZero() {
+			since = lastOK.UTC().Format(time.RFC3339)
 		}
 		errs = append(errs, w.raise(ctx, "no_night", "[sisnotify] no night has succeeded for over "+silence.String(),
 			fmt.Sprintf("No night has succeeded since %s. Check that `sisnotify serve` runs, that SISNOTIFY_SCHEDULE is right, and the log.\n", since)))
@@ -124,15 +117,10 @@ func (w *Watchdog) raise(ctx context.Context, kind, subject, body string) error 
 }
 
 func (w *Watchdog) raiseTo(ctx context.Context, kind string, to []string, subject, body string) error {
-	var id int64
-	var notified bool
-	err := w.DB.QueryRowxContext(ctx, `
-		WITH ins AS (INSERT INTO sisnotify.alerts (kind, subject) VALUES ($1, $2) ON CONFLICT (kind) WHERE resolved_at IS NULL DO NOTHING RETURNING alert_id, false AS notified)
-		SELECT alert_id, notified FROM ins
-		UNION ALL SELECT alert_id, notified_at IS NOT NULL FROM sisnotify.alerts WHERE kind = $1 AND resolved_at IS NULL
-		LIMIT 1`, kind, subject).Scan(&id, &notified)
+	st := store.New(w.DB)
+	id, notified, err := st.OpenAlert(ctx, kind, subject)
 	if err != nil {
-		return fmt.Errorf("alert %s: %w", kind, err)
+		return err
 	}
 	if notified || w.Mail == nil || len(to) == 0 {
 		return nil
@@ -147,7 +135,7 @@ func (w *Watchdog) raiseTo(ctx context.Context, kind string, to []string, subjec
 			return fmt.Errorf("alert %s: mail ops: %w", kind, err)
 		}
 	}
-	if _, err := w.DB.ExecContext(ctx, `UPDATE sisnotify.alerts SET notified_at = now() WHERE alert_id = $1`, id); err != nil {
+	if err := st.AlertNotified(ctx, id); err != nil {
 		return fmt.Errorf("alert %s: %w", kind, err)
 	}
 	w.log().WarnContext(ctx, "ops alerted", "kind", kind, "alert_id", id, "recipients", len(to))
@@ -178,11 +166,11 @@ func MailFeedGuard(ctx context.Context, sender jobs.MailSender, to []string, nig
 }
 
 func (w *Watchdog) resolve(ctx context.Context, kind string) error {
-	r, err := w.DB.ExecContext(ctx, `UPDATE sisnotify.alerts SET resolved_at = now() WHERE kind = $1 AND resolved_at IS NULL`, kind)
+	resolved, err := store.New(w.DB).ResolveAlert(ctx, kind)
 	if err != nil {
-		return fmt.Errorf("alert %s: %w", kind, err)
+		return err
 	}
-	if n, _ := r.RowsAffected(); n > 0 {
+	if resolved {
 		w.log().InfoContext(ctx, "alert resolved", "kind", kind)
 	}
 	return nil

@@ -13,8 +13,6 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/lib/pq"
-
 	"github.com/iec-almaty/sisnotify/integrations/sis"
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/jobs/config"
@@ -166,17 +164,14 @@ func runNight(ctx context.Context, a *app, cfg *Config, file *config.File, db *s
 // printNightSummary prints tonight's notices by rule, channel and status,
 // and the failures.
 func printNightSummary(ctx context.Context, w io.Writer, db *sqlx.DB, day date.Date) error {
-	var rows []struct {
-		Rule, Channel, Status string
-		N                     int64
-	}
-	if err := db.SelectContext(ctx, &rows, `SELECT rule, audience || ' ' || channel AS channel, status, count(*) AS n
-		FROM sisnotify.notices WHERE night = $1 GROUP BY 1, 2, 3 ORDER BY 1, 2, 3`, day.String()); err != nil {
+	st := store.New(db)
+	rows, err := st.NightNoticeTallies(ctx, day)
+	if err != nil {
 		return fmt.Errorf("summary: %w", err)
 	}
 	cells := make([][]string, len(rows))
 	for i, r := range rows {
-		cells[i] = []string{r.Rule, r.Channel, r.Status, n(r.N)}
+		cells[i] = []string{r.Rule, r.Channel, string(r.Status), n(r.N)}
 	}
 	fmt.Fprintf(w, "notices of %s:\n", day)
 	if len(cells) == 0 {
@@ -184,16 +179,8 @@ func printNightSummary(ctx context.Context, w io.Writer, db *sqlx.DB, day date.D
 	} else {
 		table(w, []string{"rule", "to", "status", "notices"}, cells)
 	}
-	var failed []struct {
-		ID        int64  `db:"notice_id"`
-		StudentID string `db:"student_id"`
-		Rule      string `db:"rule"`
-		Channel   string `db:"channel"`
-		Err       string `db:"last_error"`
-		Total     int64  `db:"total"`
-	}
-	if err := db.SelectContext(ctx, &failed, `SELECT notice_id, student_id, rule, channel, coalesce(last_error, '') AS last_error, count(*) OVER () AS total
-		FROM sisnotify.notices WHERE night = $1 AND status = 'failed' ORDER BY notice_id LIMIT 20`, day.String()); err != nil {
+	failed, total, err := st.NightFailedNotices(ctx, day)
+	if err != nil {
 		return fmt.Errorf("summary: %w", err)
 	}
 	if len(failed) > 0 {
@@ -201,8 +188,8 @@ func printNightSummary(ctx context.Context, w io.Writer, db *sqlx.DB, day date.D
 		for _, f := range failed {
 			fmt.Fprintf(w, "  notice %d  student %s  %s %s: %s\n", f.ID, f.StudentID, f.Rule, f.Channel, f.Err)
 		}
-		if more := failed[0].Total - int64(len(failed)); more > 0 {
-			fmt.Fprintf(w, "  and %s more: `sisnotify notices --status failed --night %s --limit %d` lists them all\n", n(more), day, failed[0].Total)
+		if more := total - int64(len(failed)); more > 0 {
+			fmt.Fprintf(w, "  and %s more: `sisnotify notices --status failed --night %s --limit %d` lists them all\n", n(more), day, total)
 		}
 	}
 	return printPending(ctx, w, db, day)
@@ -270,7 +257,8 @@ func alertFeedGuard(ctx context.Context, a *app, cfg *Config, file *config.File,
 }
 
 // planned is one line of the dry run: a notice the night would send, or an
-// obligation a digest would list.
+// obligation a digest would list; store.PlannedNotice with the names of
+// the JSON output (--format json).
 type planned struct {
 	Rule      string `json:"rule"`
 	Level     int    `json:"level"`
@@ -283,52 +271,19 @@ type planned struct {
 }
 
 // plannedNotices lists, inside the night's transaction, the notices that
-// would be sent (every pending one: tonight's and any still waiting) and
-// the obligations tonight's digests would list, in a stable order. Each
-// recipient gets one digest a night: a digest already sent (or refused for
-// good) that night is not listed again, as a rerun does not send it; the
-// office digest is listed while any of the office's addresses (digest
-// recipients office1..officeN) has not had it.
+// would be sent and the obligations tonight's digests would list, in a
+// stable order (store.PlannedNotices); offices is the number of the
+// office's addresses.
 func plannedNotices(ctx context.Context, conn *sql.Conn, night date.Date, offices int) ([]planned, error) {
-	rows, err := conn.QueryContext(ctx, `
-		SELECT rule, level, student_id, subject_id, audience, channel, due_on::text, repeat, notice_key AS k
-		FROM sisnotify.notices WHERE status IN ('pending', 'sending')
-		UNION ALL
-		SELECT o.rule, o.level, o.student_id, o.subject_id, 'office', 'digest', o.due_on::text, o.repeat, ''
-		FROM sisnotify.obligations o
-		WHERE $1 > 0 AND o.closed_at IS NULL AND (o.actions | o.found_late) & $2 <> 0
-		  AND EXISTS (SELECT FROM generate_series(1, $1) AS i WHERE NOT EXISTS (SELECT FROM sisnotify.digests g
-		      WHERE g.night = $4 AND g.recipient_key = 'office' || i AND g.status IN ('sent', 'failed')))
-		UNION ALL
-		SELECT o.rule, o.level, o.student_id, o.subject_id, 'dean', 'digest', o.due_on::text, o.repeat, ''
-		FROM sisnotify.obligations o
-		JOIN sisnotify.students s ON s.student_id = o.student_id
-		JOIN sisnotify.faculties f ON f.faculty_id = s.faculty_id AND f.removed_at IS NULL AND f.dean_email IS NOT NULL
-		WHERE o.closed_at IS NULL AND (o.actions | o.found_late) & $3 <> 0
-		  AND NOT EXISTS (SELECT FROM sisnotify.digests g
-		      WHERE g.night = $4 AND g.recipient_key = 'dean-' || f.faculty_id AND g.status IN ('sent', 'failed'))
-		ORDER BY 3, 1, 4, 2, 5, 6, 9`, offices, int(rules.OfficeDigest), int(rules.DeanDigest), night.String())
+	list, err := store.PlannedNotices(ctx, conn, night, offices, int(rules.OfficeDigest), int(rules.DeanDigest))
 	if err != nil {
-		return nil, fmt.Errorf("dry run: %w", pqDetail(err))
+		return nil, err
 	}
-	defer rows.Close()
-	var out []planned
-	for rows.Next() {
-		var p planned
-		var key string
-		if err := rows.Scan(&p.Rule, &p.Level, &p.StudentID, &p.SubjectID, &p.Audience, &p.Channel, &p.DueOn, &p.Repeat, &key); err != nil {
-			return nil, fmt.Errorf("dry run: %w", err)
-		}
-		out = append(out, p)
+	out := make([]planned, len(list))
+	for i, p := range list {
+		out[i] = planned(p)
 	}
-	return out, rows.Err()
-}
-
-func pqDetail(err error) error {
-	if e, ok := err.(*pq.Error); ok && e.Detail != "" {
-		return fmt.Errorf("%w (%s)", err, e.Detail)
-	}
-	return err
+	return out, nil
 }
 
 func writeJSONLines(w io.Writer, list []planned) error {
