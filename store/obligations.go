@@ -9,7 +9,7 @@ import (
 
 	"github.com/iec-almaty/sisnotify/jobs/date"
 	"github.com/iec-almaty/sisnotify/jobs/rules"
-	"github.com/iec-almaty/sisnotify/store/pgcopy"
+	"github.com/iec-almaty/sisnotify/store/internal/pgcopy"
 )
 
 // Evaluation is one night's evaluation on the connection of a snapshot
