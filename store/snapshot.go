@@ -21,7 +21,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/iec-almaty/sisnotify/jobs/validate"
-	"github.com/iec-almaty/sisnotify/store/pgcopy"
+	"github.com/iec-almaty/sisnotify/store/internal/pgcopy"
 )
 
 // Entity names a snapshot table in data problems and counts.

@@ -4,7 +4,7 @@ import (
 	"encoding/json"
 
 	"github.com/iec-almaty/sisnotify/jobs/validate"
-	"github.com/iec-almaty/sisnotify/store/pgcopy"
+	"github.com/iec-almaty/sisnotify/store/internal/pgcopy"
 )
 
 // Encoded is one validated row ready for TableWriter.Write: its COPY line

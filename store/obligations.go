@@ -1,0 +1,278 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/iec-almaty/sisnotify/jobs/date"
+	"github.com/iec-almaty/sisnotify/jobs/rules"
+	"github.com/iec-almaty/sisnotify/store/internal/pgcopy"
+)
+
+// Evaluation is one night's evaluation on the connection of a snapshot
+// transaction (SnapshotTx.Conn, or SyncWriter.Conn for a dry run): it
+// reads the snapshot through two cursors, stages tonight's obligations in
+// the temporary table eval_obligations and records them in
+// sisnotify.obligations, obligation_steps and notices.
+//
+// It wraps the connection rather than the pool because every statement
+// must run in the one session and transaction: the cursors, the
+// temporary tables and the COPY live there. It is not safe for
+// concurrent use. Its errors read "evaluate: …", like the job's.
+type Evaluation struct {
+	conn *sql.Conn
+	// Tonight's obligations of the current batch, encoded as COPY lines
+	// by Stage and sent by CopyStaged.
+	line  pgcopy.Line
+	lines [][]byte
+}
+
+// NewEvaluation returns the evaluation on conn, which is in a transaction
+// begun with plain SQL (BEGIN) and holds the snapshot lock.
+func NewEvaluation(conn *sql.Conn) *Evaluation { return &Evaluation{conn: conn} }
+
+// EvalFetchSize is how many snapshot rows one FETCH of the evaluation's
+// cursors reads: one round trip per batch, however large the roster.
+const EvalFetchSize = 5000
+
+// LastSeenNight is the latest night recorded in sisnotify.obligations
+// (max(last_seen_on), as YYYY-MM-DD), ok false when none is.
+func (ev *Evaluation) LastSeenNight(ctx context.Context) (night string, ok bool, err error) {
+	var last sql.NullString
+	if err := ev.conn.QueryRowContext(ctx, `SELECT max(last_seen_on)::text FROM sisnotify.obligations`).Scan(&last); err != nil {
+		return "", false, fmt.Errorf("evaluate: %w", err)
+	}
+	return last.String, last.Valid, nil
+}
+
+// EvalPeriod is an academic period of the snapshot as the rules read it:
+// Kind is the SIS's text ("" for none); a date is 0 when missing.
+type EvalPeriod struct {
+	ID       string
+	Kind     string
+	StartsOn date.Date
+	EndsOn   date.Date
+}
+
+// Periods reads the academic periods of the snapshot, by start date.
+func (ev *Evaluation) Periods(ctx context.Context) ([]EvalPeriod, error) {
+	rows, err := ev.conn.QueryContext(ctx, `SELECT period_id, coalesce(kind, ''), `+dayNum("starts_on")+`, `+dayNum("ends_on")+`
+		FROM sisnotify.academic_periods WHERE removed_at IS NULL ORDER BY starts_on, period_id`)
+	if err != nil {
+		return nil, fmt.Errorf("evaluate: periods: %w", err)
+	}
+	defer rows.Close()
+	var periods []EvalPeriod
+	for rows.Next() {
+		var p EvalPeriod
+		var s, en int32
+		if err := rows.Scan(&p.ID, &p.Kind, &s, &en); err != nil {
+			return nil, fmt.Errorf("evaluate: periods: %w", err)
+		}
+		p.StartsOn, p.EndsOn = date.Date(s), date.Date(en)
+		periods = append(periods, p)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("evaluate: periods: %w", err)
+	}
+	return periods, nil
+}
+
+// CreateStage creates the temporary table eval_obligations (dropped on
+// commit or rollback), where Stage and CopyStaged put tonight's
+// obligations.
+func (ev *Evaluation) CreateStage(ctx context.Context) error {
+	if _, err := ev.conn.ExecContext(ctx, `CREATE TEMP TABLE eval_obligations (
+		rule text, subject_id text COLLATE "C", anchor date, student_id text COLLATE "C", period_id text,
+		due_on date, level int, step_on date, repeat_every int, actions int, moot text) ON COMMIT DROP`); err != nil {
+		return fmt.Errorf("evaluate: %w", err)
+	}
+	return nil
+}
+
+// evalDayNums is the dayNum of each column, as one text column of day
+// numbers separated by commas. One column instead of one per date:
+// database/sql scans each column through its conversions, and at a
+// million students the scans of ten int columns cost more than the rules.
+func evalDayNums(cols ...string) string {
+	parts := make([]string, len(cols))
+	for i, c := range cols {
+		parts[i] = dayNum(c)
+	}
+	return "concat_ws(',', " + strings.Join(parts, ", ") + ")"
+}
+
+// OpenCursors declares the cursors of the snapshot's students
+// (FetchStudents) and travel requests (FetchTravel), both in student_id
+// order so that one pass over each pairs them.
+func (ev *Evaluation) OpenCursors(ctx context.Context) error {
+	if _, err := ev.conn.ExecContext(ctx, `DECLARE eval_students NO SCROLL CURSOR FOR
+		SELECT student_id, coalesce(faculty_id, ''), coalesce(enrollment_status, ''), coalesce(visa_regime, ''),
+		       coalesce(preferred_language, ''), email IS NOT NULL, phone IS NOT NULL, `+
+		evalDayNums("passport_expires_on", "planned_entry_on", "invitation_docs_on", "entered_on", "office_check_in_on",
+			"registered_on", "registration_expires_on", "extension_requested_on", "moved_on", "address_registered_on")+`
+		FROM sisnotify.students WHERE removed_at IS NULL ORDER BY student_id`); err != nil {
+		return fmt.Errorf("evaluate: %w", err)
+	}
+	if _, err := ev.conn.ExecContext(ctx, `DECLARE eval_travel NO SCROLL CURSOR FOR
+		SELECT request_id, student_id, coalesce(kind, ''),
+		       `+evalDayNums("submitted_on", "departure_on", "return_on", "departed_on", "returned_on", "return_check_in_on")+`,
+		       coalesce(dean_decision, ''), exit_visa_ready, cancelled
+		FROM sisnotify.travel_requests WHERE removed_at IS NULL ORDER BY student_id, request_id`); err != nil {
+		return fmt.Errorf("evaluate: %w", err)
+	}
+	return nil
+}
+
+// CloseCursors closes the cursors of OpenCursors.
+func (ev *Evaluation) CloseCursors(ctx context.Context) error {
+	for _, c := range []string{"eval_students", "eval_travel"} {
+		if _, err := ev.conn.ExecContext(ctx, `CLOSE `+c); err != nil {
+			return fmt.Errorf("evaluate: %w", err)
+		}
+	}
+	return nil
+}
+
+// EvalStudent is a row of the students cursor: the SIS's text of the
+// enumerations ("" for none), and the student's dates as Days.
+type EvalStudent struct {
+	ID, FacultyID, Status, Regime, Language string
+	HasEmail, HasPhone                      bool
+	// Days are the day numbers (date.Date, 0 for none) of, in order:
+	// passport_expires_on, planned_entry_on, invitation_docs_on,
+	// entered_on, office_check_in_on, registered_on,
+	// registration_expires_on, extension_requested_on, moved_on,
+	// address_registered_on; separated by commas. Valid only until the
+	// callback returns.
+	Days []byte
+}
+
+// FetchStudents fetches the next batch of at most EvalFetchSize students
+// and calls fn with each (the same *EvalStudent, overwritten: fn copies
+// what it keeps). It returns how many were fetched, 0 at the end; an
+// error of fn is returned as it is.
+func (ev *Evaluation) FetchStudents(ctx context.Context, fn func(*EvalStudent) error) (int, error) {
+	rows, err := ev.conn.QueryContext(ctx, `FETCH `+strconv.Itoa(EvalFetchSize)+` FROM eval_students`)
+	if err != nil {
+		return 0, fmt.Errorf("evaluate: read students: %w", err)
+	}
+	defer rows.Close()
+	var s EvalStudent
+	var d sql.RawBytes
+	n := 0
+	for rows.Next() {
+		if err := rows.Scan(&s.ID, &s.FacultyID, &s.Status, &s.Regime, &s.Language, &s.HasEmail, &s.HasPhone, &d); err != nil {
+			return n, fmt.Errorf("evaluate: read students: %w", err)
+		}
+		s.Days = d
+		if err := fn(&s); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return n, fmt.Errorf("evaluate: read students: %w", err)
+	}
+	return n, nil
+}
+
+// EvalTravel is a row of the travel requests cursor: the SIS's text of
+// the enumerations ("" for none), and the request's dates as Days.
+type EvalTravel struct {
+	ID, StudentID, Kind string
+	// Days are the day numbers (date.Date, 0 for none) of, in order:
+	// submitted_on, departure_on, return_on, departed_on, returned_on,
+	// return_check_in_on; separated by commas. Valid only until the
+	// callback returns.
+	Days          []byte
+	DeanDecision  string
+	ExitVisaReady sql.NullBool
+	Cancelled     bool
+}
+
+// FetchTravel fetches the next batch of at most EvalFetchSize travel
+// requests and calls fn with each (the same *EvalTravel, overwritten: fn
+// copies what it keeps). It returns how many were fetched: fewer than
+// EvalFetchSize at the end. An error of fn is returned as it is.
+func (ev *Evaluation) FetchTravel(ctx context.Context, fn func(*EvalTravel) error) (int, error) {
+	rows, err := ev.conn.QueryContext(ctx, `FETCH `+strconv.Itoa(EvalFetchSize)+` FROM eval_travel`)
+	if err != nil {
+		return 0, fmt.Errorf("evaluate: read travel: %w", err)
+	}
+	defer rows.Close()
+	var t EvalTravel
+	var d sql.RawBytes
+	n := 0
+	for rows.Next() {
+		if err := rows.Scan(&t.ID, &t.StudentID, &t.Kind, &d, &t.DeanDecision, &t.ExitVisaReady, &t.Cancelled); err != nil {
+			return n, fmt.Errorf("evaluate: read travel: %w", err)
+		}
+		t.Days = d
+		if err := fn(&t); err != nil {
+			return n, err
+		}
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return n, fmt.Errorf("evaluate: read travel: %w", err)
+	}
+	return n, nil
+}
+
+// Stage encodes one of tonight's obligations for the next CopyStaged.
+func (ev *Evaluation) Stage(o *rules.Obligation) {
+	l := &ev.line
+	l.Reset()
+	l.Str(string(o.Rule))
+	l.Str(o.SubjectID)
+	l.Date(o.Anchor)
+	l.Str(o.StudentID)
+	l.Nullable(o.PeriodID)
+	l.Date(o.Due)
+	l.Int(int64(o.Level))
+	l.Date(o.StepDate)
+	l.Int(int64(o.RepeatEvery))
+	l.Int(int64(o.Actions))
+	l.Nullable(o.Moot)
+	ev.lines = append(ev.lines, append([]byte(nil), l.B...))
+}
+
+// Staged is how many obligations Stage encoded since the last CopyStaged.
+func (ev *Evaluation) Staged() int { return len(ev.lines) }
+
+// CopyStaged copies the staged obligations into eval_obligations with one
+// COPY (none when there are none) and empties the stage.
+func (ev *Evaluation) CopyStaged(ctx context.Context) error {
+	lines := ev.lines
+	ev.lines = ev.lines[:0]
+	if len(lines) == 0 {
+		return nil
+	}
+	cp, err := pgcopy.Start(ctx, ev.conn, "eval_obligations", "rule, subject_id, anchor, student_id, period_id, due_on, level, step_on, repeat_every, actions, moot")
+	if err != nil {
+		return fmt.Errorf("evaluate: %w", err)
+	}
+	for _, l := range lines {
+		if err := cp.Line(ctx, l); err != nil {
+			_ = cp.Finish()
+			return fmt.Errorf("evaluate: stage: %w", err)
+		}
+	}
+	if err := cp.Finish(); err != nil {
+		return fmt.Errorf("evaluate: stage: %w", err)
+	}
+	return nil
+}
+
+// OpenObligations counts the obligations open in sisnotify.obligations.
+func (ev *Evaluation) OpenObligations(ctx context.Context) (int64, error) {
+	var n int64
+	if err := ev.conn.QueryRowContext(ctx, `SELECT count(*) FROM sisnotify.obligations WHERE closed_at IS NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("evaluate: %w", err)
+	}
+	return n, nil
+}
