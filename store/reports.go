@@ -141,3 +141,7 @@ func plannedPQDetail(err error) error {
 	}
 	return err
 }
+
+// DataProblemsByCode is the query an operator runs by hand to see the
+// data problems of the last sync by table and code (the demo prints it).
+const DataProblemsByCode = "SELECT entity, code, count(*) FROM sisnotify.data_problems GROUP BY 1, 2;"

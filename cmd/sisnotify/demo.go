@@ -21,6 +21,7 @@ import (
 	"github.com/iec-almaty/sisnotify/integrations/sis/sisdemo"
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/jobs/config"
+	"github.com/iec-almaty/sisnotify/store"
 )
 
 // Where the demo keeps its databases when SISNOTIFY_SIS_URL and
@@ -138,7 +139,7 @@ func cmdDemo(ctx context.Context, a *app, args []string) error {
 		fmt.Fprintln(a.stdout, "mail went to SISNOTIFY_SMTP_URL")
 	}
 	fmt.Fprintf(a.stdout, "the notice log: %s\n", noticesCommand(cfg.DBURL))
-	fmt.Fprintln(a.stdout, "data problems: SELECT entity, code, count(*) FROM sisnotify.data_problems GROUP BY 1, 2;")
+	fmt.Fprintln(a.stdout, "data problems: "+store.DataProblemsByCode)
 	return nil
 }
 

@@ -89,8 +89,9 @@ var (
 	// schemaTable is a table (or sequence) of the worker's schema named in
 	// a string.
 	schemaTable = regexp.MustCompile(`\bsisnotify\.[a-z_]+`)
-	// sqlWord is a word only SQL would put next to a table name.
-	sqlWord = regexp.MustCompile(`(?i)\b(select|insert|update|delete|from|join|into|copy|truncate|alter|create|drop|lock|nextval|to_regclass|returning|where)\b`)
+	// sqlWord is a word that starts or makes an SQL statement; prose
+	// that names a table ("read from sisnotify.nights") has none.
+	sqlWord = regexp.MustCompile(`(?i)\b(select|insert\s+into|update\s+\S+(\s+\w+)?\s+set|delete\s+from|copy|truncate|alter\s+table|create|drop|lock\s+table|nextval|to_regclass)\b`)
 	// bareTable is a string that is nothing but a qualified table name.
 	bareTable = regexp.MustCompile(`^sisnotify\.[a-z_]+$`)
 )
