@@ -1,6 +1,6 @@
 -- Claims that know their owner: every process that delivers takes an id
 -- from claim_owners and holds a PostgreSQL session advisory lock on it
--- while it lives (jobs/owner). A notice's claim records that id,
+-- while it lives (store/owner.go). A notice's claim records that id,
 -- so a claim whose owner holds no lock (the process died) is free at once,
 -- not after the claim's lease.
 
