@@ -13,7 +13,6 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"github.com/iec-almaty/sisnotify/jobs/config"
 	"github.com/iec-almaty/sisnotify/jobs/date"
@@ -51,20 +50,12 @@ type EnqueueResult struct {
 	Held     int64 // SMS held for quiet hours (created with a later ProcessAt)
 }
 
-type pendingNotice struct {
-	ID      int64  `db:"notice_id"`
-	Key     string `db:"notice_key"`
-	Channel string `db:"channel"`
-	Aud     string `db:"audience"`
-	DueOn   int32  `db:"due_on"`
-}
-
 // Run enqueues every pending notice, as of now.
 func (q *Enqueuer) Run(ctx context.Context, now time.Time) (EnqueueResult, error) {
 	var res EnqueueResult
 	lease := q.Lease
 	if lease <= 0 {
-		lease = 10 * time.Minute
+		lease = store.NoticeLease
 	}
 	loc := q.Location
 	if loc == nil {
@@ -74,17 +65,14 @@ func (q *Enqueuer) Run(ctx context.Context, now time.Time) (EnqueueResult, error
 	if workers <= 0 {
 		workers = 16
 	}
-	rows, err := q.DB.QueryxContext(ctx, `
-		SELECT notice_id, notice_key, channel, audience, `+dayNum("due_on")+` AS due_on
-		FROM sisnotify.notices
-		WHERE `+claimable("$1")+`
-		ORDER BY notice_id`, int64(lease/time.Second))
+	st := store.New(q.DB)
+	rows, err := st.ClaimableNotices(ctx, lease)
 	if err != nil {
 		return res, fmt.Errorf("enqueue: %w", err)
 	}
 	defer rows.Close()
 
-	work := make(chan pendingNotice, 4*workers)
+	work := make(chan store.QueuedNotice, 4*workers)
 	var (
 		wg                     sync.WaitGroup
 		enq, queued, held, bad atomic.Int64
@@ -102,7 +90,7 @@ func (q *Enqueuer) Run(ctx context.Context, now time.Time) (EnqueueResult, error
 			for n := range work {
 				payload, _ := json.Marshal(DeliverPayload{NoticeID: n.ID})
 				opts := []asynq.Option{asynq.TaskID(n.Key), asynq.Queue(QueueNotices), asynq.MaxRetry(q.MaxRetry), asynq.Timeout(2 * time.Minute)}
-				if n.Channel == "sms" && n.Aud == "student" {
+				if n.Channel == "sms" && n.Audience == "student" {
 					if at := HoldUntil(now, loc, q.Quiet, date.Date(n.DueOn)); !at.IsZero() {
 						opts = append(opts, asynq.ProcessAt(at))
 						held.Add(1)
@@ -125,8 +113,8 @@ func (q *Enqueuer) Run(ctx context.Context, now time.Time) (EnqueueResult, error
 		}()
 	}
 	for rows.Next() {
-		var n pendingNotice
-		if err := rows.StructScan(&n); err != nil {
+		var n store.QueuedNotice
+		if err := rows.Scan(&n); err != nil {
 			close(work)
 			wg.Wait()
 			return res, fmt.Errorf("enqueue: %w", err)
@@ -152,7 +140,7 @@ func (q *Enqueuer) Run(ctx context.Context, now time.Time) (EnqueueResult, error
 	// PostgreSQL records when held SMS may go, so a night knows they are
 	// not late.
 	for at, ids := range heldAt {
-		if _, err := q.DB.ExecContext(ctx, `UPDATE sisnotify.notices SET not_before = $1 WHERE notice_id = ANY($2)`, at, pq.Array(ids)); err != nil {
+		if err := st.HoldNotices(ctx, at, ids); err != nil {
 			return res, fmt.Errorf("enqueue: record held SMS: %w", err)
 		}
 	}
@@ -197,7 +185,7 @@ func HoldUntil(now time.Time, loc *time.Location, quiet config.QuietHours, dueOn
 func (q *Enqueuer) Rescue(ctx context.Context, insp *asynq.Inspector) (int, error) {
 	lease := q.Lease
 	if lease <= 0 {
-		lease = 10 * time.Minute
+		lease = store.NoticeLease
 	}
 	var ids []int64
 	for page := 1; ; page++ {
@@ -221,16 +209,8 @@ func (q *Enqueuer) Rescue(ctx context.Context, insp *asynq.Inspector) (int, erro
 	// The notices of orphaned tasks that may be claimed, and those claimed
 	// by an owner that died, whose tasks asynq does not show orphaned yet
 	// (for up to 30 s after the death).
-	var rows []struct {
-		ID       int64  `db:"notice_id"`
-		Key      string `db:"notice_key"`
-		Attempts int    `db:"attempts"`
-	}
-	if err := q.DB.SelectContext(ctx, &rows, `SELECT notice_id, notice_key, attempts FROM sisnotify.notices
-		WHERE notice_id = ANY($2) AND `+claimable("$1")+`
-		UNION
-		SELECT notice_id, notice_key, attempts FROM sisnotify.notices
-		WHERE status = 'sending' AND `+store.OwnerDead("claimed_by"), int64(lease/time.Second), pq.Array(ids)); err != nil {
+	rows, err := store.New(q.DB).RescuableNotices(ctx, lease, ids)
+	if err != nil {
 		return 0, fmt.Errorf("rescue: %w", err)
 	}
 	n := 0

@@ -148,11 +148,8 @@ func (d *delivery) drain(ctx context.Context, a *app, db *sqlx.DB, timeout time.
 	total := int64(-1)
 	var lastOK time.Time // the last successful count
 	for {
-		// Counted through the partial index of pending notices: cheap
-		// however large the outbox is.
-		var left int64
-		if err := db.GetContext(ctx, &left, `SELECT count(*) FROM sisnotify.notices
-			WHERE status IN ('pending', 'sending') AND (not_before IS NULL OR not_before <= now())`); err != nil {
+		left, err := store.New(db).NoticesToGo(ctx, 0)
+		if err != nil {
 			// The database may be restarting: keep delivering, and give up
 			// only after a while without it.
 			if lastOK.IsZero() || time.Since(lastOK) < 30*time.Second {
