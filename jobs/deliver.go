@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/iec-almaty/sisnotify/integrations/mail"
@@ -24,16 +22,6 @@ import (
 	"github.com/iec-almaty/sisnotify/store"
 	"github.com/iec-almaty/sisnotify/templates"
 )
-
-// TypeDeliver is the asynq task type that delivers one notice.
-const TypeDeliver = "notice:deliver"
-
-// DeliverPayload is the whole payload of a delivery task: the notice id,
-// nothing personal. Everything else is read from PostgreSQL when the task
-// runs.
-type DeliverPayload struct {
-	NoticeID int64 `json:"notice_id"`
-}
 
 // MailSender sends one email; integrations/mail implements it.
 type MailSender interface {
@@ -75,10 +63,11 @@ type Deliverer struct {
 	Owner ClaimOwner
 	// Lease is how long a claimed ("sending") notice belongs to a worker
 	// whose death cannot be known (a claim without an owner), or to a
-	// living one that hangs; after it another may claim it. Default 10
-	// minutes.
+	// living one that hangs; after it another may claim it. Default
+	// store.NoticeLease (10 minutes).
 	Lease time.Duration
-	// Observe, when set, counts each attempt's outcome (the /metrics side).
+	// Observe, when set, counts each attempt's outcome (the /metrics
+	// side); the worker's task handler calls it.
 	Observe DeliveryObserver
 	Log     *slog.Logger
 
@@ -106,7 +95,7 @@ type Outcome string
 const (
 	Sent      Outcome = "sent"
 	Failed    Outcome = "failed"    // permanently: never retried
-	Retry     Outcome = "retry"     // temporarily: asynq retries
+	Retry     Outcome = "retry"     // temporarily: the queue retries
 	Cancelled Outcome = "cancelled" // the obligation closed before delivery
 	Skipped   Outcome = "skipped"   // not ours to send: already sent, or claimed by another worker
 )
@@ -114,32 +103,39 @@ const (
 // ErrPermanent marks a failure that must not be retried.
 var ErrPermanent = errors.New("permanent failure")
 
+// Permanent marks err as a failure that must not be retried
+// (errors.Is(err, ErrPermanent)) without changing its message.
+func Permanent(err error) error { return permanentError{err} }
+
+type permanentError struct{ err error }
+
+func (e permanentError) Error() string   { return e.err.Error() }
+func (e permanentError) Unwrap() []error { return []error{e.err, ErrPermanent} }
+
+// Attempt is which try of its task a job runs: Retried retries done of
+// MaxRetry allowed. The worker gives it to the jobs its tasks run
+// (WithAttempt); a job run outside the queue has none.
+type Attempt struct{ Retried, MaxRetry int }
+
+// Last reports whether no retry follows.
+func (a Attempt) Last() bool { return a.Retried >= a.MaxRetry }
+
+type attemptKey struct{}
+
+// WithAttempt returns ctx carrying a, for the job run with it.
+func WithAttempt(ctx context.Context, a Attempt) context.Context {
+	return context.WithValue(ctx, attemptKey{}, a)
+}
+
+// AttemptOf is the attempt ctx carries; false when none.
+func AttemptOf(ctx context.Context) (Attempt, bool) {
+	a, ok := ctx.Value(attemptKey{}).(Attempt)
+	return a, ok
+}
+
 // ErrClaimed is a notice that another worker is sending (or was, when it
 // died): the task is retried after the claim's lease.
 var ErrClaimed = errors.New("claimed by another worker")
-
-// ProcessTask is the asynq handler of TypeDeliver.
-func (d *Deliverer) ProcessTask(ctx context.Context, t *asynq.Task) error {
-	var p DeliverPayload
-	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.NoticeID <= 0 {
-		return fmt.Errorf("deliver: bad payload: %w", asynq.SkipRetry)
-	}
-	retried, _ := asynq.GetRetryCount(ctx)
-	maxRetry, ok := asynq.GetMaxRetry(ctx)
-	last := ok && retried >= maxRetry
-	var channel string
-	out, err := d.deliver(ctx, p.NoticeID, last, &channel)
-	if d.Observe != nil && channel != "" {
-		d.Observe.Delivered(channel, string(out))
-	}
-	switch out {
-	case Failed:
-		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
-	case Retry:
-		return err
-	}
-	return err
-}
 
 // batchTimeout bounds one batched claim or record: it runs apart from any
 // one delivery's context, and a database that hangs must not hold the
@@ -196,6 +192,14 @@ func (d *Deliverer) init() {
 func (d *Deliverer) Deliver(ctx context.Context, id int64, last bool) (Outcome, error) {
 	var channel string
 	return d.deliver(ctx, id, last, &channel)
+}
+
+// DeliverOn is Deliver, also returning the notice's channel ("" when it
+// was not claimed), by which Observe counts the outcome.
+func (d *Deliverer) DeliverOn(ctx context.Context, id int64, last bool) (Outcome, string, error) {
+	var channel string
+	out, err := d.deliver(ctx, id, last, &channel)
+	return out, channel, err
 }
 
 // deliver is Deliver, also setting the notice's channel once claimed.
@@ -399,10 +403,11 @@ func (d *Deliverer) log() *slog.Logger {
 	return d.Log
 }
 
-// TaskDeleter removes a task from asynq (its archive, or its retry or
-// scheduled set); asynq's Inspector implements it.
+// TaskDeleter removes the delivery task of the notice whose key is key
+// from the queue (its archive, or its retry or scheduled set); no such
+// task is not an error. worker.Queue implements it.
 type TaskDeleter interface {
-	DeleteTask(queue, id string) error
+	DeleteNoticeTask(key string) error
 }
 
 // RequeueFailed puts failed notices that match f back to pending, after
@@ -420,7 +425,7 @@ func RequeueFailed(ctx context.Context, db *sqlx.DB, tasks TaskDeleter, f store.
 	}
 	ids := make([]int64, 0, len(failed))
 	for _, n := range failed {
-		if err := tasks.DeleteTask(QueueNotices, n.Key); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+		if err := tasks.DeleteNoticeTask(n.Key); err != nil {
 			return nil, fmt.Errorf("requeue notice %d: %w", n.ID, err)
 		}
 		ids = append(ids, n.ID)
@@ -429,7 +434,7 @@ func RequeueFailed(ctx context.Context, db *sqlx.DB, tasks TaskDeleter, f store.
 	if err != nil {
 		return nil, err
 	}
-	if err := st.RecordRequeue(ctx, who, "failed", done); err != nil {
+	if err := st.RecordRequeue(ctx, who, string(store.NoticeFailed), done); err != nil {
 		return done, err
 	}
 	return done, nil

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
 	"github.com/redis/go-redis/v9"
 
@@ -104,8 +103,7 @@ func cmdNotices(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 	} else {
-		insp := asynq.NewInspectorFromRedisClient(d.rdb)
-		if ids, err = jobs.RequeueFailed(ctx, db, insp, f, operator()); err != nil {
+		if ids, err = jobs.RequeueFailed(ctx, db, d.queue, f, operator()); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.stdout, "re-queued %d failed notices\n", len(ids))
@@ -140,7 +138,7 @@ func retryPending(ctx context.Context, a *app, rdb redis.UniversalClient, db *sq
 	for i, k := range res.Moved {
 		ids[i] = waiting[k].ID
 	}
-	if rerr := st.RecordRequeue(ctx, operator(), "pending", ids); rerr != nil && err == nil {
+	if rerr := st.RecordRequeue(ctx, operator(), string(store.NoticePending), ids); rerr != nil && err == nil {
 		err = rerr
 	}
 	if err != nil {
