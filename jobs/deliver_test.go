@@ -35,7 +35,7 @@ type rig struct {
 	smsDir string
 	rdb    *redis.Client
 	d      *jobs.Deliverer
-	q      *jobs.Enqueuer
+	q      *worker.Enqueuer
 }
 
 func newRig(t *testing.T, e *env) *rig { return newRigTB(t, e) }
@@ -60,7 +60,6 @@ func newRigTB(t testing.TB, e *env, opts ...mailtest.Option) *rig {
 	}
 	rdb := redis.NewClient(opt)
 	t.Cleanup(func() { rdb.Close() })
-	client := asynq.NewClientFromRedisClient(rdb)
 	set, err := templates.New()
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +72,7 @@ func newRigTB(t testing.TB, e *env, opts ...mailtest.Option) *rig {
 	r.d = &jobs.Deliverer{DB: e.db, Mail: pool, SMS: sms.NewOutbox(dir), Templates: set,
 		Office:     templates.Office{University: "Test University", Name: "International Office", Address: "Room 112", Hours: "9-18", Phone: "+7 727 355 05 67", Email: "io@uni.example"},
 		OfficeLang: "ru"}
-	r.q = &jobs.Enqueuer{DB: e.db, Client: client, MaxRetry: 5, Location: time.UTC}
+	r.q = &worker.Enqueuer{DB: e.db, Queue: worker.NewQueue(rdb), MaxRetry: 5, Location: time.UTC}
 	return r
 }
 

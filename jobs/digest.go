@@ -16,7 +16,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/iec-almaty/sisnotify/integrations/mail"
@@ -192,7 +191,7 @@ func (d *Digest) Run(ctx context.Context, night date.Date) (DigestResult, error)
 	start := time.Now()
 	log := d.log().With("night", night.String())
 	if d.Mail == nil || d.Templates == nil || d.DB == nil {
-		return res, fmt.Errorf("digest %s: DB, Mail and Templates are required: %w", night, asynq.SkipRetry)
+		return res, Permanent(fmt.Errorf("digest %s: DB, Mail and Templates are required", night))
 	}
 	if err := d.checkNight(ctx, night); err != nil {
 		return res, err
@@ -262,7 +261,7 @@ func (d *Digest) checkNight(ctx context.Context, night date.Date) error {
 	}
 	for _, last := range []sql.NullString{evaluated, digested} {
 		if last.Valid && last.String > night.String() {
-			return fmt.Errorf("digest %s: %w (%s): %w", night, ErrPastNight, last.String, asynq.SkipRetry)
+			return Permanent(fmt.Errorf("digest %s: %w (%s)", night, ErrPastNight, last.String))
 		}
 	}
 	return nil
@@ -954,15 +953,11 @@ func connectionLevel(err error) bool {
 	return errors.As(err, &me) && me.Code == 0
 }
 
-// lastAttempt reports whether ctx is the asynq task's last attempt: a
-// temporary failure is then recorded as failed.
+// lastAttempt reports whether ctx is its task's last attempt
+// (WithAttempt): a temporary failure is then recorded as failed.
 func lastAttempt(ctx context.Context) bool {
-	n, ok := asynq.GetRetryCount(ctx)
-	if !ok {
-		return false
-	}
-	m, ok := asynq.GetMaxRetry(ctx)
-	return ok && n >= m
+	a, ok := AttemptOf(ctx)
+	return ok && a.Last()
 }
 
 func capOr(n int) int {

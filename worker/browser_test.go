@@ -19,7 +19,6 @@ import (
 	"github.com/hibiken/asynq"
 
 	"github.com/iec-almaty/sisnotify/integrations/testenv"
-	"github.com/iec-almaty/sisnotify/jobs"
 )
 
 // chromiumPath is the browser the UI check drives (CI installs Debian's
@@ -134,7 +133,7 @@ func TestMonitoringUIRendersInABrowser(t *testing.T) {
 	}
 	db, _ := httpTestDB(t)
 	rdb := httpTestRedis(t)
-	if _, err := asynq.NewClientFromRedisClient(rdb).Enqueue(asynq.NewTask(jobs.TypeDeliver, []byte(`{"notice_id":1}`)), asynq.Queue(jobs.QueueNotices)); err != nil {
+	if _, err := asynq.NewClientFromRedisClient(rdb).Enqueue(asynq.NewTask(TypeDeliver, []byte(`{"notice_id":1}`)), asynq.Queue(QueueNotices)); err != nil {
 		t.Fatal(err)
 	}
 	h := testHTTP(t, HTTPOptions{DB: db, Redis: rdb, User: "ops", Password: "browser-pass"})
@@ -145,7 +144,7 @@ func TestMonitoringUIRendersInABrowser(t *testing.T) {
 
 	t.Run("with credentials", func(t *testing.T) {
 		dom, _ := runChromium(t, "http://ops:browser-pass@"+host+"/monitoring/", "--dump-dom")
-		for _, want := range []string{`id="root"`, "Queues", jobs.QueueNotices} {
+		for _, want := range []string{`id="root"`, "Queues", QueueNotices} {
 			if !strings.Contains(dom, want) {
 				t.Errorf("the rendered UI has no %q:\n%s\nrequests:\n%s", want, tailOf(dom, 3000), &log)
 			}

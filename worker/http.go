@@ -19,8 +19,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/iec-almaty/sisnotify/jobs"
 )
 
 // MonitoringPath is where the asynq monitoring UI is served.
@@ -116,7 +114,7 @@ func newHTTP(o HTTPOptions) (*HTTP, error) {
 		o.Addr = "127.0.0.1:8080"
 	}
 	if o.Queues == nil {
-		o.Queues = []string{QueueNight, jobs.QueueNotices}
+		o.Queues = []string{QueueNight, QueueNotices}
 	}
 	if o.ReadyTimeout <= 0 {
 		o.ReadyTimeout = 2 * time.Second

@@ -300,11 +300,11 @@ func TestMetricsExposeEverySeries(t *testing.T) {
 
 	client := asynq.NewClientFromRedisClient(rdb)
 	for i, opts := range [][]asynq.Option{
-		{asynq.Queue(jobs.QueueNotices)},
-		{asynq.Queue(jobs.QueueNotices)},
-		{asynq.Queue(jobs.QueueNotices), asynq.ProcessIn(time.Hour)},
+		{asynq.Queue(QueueNotices)},
+		{asynq.Queue(QueueNotices)},
+		{asynq.Queue(QueueNotices), asynq.ProcessIn(time.Hour)},
 	} {
-		if _, err := client.Enqueue(asynq.NewTask(jobs.TypeDeliver, fmt.Appendf(nil, `{"notice_id":%d}`, i+1)), opts...); err != nil {
+		if _, err := client.Enqueue(asynq.NewTask(TypeDeliver, fmt.Appendf(nil, `{"notice_id":%d}`, i+1)), opts...); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -520,7 +520,7 @@ func TestMonitoringUINeedsCredentials(t *testing.T) {
 	db, _ := httpTestDB(t)
 	rdb := httpTestRedis(t)
 	client := asynq.NewClientFromRedisClient(rdb)
-	if _, err := client.Enqueue(asynq.NewTask(jobs.TypeDeliver, []byte(`{"notice_id":7}`)), asynq.Queue(jobs.QueueNotices), asynq.TaskID("registration/S0000001/1")); err != nil {
+	if _, err := client.Enqueue(asynq.NewTask(TypeDeliver, []byte(`{"notice_id":7}`)), asynq.Queue(QueueNotices), asynq.TaskID("registration/S0000001/1")); err != nil {
 		t.Fatal(err)
 	}
 	h := testHTTP(t, HTTPOptions{DB: db, Redis: rdb, User: "ops", Password: "s3cret-pass"})
@@ -556,7 +556,7 @@ func TestMonitoringUINeedsCredentials(t *testing.T) {
 			Pending int    `json:"pending"`
 		} `json:"queues"`
 	}
-	if err := json.Unmarshal([]byte(r.body), &queues); r.code != 200 || err != nil || len(queues.Queues) != 1 || queues.Queues[0].Queue != jobs.QueueNotices || queues.Queues[0].Pending != 1 {
+	if err := json.Unmarshal([]byte(r.body), &queues); r.code != 200 || err != nil || len(queues.Queues) != 1 || queues.Queues[0].Queue != QueueNotices || queues.Queues[0].Pending != 1 {
 		t.Errorf("/monitoring/api/queues: %d %s (%v)", r.code, r.body, err)
 	}
 	// The UI's Redis page needs a *redis.Client of its own.
@@ -583,7 +583,7 @@ func TestMonitoringUINeedsCredentials(t *testing.T) {
 			t.Errorf("%s %s without credentials: %d, want 401", req[0], req[1], r.code)
 		}
 	}
-	info, err := asynq.NewInspectorFromRedisClient(rdb).GetQueueInfo(jobs.QueueNotices)
+	info, err := asynq.NewInspectorFromRedisClient(rdb).GetQueueInfo(QueueNotices)
 	if err != nil || info.Pending != 1 || info.Paused {
 		t.Errorf("queue after the refused requests: %+v %v", info, err)
 	}

@@ -9,8 +9,6 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/iec-almaty/sisnotify/jobs"
 )
 
 // RunNowResult says what RunNow did with each task it was given.
@@ -33,7 +31,7 @@ const runNowWorkers = 16
 // what an operator asks for once an outage is over. The task keeps its
 // retry count, so the retries left are not reset. The caller chooses the
 // keys: a student SMS held for quiet hours must not be among them
-// (jobs.WaitingNotices leaves those out).
+// (the store's WaitingNotices leaves those out).
 func RunNow(ctx context.Context, rdb redis.UniversalClient, keys []string) (RunNowResult, error) {
 	var res RunNowResult
 	if len(keys) == 0 {
@@ -55,7 +53,7 @@ func RunNow(ctx context.Context, rdb redis.UniversalClient, keys []string) (RunN
 			defer wg.Done()
 			for i := range work {
 				a := answer{i: i}
-				info, err := insp.GetTaskInfo(jobs.QueueNotices, keys[i])
+				info, err := insp.GetTaskInfo(QueueNotices, keys[i])
 				switch {
 				case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
 				case err != nil:
@@ -64,7 +62,7 @@ func RunNow(ctx context.Context, rdb redis.UniversalClient, keys []string) (RunN
 					a.found = true
 					switch info.State {
 					case asynq.TaskStateRetry, asynq.TaskStateScheduled, asynq.TaskStateArchived:
-						err := insp.RunTask(jobs.QueueNotices, keys[i])
+						err := insp.RunTask(QueueNotices, keys[i])
 						switch {
 						case err == nil:
 							a.moved = true
@@ -74,7 +72,7 @@ func RunNow(ctx context.Context, rdb redis.UniversalClient, keys []string) (RunN
 							// Taken by a worker meanwhile ("already
 							// running" or "already pending"): not ours to
 							// move, and not an error.
-							if st, serr := insp.GetTaskInfo(jobs.QueueNotices, keys[i]); serr != nil || (st.State != asynq.TaskStateActive && st.State != asynq.TaskStatePending) {
+							if st, serr := insp.GetTaskInfo(QueueNotices, keys[i]); serr != nil || (st.State != asynq.TaskStateActive && st.State != asynq.TaskStatePending) {
 								a.err = err
 							}
 						}

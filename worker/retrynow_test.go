@@ -7,8 +7,6 @@ import (
 
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
-
-	"github.com/iec-almaty/sisnotify/jobs"
 )
 
 // RunNow moves a task that waits (here: scheduled an hour away, as a
@@ -22,8 +20,8 @@ func TestRunNowMovesWaitingTasks(t *testing.T) {
 	client := asynq.NewClientFromRedisClient(rdb)
 	task := func(key string, opts ...asynq.Option) {
 		t.Helper()
-		opts = append(opts, asynq.TaskID(key), asynq.Queue(jobs.QueueNotices))
-		if _, err := client.Enqueue(asynq.NewTask(jobs.TypeDeliver, []byte(`{"notice_id":1}`)), opts...); err != nil {
+		opts = append(opts, asynq.TaskID(key), asynq.Queue(QueueNotices))
+		if _, err := client.Enqueue(asynq.NewTask(TypeDeliver, []byte(`{"notice_id":1}`)), opts...); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -36,7 +34,7 @@ func TestRunNowMovesWaitingTasks(t *testing.T) {
 	if len(res.Moved) != 1 || res.Moved[0] != 1 || res.Queued != 1 || res.Missing != 1 {
 		t.Fatalf("RunNow = %+v, want the waiting task (index 1) moved, one queued, one missing", res)
 	}
-	info, err := asynq.NewInspectorFromRedisClient(rdb).GetTaskInfo(jobs.QueueNotices, "waiting")
+	info, err := asynq.NewInspectorFromRedisClient(rdb).GetTaskInfo(QueueNotices, "waiting")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,7 +48,7 @@ func NewServer(o Options) *asynq.Server {
 	}
 	return asynq.NewServerFromRedisClient(o.Redis, asynq.Config{
 		Concurrency:              o.Concurrency,
-		Queues:                   map[string]int{QueueNight: 4, jobs.QueueNotices: 6},
+		Queues:                   map[string]int{QueueNight: 4, QueueNotices: 6},
 		RetryDelayFunc:           o.RetryDelay,
 		ShutdownTimeout:          o.ShutdownTimeout,
 		DelayedTaskCheckInterval: time.Second,
@@ -61,7 +61,7 @@ func NewServer(o Options) *asynq.Server {
 		LogLevel:          asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			// Payloads hold ids only, so the task can be named.
-			var p jobs.DeliverPayload
+			var p DeliverPayload
 			_ = json.Unmarshal(t.Payload(), &p)
 			retried, _ := asynq.GetRetryCount(ctx)
 			log.WarnContext(ctx, "task failed", "type", t.Type(), "notice_id", p.NoticeID, "retried", retried, "err", err)
@@ -73,10 +73,10 @@ func NewServer(o Options) *asynq.Server {
 // digest).
 const QueueNight = "night"
 
-// NewMux routes task types to their handlers.
+// NewMux routes task types to their handlers: the deliveries to d's.
 func NewMux(d *jobs.Deliverer) *asynq.ServeMux {
 	mux := asynq.NewServeMux()
-	mux.Handle(jobs.TypeDeliver, d)
+	mux.Handle(TypeDeliver, deliverHandler{d})
 	return mux
 }
 

@@ -8,7 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
 	"github.com/redis/go-redis/v9"
 
@@ -32,16 +31,19 @@ const (
 	smtpConnections     = 8
 )
 
-// delivery is everything that sends: Redis, the queue client, the
-// senders, the handler.
+// delivery is everything that sends: Redis, the queue, the senders, the
+// handler.
 type delivery struct {
 	owner     *store.Owner
 	rdb       *redis.Client
 	redisURL  string // SISNOTIFY_REDIS_URL without its password
-	client    *asynq.Client
+	queue     *worker.Queue
 	deliverer *jobs.Deliverer
-	enqueuer  *jobs.Enqueuer
-	mail      mail.Sender
+	queuer    *worker.Enqueuer
+	// enqueuer is queuer under the name worker.Night and worker.Watchdog
+	// still take.
+	enqueuer *jobs.Enqueuer
+	mail     mail.Sender
 }
 
 func newDelivery(a *app, cfg *Config, file *config.File, db *sqlx.DB) (*delivery, error) {
@@ -67,7 +69,7 @@ func newDelivery(a *app, cfg *Config, file *config.File, db *sqlx.DB) (*delivery
 	d := &delivery{
 		rdb:      rdb,
 		redisURL: redactURL(cfg.RedisURL),
-		client:   asynq.NewClientFromRedisClient(rdb),
+		queue:    worker.NewQueue(rdb),
 		mail:     mailer,
 		deliverer: &jobs.Deliverer{
 			DB: db, Mail: mailer, SMS: texter, Templates: set,
@@ -84,34 +86,36 @@ func newDelivery(a *app, cfg *Config, file *config.File, db *sqlx.DB) (*delivery
 		return nil, fmt.Errorf("deliver: %w", err)
 	}
 	d.deliverer.Owner = d.owner
-	d.enqueuer = &jobs.Enqueuer{DB: db, Client: d.client, MaxRetry: worker.MaxRetry, Quiet: cfg.QuietHours, Location: cfg.Location, Log: a.log}
+	d.queuer = &worker.Enqueuer{DB: db, Queue: d.queue, MaxRetry: worker.MaxRetry, Quiet: cfg.QuietHours, Location: cfg.Location, Log: a.log}
+	d.enqueuer = &jobs.Enqueuer{Queue: d.queuer}
 	return d, nil
 }
 
-// digest is the night's digest job over the same senders.
-func (d *delivery) digest(cfg *Config) *jobs.Digest {
+// digest is the night's digest job over the same senders, as the night's
+// phase runs it.
+func (d *delivery) digest(cfg *Config) worker.DigestSender {
 	steps := make(map[string]int, len(d.deliverer.Ladders))
 	for rule, ladder := range d.deliverer.Ladders {
 		steps[rule] = len(ladder)
 	}
-	return &jobs.Digest{
+	return worker.NightDigest(&jobs.Digest{
 		DB: d.deliverer.DB, Mail: d.mail, Templates: d.deliverer.Templates, Office: d.deliverer.Office,
 		OfficeLang: d.deliverer.OfficeLang, OfficeEmails: cfg.OfficeEmails, Location: cfg.Location, Log: d.deliverer.Log,
 		Steps: steps,
-	}
+	})
 }
 
 func (d *delivery) Close() {
 	if d.owner != nil {
 		d.owner.Close()
 	}
-	d.client.Close()
+	d.queue.Close()
 	d.rdb.Close()
 	d.mail.Close()
 }
 
 // rescueEvery is how often drain looks for the orphaned tasks of a dead
-// process (jobs.Enqueuer.Rescue).
+// process (worker.Enqueuer.Rescue).
 const rescueEvery = 5 * time.Second
 
 // reachable checks that Redis answers, so that a command in the
@@ -130,7 +134,7 @@ func (d *delivery) drain(ctx context.Context, a *app, db *sqlx.DB, timeout time.
 	if err := d.reachable(ctx); err != nil {
 		return jobs.EnqueueResult{}, err
 	}
-	er, err := d.enqueuer.Run(ctx, time.Now())
+	er, err := d.queuer.Run(ctx, time.Now())
 	if err != nil {
 		return er, err
 	}
@@ -140,7 +144,6 @@ func (d *delivery) drain(ctx context.Context, a *app, db *sqlx.DB, timeout time.
 	}
 	defer srv.Shutdown()
 	deadline := time.Now().Add(timeout)
-	insp := asynq.NewInspectorFromRedisClient(d.rdb)
 	var lastRescue time.Time
 	progress := newProgress(a.stdout)
 	tick := time.NewTicker(250 * time.Millisecond)
@@ -148,11 +151,8 @@ func (d *delivery) drain(ctx context.Context, a *app, db *sqlx.DB, timeout time.
 	total := int64(-1)
 	var lastOK time.Time // the last successful count
 	for {
-		// Counted through the partial index of pending notices: cheap
-		// however large the outbox is.
-		var left int64
-		if err := db.GetContext(ctx, &left, `SELECT count(*) FROM sisnotify.notices
-			WHERE status IN ('pending', 'sending') AND (not_before IS NULL OR not_before <= now())`); err != nil {
+		left, err := store.New(db).NoticesToGo(ctx, 0)
+		if err != nil {
 			// The database may be restarting: keep delivering, and give up
 			// only after a while without it.
 			if lastOK.IsZero() || time.Since(lastOK) < 30*time.Second {
@@ -193,7 +193,7 @@ func (d *delivery) drain(ctx context.Context, a *app, db *sqlx.DB, timeout time.
 		// their notices again as soon as their leases show them orphaned.
 		if time.Since(lastRescue) >= rescueEvery {
 			lastRescue = time.Now()
-			if _, err := d.enqueuer.Rescue(ctx, insp); err != nil {
+			if _, err := d.queuer.Rescue(ctx); err != nil {
 				a.log.WarnContext(ctx, "deliver: rescue orphaned tasks", "err", err)
 			}
 		}

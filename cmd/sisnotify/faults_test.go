@@ -739,10 +739,10 @@ func TestFaultSMTPRejectedAddress(t *testing.T) {
 		if n.Attempts != 1 || n.Class != "permanent" {
 			t.Errorf("failed notice %d: %d attempts, class %q; want 1 attempt, permanent", n.ID, n.Attempts, n.Class)
 		}
-		if rdb.ZScore(context.Background(), "asynq:{"+jobs.QueueNotices+"}:retry", n.Key).Err() == nil {
+		if rdb.ZScore(context.Background(), "asynq:{"+worker.QueueNotices+"}:retry", n.Key).Err() == nil {
 			t.Errorf("failed notice %d waits for a retry in Redis", n.ID)
 		}
-		if rdb.ZScore(context.Background(), "asynq:{"+jobs.QueueNotices+"}:archived", n.Key).Err() == nil {
+		if rdb.ZScore(context.Background(), "asynq:{"+worker.QueueNotices+"}:archived", n.Key).Err() == nil {
 			archived++
 		}
 	}

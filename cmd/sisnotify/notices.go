@@ -10,15 +10,18 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/jmoiron/sqlx"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/iec-almaty/sisnotify/jobs"
+	"github.com/iec-almaty/sisnotify/store"
 	"github.com/iec-almaty/sisnotify/worker"
 )
 
-var noticeStatuses = map[string]bool{"pending": true, "sending": true, "sent": true, "failed": true, "cancelled": true}
+var noticeStatuses = map[string]bool{
+	string(store.NoticePending): true, string(store.NoticeSending): true, string(store.NoticeSent): true,
+	string(store.NoticeFailed): true, string(store.NoticeCancelled): true,
+}
 
 func cmdNotices(ctx context.Context, a *app, args []string) error {
 	retry := len(args) > 0 && args[0] == "retry"
@@ -29,7 +32,7 @@ func cmdNotices(ctx context.Context, a *app, args []string) error {
 	// it takes: the log its --status, the retry its --pending and --timeout.
 	var (
 		fs      *flag.FlagSet
-		f       jobs.NoticeFilter
+		f       store.NoticeFilter
 		night   dateFlag
 		pending *bool
 		timeout *time.Duration
@@ -100,8 +103,7 @@ func cmdNotices(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 	} else {
-		insp := asynq.NewInspectorFromRedisClient(d.rdb)
-		if ids, err = jobs.RequeueFailed(ctx, db, insp, f, operator()); err != nil {
+		if ids, err = jobs.RequeueFailed(ctx, db, d.queue, f, operator()); err != nil {
 			return err
 		}
 		fmt.Fprintf(a.stdout, "re-queued %d failed notices\n", len(ids))
@@ -115,14 +117,15 @@ func cmdNotices(ctx context.Context, a *app, args []string) error {
 	}
 	fmt.Fprintf(a.stdout, "deliver: %d pending, %d queued\n", er.Pending, er.Enqueued)
 	// Exactly the notices re-queued, as they are now.
-	return printNotices(ctx, a, db, jobs.NoticeFilter{IDs: ids}, *limit, *format)
+	return printNotices(ctx, a, db, store.NoticeFilter{IDs: ids}, *limit, *format)
 }
 
 // retryPending sends now the pending notices that match f and wait for a
 // retry (or a scheduled time) in asynq, leaving SMS held for quiet hours
 // held, records the re-queue and returns the notices it moved.
-func retryPending(ctx context.Context, a *app, rdb redis.UniversalClient, db *sqlx.DB, f jobs.NoticeFilter) ([]int64, error) {
-	waiting, err := jobs.WaitingNotices(ctx, db, f)
+func retryPending(ctx context.Context, a *app, rdb redis.UniversalClient, db *sqlx.DB, f store.NoticeFilter) ([]int64, error) {
+	st := store.New(db)
+	waiting, err := st.WaitingNotices(ctx, f)
 	if err != nil {
 		return nil, err
 	}
@@ -135,7 +138,7 @@ func retryPending(ctx context.Context, a *app, rdb redis.UniversalClient, db *sq
 	for i, k := range res.Moved {
 		ids[i] = waiting[k].ID
 	}
-	if rerr := jobs.RecordRequeue(ctx, db, operator(), "pending", ids); rerr != nil && err == nil {
+	if rerr := st.RecordRequeue(ctx, operator(), string(store.NoticePending), ids); rerr != nil && err == nil {
 		err = rerr
 	}
 	if err != nil {
@@ -152,7 +155,7 @@ func retryNow(ctx context.Context, a *app, cfg *Config, db *sqlx.DB) error {
 	opt := *cfg.Redis // parsed with the configuration
 	rdb := redis.NewClient(&opt)
 	defer rdb.Close()
-	_, err := retryPending(ctx, a, rdb, db, jobs.NoticeFilter{})
+	_, err := retryPending(ctx, a, rdb, db, store.NoticeFilter{})
 	return err
 }
 
@@ -168,8 +171,8 @@ func operator() string {
 	return "unknown"
 }
 
-func printNotices(ctx context.Context, a *app, db *sqlx.DB, f jobs.NoticeFilter, limit int, format string) error {
-	rows, total, err := jobs.ListNotices(ctx, db, f, limit)
+func printNotices(ctx context.Context, a *app, db *sqlx.DB, f store.NoticeFilter, limit int, format string) error {
+	rows, total, err := store.New(db).ListNotices(ctx, f, limit)
 	if err != nil {
 		return err
 	}
@@ -178,7 +181,7 @@ func printNotices(ctx context.Context, a *app, db *sqlx.DB, f jobs.NoticeFilter,
 		enc := json.NewEncoder(a.stdout)
 		for _, r := range rows {
 			type out struct {
-				jobs.NoticeRow
+				store.NoticeRow
 				Language  string `json:"language,omitempty"`
 				SentAt    string `json:"sent_at,omitempty"`
 				LastError string `json:"last_error,omitempty"`

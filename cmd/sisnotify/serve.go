@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/hibiken/asynq"
-
 	"github.com/iec-almaty/sisnotify/integrations/sis"
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/worker"
@@ -42,7 +40,7 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	stopping := make(chan struct{})
 	night := &worker.Night{
 		Stopping: stopping,
-		DB:       db, Client: d.client, Log: a.log, Metrics: metrics,
+		DB:       db, Client: d.queue.Client(), Log: a.log, Metrics: metrics,
 		Sync:     &jobs.Sync{SIS: sis.NewReader(cfg.SISURL), DB: db, Log: a.log, Guard: guard(file, false)},
 		Evaluate: &jobs.Evaluate{Config: file, OfficeEmails: cfg.OfficeEmails, Log: a.log},
 		Enqueue:  d.enqueuer,
@@ -73,7 +71,7 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	bg, stopBG := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopBG()
 	sched := &worker.Scheduler{Spec: cfg.Schedule, Cron: cfg.Cron, Location: cfg.Location, Night: night, DB: db,
-		Tasks: asynq.NewInspectorFromRedisClient(d.rdb), Log: a.log}
+		Tasks: d.queue, Log: a.log}
 	if n, started, err := sched.CatchUp(bg); err != nil {
 		a.log.ErrorContext(ctx, "catch up", "err", err)
 	} else if started {
