@@ -1,27 +1,11 @@
 package jobs
 
 import (
-	"context"
 	"time"
 
 	"github.com/iec-almaty/sisnotify/jobs/config"
 	"github.com/iec-almaty/sisnotify/jobs/date"
 )
-
-// Enqueuer is the name worker.Night and worker.Watchdog still take for
-// what queues the pending notices: worker.Enqueuer, which knows the queue
-// (jobs cannot name it: worker imports jobs). It only calls Queue, and
-// goes once they take a *worker.Enqueuer.
-type Enqueuer struct {
-	Queue interface {
-		Run(ctx context.Context, now time.Time) (EnqueueResult, error)
-	}
-}
-
-// Run is Queue.Run.
-func (q *Enqueuer) Run(ctx context.Context, now time.Time) (EnqueueResult, error) {
-	return q.Queue.Run(ctx, now)
-}
 
 // EnqueueResult counts what one pass of the queue's Enqueuer
 // (worker.Enqueuer) did.

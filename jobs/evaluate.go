@@ -123,12 +123,6 @@ func (e *Evaluate) engine(ctx context.Context, ev *store.Evaluation, log *slog.L
 	return eng, nil
 }
 
-// dayNum selects a date column as a date.Date day number (0 for NULL), so
-// rows scan into integers instead of parsed timestamps.
-func dayNum(col string) string {
-	return "coalesce((" + col + " - DATE '1970-01-01') + " + strconv.Itoa(int(date.UnixEpoch)) + ", 0)"
-}
-
 // evaluateAll streams students with their travel requests (both in
 // student_id order) through the engine and stages the open, reached
 // obligations with COPY.

@@ -66,7 +66,7 @@ type Night struct {
 	Client   *asynq.Client
 	Sync     *jobs.Sync
 	Evaluate *jobs.Evaluate
-	Enqueue  *jobs.Enqueuer
+	Enqueue  *Enqueuer
 	Digest   DigestSender
 	Metrics  PhaseObserver
 	Log      *slog.Logger

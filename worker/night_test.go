@@ -64,7 +64,7 @@ func newNightRig(t *testing.T) *nightRig {
 		DB: db, Client: client,
 		Sync:       &jobs.Sync{SIS: sis.NewReader(s.URL), DB: db},
 		Evaluate:   &jobs.Evaluate{OfficeEmails: []string{"office@uni.example"}},
-		Enqueue:    &jobs.Enqueuer{Queue: &Enqueuer{DB: db, Queue: NewQueue(rdb), MaxRetry: 3, Location: almaty}},
+		Enqueue:    &Enqueuer{DB: db, Queue: NewQueue(rdb), MaxRetry: 3, Location: almaty},
 		DigestWait: time.Second,
 		Now:        func() time.Time { return time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC) },
 	}

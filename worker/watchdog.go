@@ -21,7 +21,7 @@ import (
 // too long.
 type Watchdog struct {
 	DB      *sqlx.DB
-	Enqueue *jobs.Enqueuer
+	Enqueue *Enqueuer
 	Mail    jobs.MailSender
 	Ops     []string
 	// Office also hears of a night the feed guard held: the office must

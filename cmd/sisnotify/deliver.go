@@ -39,11 +39,8 @@ type delivery struct {
 	redisURL  string // SISNOTIFY_REDIS_URL without its password
 	queue     *worker.Queue
 	deliverer *jobs.Deliverer
-	queuer    *worker.Enqueuer
-	// enqueuer is queuer under the name worker.Night and worker.Watchdog
-	// still take.
-	enqueuer *jobs.Enqueuer
-	mail     mail.Sender
+	enqueuer  *worker.Enqueuer
+	mail      mail.Sender
 }
 
 func newDelivery(a *app, cfg *Config, file *config.File, db *sqlx.DB) (*delivery, error) {
@@ -86,8 +83,7 @@ func newDelivery(a *app, cfg *Config, file *config.File, db *sqlx.DB) (*delivery
 		return nil, fmt.Errorf("deliver: %w", err)
 	}
 	d.deliverer.Owner = d.owner
-	d.queuer = &worker.Enqueuer{DB: db, Queue: d.queue, MaxRetry: worker.MaxRetry, Quiet: cfg.QuietHours, Location: cfg.Location, Log: a.log}
-	d.enqueuer = &jobs.Enqueuer{Queue: d.queuer}
+	d.enqueuer = &worker.Enqueuer{DB: db, Queue: d.queue, MaxRetry: worker.MaxRetry, Quiet: cfg.QuietHours, Location: cfg.Location, Log: a.log}
 	return d, nil
 }
 
@@ -134,7 +130,7 @@ func (d *delivery) drain(ctx context.Context, a *app, db *sqlx.DB, timeout time.
 	if err := d.reachable(ctx); err != nil {
 		return jobs.EnqueueResult{}, err
 	}
-	er, err := d.queuer.Run(ctx, time.Now())
+	er, err := d.enqueuer.Run(ctx, time.Now())
 	if err != nil {
 		return er, err
 	}
@@ -193,7 +189,7 @@ func (d *delivery) drain(ctx context.Context, a *app, db *sqlx.DB, timeout time.
 		// their notices again as soon as their leases show them orphaned.
 		if time.Since(lastRescue) >= rescueEvery {
 			lastRescue = time.Now()
-			if _, err := d.queuer.Rescue(ctx); err != nil {
+			if _, err := d.enqueuer.Rescue(ctx); err != nil {
 				a.log.WarnContext(ctx, "deliver: rescue orphaned tasks", "err", err)
 			}
 		}
