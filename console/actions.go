@@ -1,0 +1,4 @@
+package console
+
+// actionRoutes registers the office's actions.
+func (h *Handler) actionRoutes() {}

@@ -1,0 +1,4 @@
+package console
+
+// pageRoutes registers the pages.
+func (h *Handler) pageRoutes() {}
