@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -61,6 +62,21 @@ func (s *Store) NightIsOK(ctx context.Context, night date.Date) (bool, error) {
 		return false, fmt.Errorf("night %s: %w", night, err)
 	}
 	return ok, nil
+}
+
+// NightHeldBy returns the cause of night's failure when it failed and has
+// not succeeded since (sisnotify.nights.cause, e.g. "feed_guard"), "" when
+// it did not fail or is unknown.
+func (s *Store) NightHeldBy(ctx context.Context, night date.Date) (string, error) {
+	var cause string
+	err := s.db.GetContext(ctx, &cause, `SELECT coalesce(cause, '') FROM sisnotify.nights WHERE night = $1 AND status = 'failed'`, night.String())
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("night %s: %w", night, err)
+	}
+	return cause, nil
 }
 
 // LastNightOK returns when the latest night whose status is ok ended, or,

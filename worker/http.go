@@ -24,6 +24,9 @@ import (
 // MonitoringPath is where the asynq monitoring UI is served.
 const MonitoringPath = "/monitoring"
 
+// ConsolePath is where the office console is served (package console).
+const ConsolePath = "/console/"
+
 // HTTPOptions configure the HTTP side of `sisnotify serve`.
 type HTTPOptions struct {
 	// Addr is the listen address (SISNOTIFY_HTTP_ADDR); default
@@ -53,7 +56,9 @@ type HTTPOptions struct {
 	ScrapeCache time.Duration
 	// ScrapeTimeout bounds those reads; default 5 s.
 	ScrapeTimeout time.Duration
-	Log           *slog.Logger
+	// Console, when set, serves the office console under ConsolePath.
+	Console http.Handler
+	Log     *slog.Logger
 
 	// now replaces time.Now for the scrape cache (tests).
 	now func() time.Time
@@ -65,6 +70,7 @@ type HTTPOptions struct {
 //	/readyz       200 when PostgreSQL and Redis answer, else 503 naming which
 //	/metrics      Prometheus exposition
 //	/monitoring/  the asynq monitoring UI, read-only, behind basic auth
+//	/console/     the office console, when HTTPOptions.Console is set
 //
 // Every other path is 404. HTTP is also an http.Handler (for tests).
 type HTTP struct {
@@ -179,6 +185,9 @@ func newHTTP(o HTTPOptions) (*HTTP, error) {
 			}),
 		})
 		mux.Handle(MonitoringPath+"/", basicAuth(o.User, o.Password, readOnly(h.mon)))
+	}
+	if o.Console != nil {
+		mux.Handle(ConsolePath, o.Console)
 	}
 	h.handler = mux
 	h.srv = &http.Server{

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -44,6 +45,9 @@ const nightMaxRetry = 5
 // NightPayload is the payload of every night task.
 type NightPayload struct {
 	Night string `json:"night"` // YYYY-MM-DD
+	// Force lets the sync through the feed guard: a person released the
+	// night after checking the SIS (Night.Release).
+	Force bool `json:"force,omitempty"`
 }
 
 // PhaseObserver receives the duration and outcome of each phase (the
@@ -110,6 +114,33 @@ func (n *Night) queue(ctx context.Context, i int, night date.Date) (bool, error)
 	return true, nil
 }
 
+// ErrNotHeld is a release of a night that the feed guard does not hold.
+var ErrNotHeld = errors.New("the night is not held by the feed guard")
+
+// Release lets a night the feed guard held run again through the guard,
+// as `run --once --force` does: a person has checked the SIS. It queues
+// the night's sync with Force (TaskID "night-<date>-sync-release"), whose
+// success queues the rest of the night as usual; releasing twice queues
+// once. who is recorded in the log (the console audits it).
+func (n *Night) Release(ctx context.Context, night date.Date, who string) error {
+	cause, err := store.New(n.DB).NightHeldBy(ctx, night)
+	if err != nil {
+		return fmt.Errorf("release night %s: %w", night, err)
+	}
+	if cause != CauseFeedGuard {
+		return fmt.Errorf("release night %s: %w", night, ErrNotHeld)
+	}
+	payload, _ := json.Marshal(NightPayload{Night: night.String(), Force: true})
+	_, err = n.Client.EnqueueContext(ctx, asynq.NewTask(phases[0].typ, payload),
+		asynq.TaskID(fmt.Sprintf("night-%s-%s-release", night, phases[0].name)), asynq.Queue(QueueNight),
+		asynq.MaxRetry(nightMaxRetry), asynq.Retention(nightRetention), asynq.Timeout(2*time.Hour))
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("release night %s: %w", night, err)
+	}
+	n.log().InfoContext(ctx, "night released through the feed guard", "night", night.String(), "by_break_glass", strings.HasPrefix(who, "break-glass:"))
+	return nil
+}
+
 func (n *Night) now() time.Time {
 	if n.Now != nil {
 		return n.Now()
@@ -134,7 +165,7 @@ func (n *Night) handler(phase string) asynq.HandlerFunc {
 		if err != nil {
 			return fmt.Errorf("night task: %w: %w", err, asynq.SkipRetry)
 		}
-		_, err = n.RunPhase(ctx, phase, night, func(err error) bool {
+		_, err = n.runPhase(ctx, phase, night, p.Force, func(err error) bool {
 			retried, _ := asynq.GetRetryCount(ctx)
 			maxRetry, _ := asynq.GetMaxRetry(ctx)
 			return retried >= maxRetry || errors.Is(err, asynq.SkipRetry)
@@ -177,13 +208,18 @@ func Cause(err error) string {
 // night is ok. It returns the phase's counts (jobs.SyncResult,
 // jobs.EvalResult, jobs.EnqueueResult, jobs.DigestResult).
 func (n *Night) RunPhase(ctx context.Context, phase string, night date.Date, final func(error) bool) (any, error) {
+	return n.runPhase(ctx, phase, night, false, final)
+}
+
+// runPhase is RunPhase; force lets the sync through the feed guard.
+func (n *Night) runPhase(ctx context.Context, phase string, night date.Date, force bool, final func(error) bool) (any, error) {
 	log := n.log().With("night", night.String(), "phase", phase)
 	st := store.New(n.DB)
 	if err := st.RecordNightPhase(ctx, night, phase); err != nil {
 		return nil, err
 	}
 	start := time.Now()
-	counts, err := n.run(ctx, phase, night)
+	counts, err := n.run(ctx, phase, night, force)
 	d := time.Since(start)
 	if err != nil {
 		last := final == nil || final(err)
@@ -219,10 +255,20 @@ func (n *Night) RunPhase(ctx context.Context, phase string, night date.Date, fin
 }
 
 // run does one phase and returns its counts for the log.
-func (n *Night) run(ctx context.Context, phase string, night date.Date) (any, error) {
+func (n *Night) run(ctx context.Context, phase string, night date.Date, force bool) (any, error) {
 	switch phase {
 	case "sync":
-		res, err := n.Sync.Run(ctx, night)
+		sync := n.Sync
+		if force {
+			forced := *n.Sync
+			if forced.Guard != nil {
+				g := *forced.Guard
+				g.Force = true
+				forced.Guard = &g
+			}
+			sync = &forced
+		}
+		res, err := sync.Run(ctx, night)
 		if errors.Is(err, store.ErrFeedGuard) {
 			// Retrying reads the same SIS: hold the night until a person
 			// looks (run --once --force).

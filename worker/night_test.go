@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"github.com/iec-almaty/sisnotify/integrations/testenv"
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/jobs/date"
+	"github.com/iec-almaty/sisnotify/store"
 )
 
 var almaty, _ = time.LoadLocation("Asia/Almaty")
@@ -41,6 +43,7 @@ func TestSchedulerLastActivation(t *testing.T) {
 // nightRig is a SIS with one student due tonight, a worker database, and
 // the night's phases wired like serve wires them.
 type nightRig struct {
+	sis    *sqlx.DB
 	db     *sqlx.DB
 	rdb    *redis.Client
 	client *asynq.Client
@@ -50,7 +53,8 @@ type nightRig struct {
 func newNightRig(t *testing.T) *nightRig {
 	t.Helper()
 	s := testenv.New(t, "")
-	if _, err := s.Open(t).Exec(sis.ReferenceSchema + `
+	sisDB := s.Open(t)
+	if _, err := sisDB.Exec(sis.ReferenceSchema + `
 		INSERT INTO sis.faculties VALUES ('ENG', 'Engineering', 'Dean', 'dean@uni.example', 'en');
 		INSERT INTO sis.students (student_id, given_name, family_name, email, preferred_language, visa_regime, faculty_id, enrollment_status, entered_on)
 		VALUES ('S1', 'Ann', 'Lee', 'ann@student.example', 'en', 'visa', 'ENG', 'active', '2026-11-25')`); err != nil {
@@ -59,7 +63,7 @@ func newNightRig(t *testing.T) *nightRig {
 	db, _ := httpTestDB(t)
 	rdb := httpTestRedis(t)
 	client := asynq.NewClientFromRedisClient(rdb)
-	r := &nightRig{db: db, rdb: rdb, client: client}
+	r := &nightRig{sis: sisDB, db: db, rdb: rdb, client: client}
 	r.night = &Night{
 		DB: db, Client: client,
 		Sync:       &jobs.Sync{SIS: sis.NewReader(s.URL), DB: db},
@@ -234,5 +238,50 @@ func TestWatchdogAlertsOpsOnce(t *testing.T) {
 	msgs = smtp.Messages()
 	if len(msgs) != 2 || !strings.Contains(msgs[1].Header("Subject"), "no night has succeeded") {
 		t.Fatalf("after 28 h without a night: %d mails, want a second alert", len(msgs))
+	}
+}
+
+// A night the feed guard held runs when a person releases it (the
+// console's release, as run --once --force), once however often it is
+// released, and is then ok: the watchdog and the catch-up see a night
+// that succeeded.
+func TestReleaseAHeldNight(t *testing.T) {
+	r := newNightRig(t)
+	ctx := context.Background()
+	r.night.Sync.Guard = &store.Guard{MaxRosterDrop: 0.2, MaxEmptied: 0.2}
+	first, held := date.MustParse("2026-11-25"), date.MustParse("2026-11-26")
+	if _, err := r.night.Start(ctx, first); err != nil {
+		t.Fatal(err)
+	}
+	r.runUntil(t, func() bool { return r.nightStatus(t, first.String()) == "ok" })
+	// The export loses every student: the guard holds the next night.
+	if _, err := r.sis.Exec(`DELETE FROM sis.students`); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.night.Release(ctx, held, "office@uni.example"); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("releasing a night that has not run: %v, want ErrNotHeld", err)
+	}
+	if _, err := r.night.Start(ctx, held); err != nil {
+		t.Fatal(err)
+	}
+	r.runUntil(t, func() bool { return r.nightStatus(t, held.String()) == "failed" })
+	if cause, err := store.New(r.db).NightHeldBy(ctx, held); err != nil || cause != CauseFeedGuard {
+		t.Fatalf("held night's cause %q, %v; want %q", cause, err, CauseFeedGuard)
+	}
+	for i := 0; i < 2; i++ {
+		if err := r.night.Release(ctx, held, "office@uni.example"); err != nil {
+			t.Fatalf("release %d: %v", i+1, err)
+		}
+	}
+	r.runUntil(t, func() bool { return r.nightStatus(t, held.String()) == "ok" })
+	var syncs int
+	if err := r.db.Get(&syncs, `SELECT count(*) FROM sisnotify.syncs WHERE as_of = $1 AND status = 'ok'`, held.String()); err != nil {
+		t.Fatal(err)
+	}
+	if syncs != 1 {
+		t.Fatalf("%d successful syncs of the released night, want 1", syncs)
+	}
+	if err := r.night.Release(ctx, held, "office@uni.example"); !errors.Is(err, ErrNotHeld) {
+		t.Fatalf("releasing a night that succeeded: %v, want ErrNotHeld", err)
 	}
 }

@@ -57,6 +57,15 @@ type Config struct {
 	HTTPAddr     string
 	HTTPUser     string
 	HTTPPassword string
+	// PublicURL is the base URL the service is reached under (the
+	// console's sign-in returns there); empty: each request's own host.
+	PublicURL string
+	// OIDC is the university's single sign-on for the console (all three
+	// of SISNOTIFY_OIDC_ISSUER, _CLIENT_ID, _CLIENT_SECRET, or none).
+	OIDCIssuer, OIDCClientID, OIDCClientSecret string
+	// StaffEmails sign in to the console as office staff; default the
+	// office emails.
+	StaffEmails []string
 }
 
 // need says which variables a command cannot do without. office: the
@@ -132,6 +141,11 @@ func loadConfig(lookup func(string) (string, bool), n need) (*Config, error) {
 		HTTPAddr:     e.str("SISNOTIFY_HTTP_ADDR", "127.0.0.1:8080", &errs),
 		HTTPUser:     e.str("SISNOTIFY_HTTP_USER", "", &errs),
 		HTTPPassword: e.str("SISNOTIFY_HTTP_PASSWORD", "", &errs),
+		PublicURL:    strings.TrimRight(e.str("SISNOTIFY_PUBLIC_URL", "", &errs), "/"),
+		OIDCIssuer:   e.str("SISNOTIFY_OIDC_ISSUER", "", &errs),
+		OIDCClientID: e.str("SISNOTIFY_OIDC_CLIENT_ID", "", &errs),
+		// The secret is read like every other, and never printed.
+		OIDCClientSecret: e.str("SISNOTIFY_OIDC_CLIENT_SECRET", "", &errs),
 	}
 	smtpURL := e.str("SISNOTIFY_SMTP_URL", "", &errs)
 	mailFrom := e.str("SISNOTIFY_MAIL_FROM", mail.DefaultFrom, &errs)
@@ -221,6 +235,11 @@ func loadConfig(lookup func(string) (string, bool), n need) (*Config, error) {
 	} else if len(c.OpsEmails) == 0 {
 		c.OpsEmails = c.OfficeEmails
 	}
+	if c.StaffEmails, err = emailList("SISNOTIFY_STAFF_EMAILS", e.str("SISNOTIFY_STAFF_EMAILS", "", &errs)); err != nil {
+		check(err)
+	} else if len(c.StaffEmails) == 0 {
+		c.StaffEmails = c.OfficeEmails
+	}
 	if c.Location, err = time.LoadLocation(c.TimezoneName); err != nil {
 		check(configErr("SISNOTIFY_TIMEZONE: unknown time zone %q (want an IANA name such as Asia/Almaty)", printable(c.TimezoneName)))
 	}
@@ -234,6 +253,15 @@ func loadConfig(lookup func(string) (string, bool), n need) (*Config, error) {
 	}
 	if (c.HTTPUser == "") != (c.HTTPPassword == "") {
 		check(configErr("SISNOTIFY_HTTP_USER and SISNOTIFY_HTTP_PASSWORD must be set together"))
+	}
+	if set := btoi(c.OIDCIssuer != "") + btoi(c.OIDCClientID != "") + btoi(c.OIDCClientSecret != ""); set != 0 && set != 3 {
+		check(configErr("SISNOTIFY_OIDC_ISSUER, SISNOTIFY_OIDC_CLIENT_ID and SISNOTIFY_OIDC_CLIENT_SECRET must be set together (the console's single sign-on)"))
+	}
+	if c.OIDCIssuer != "" {
+		check(checkHTTP("SISNOTIFY_OIDC_ISSUER", c.OIDCIssuer))
+	}
+	if c.PublicURL != "" {
+		check(checkHTTP("SISNOTIFY_PUBLIC_URL", c.PublicURL))
 	}
 	if !e.bad["SISNOTIFY_CONFIG"] {
 		c.File, err = config.Load(c.ConfigPath)
@@ -357,4 +385,11 @@ func printable(s string) string {
 		}
 		return r
 	}, s)
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

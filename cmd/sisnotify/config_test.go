@@ -71,6 +71,10 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"bad schedule", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_SCHEDULE": "every night"}, []string{"migrate"}, "SISNOTIFY_SCHEDULE"},
 		{"bad HTTP address", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_HTTP_ADDR": "8080"}, []string{"migrate"}, "SISNOTIFY_HTTP_ADDR"},
 		{"user without password", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_HTTP_USER": "op"}, []string{"migrate"}, "SISNOTIFY_HTTP_PASSWORD"},
+		{"OIDC issuer without client", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_OIDC_ISSUER": "https://sso.uni.example/realms/staff", "SISNOTIFY_OIDC_CLIENT_SECRET": "s3cret-pw"}, []string{"migrate"}, "SISNOTIFY_OIDC_CLIENT_ID"},
+		{"OIDC issuer not a URL", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_OIDC_ISSUER": "sso.uni.example", "SISNOTIFY_OIDC_CLIENT_ID": "sisnotify", "SISNOTIFY_OIDC_CLIENT_SECRET": "s3cret-pw"}, []string{"migrate"}, "SISNOTIFY_OIDC_ISSUER"},
+		{"public URL not a URL", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_PUBLIC_URL": "notify.uni.example"}, []string{"migrate"}, "SISNOTIFY_PUBLIC_URL"},
+		{"bad staff email", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_STAFF_EMAILS": "ann@uni.example, nonsense"}, []string{"migrate"}, "SISNOTIFY_STAFF_EMAILS: entry 2"},
 		{"missing config file", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_CONFIG": "/nonexistent/sisnotify.yaml"}, []string{"migrate"}, "SISNOTIFY_CONFIG"},
 		{"secret file missing", map[string]string{"SISNOTIFY_DB_URL_FILE": "/nonexistent/db-url"}, []string{"migrate"}, "SISNOTIFY_DB_URL_FILE"},
 		{"both value and file", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_DB_URL_FILE": "/etc/hostname"}, []string{"migrate"}, "SISNOTIFY_DB_URL and SISNOTIFY_DB_URL_FILE are both set"},
@@ -147,6 +151,10 @@ func TestConfigDefaults(t *testing.T) {
 	c, err = loadConfig(envOf(map[string]string{"SISNOTIFY_OFFICE_EMAILS": "a@uni.example,b@uni.example"}), need{})
 	if err != nil || strings.Join(c.OpsEmails, ",") != "a@uni.example,b@uni.example" {
 		t.Errorf("ops emails = %v, %v", c.OpsEmails, err)
+	}
+	// So does the console's staff list.
+	if strings.Join(c.StaffEmails, ",") != "a@uni.example,b@uni.example" {
+		t.Errorf("staff emails = %v", c.StaffEmails)
 	}
 }
 

@@ -4,11 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
+	"github.com/iec-almaty/sisnotify/console"
 	"github.com/iec-almaty/sisnotify/integrations/sis"
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/worker"
+	"github.com/jmoiron/sqlx"
 )
 
 func cmdServe(ctx context.Context, a *app, args []string) error {
@@ -60,9 +63,13 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 		}
 	}()
 
+	cons, err := newConsole(a, cfg, db, d, night)
+	if err != nil {
+		return err
+	}
 	http := worker.NewHTTP(worker.HTTPOptions{
 		Addr: cfg.HTTPAddr, User: cfg.HTTPUser, Password: cfg.HTTPPassword,
-		DB: db, Redis: d.rdb, Metrics: metrics, Log: a.log,
+		DB: db, Redis: d.rdb, Metrics: metrics, Console: cons, Log: a.log,
 	})
 	if err := http.Start(ctx); err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -99,4 +106,24 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	}
 	a.log.Info("stopped")
 	return nil
+}
+
+// newConsole is the office console over serve's database, queue and night
+// runner; nil (no /console/) when neither the single sign-on nor the
+// break-glass login is configured: nobody could sign in.
+func newConsole(a *app, cfg *Config, db *sqlx.DB, d *delivery, night *worker.Night) (http.Handler, error) {
+	if cfg.OIDCIssuer == "" && cfg.HTTPUser == "" {
+		return nil, nil
+	}
+	c, err := console.New(console.Options{
+		DB: db, Redis: d.rdb,
+		OIDC:        console.OIDC{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret},
+		StaffEmails: cfg.StaffEmails, BreakGlassUser: cfg.HTTPUser, BreakGlassPassword: cfg.HTTPPassword,
+		PublicURL: cfg.PublicURL, Lang: cfg.File.Office.Language.String(), Location: cfg.Location,
+		Releaser: night, Requeuer: &worker.Requeuer{Enqueue: d.enqueuer}, Log: a.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("serve: console: %w", err)
+	}
+	return c, nil
 }
