@@ -152,6 +152,11 @@ func TestMonitoringUIRendersInABrowser(t *testing.T) {
 		if !log.has("GET /monitoring/api/queues OK") {
 			t.Errorf("the app did not read its queues through the API; requests:\n%s", &log)
 		}
+		// Under its Content-Security-Policy the app runs (the queues above)
+		// and takes its fonts from this server.
+		if !log.has("GET /monitoring/fonts/fonts.css OK") {
+			t.Errorf("the page did not load the local fonts; requests:\n%s", &log)
+		}
 
 		png := filepath.Join(t.TempDir(), "monitoring.png")
 		runChromium(t, "http://ops:browser-pass@"+host+"/monitoring/", "--screenshot="+png)

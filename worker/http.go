@@ -184,7 +184,7 @@ func newHTTP(o HTTPOptions) (*HTTP, error) {
 				return string(payload)
 			}),
 		})
-		mux.Handle(MonitoringPath+"/", basicAuth(o.User, o.Password, readOnly(h.mon)))
+		mux.Handle(MonitoringPath+"/", basicAuth(o.User, o.Password, readOnly(localAssets(h.mon))))
 	}
 	if o.Console != nil {
 		mux.Handle(ConsolePath, o.Console)

@@ -541,6 +541,23 @@ func TestMonitoringUINeedsCredentials(t *testing.T) {
 	if r.code != 200 || !strings.Contains(r.body, `<div id="root">`) || !strings.Contains(r.body, `window.FLAG_ROOT_PATH="\/monitoring"`) || !strings.Contains(r.body, `window.FLAG_READ_ONLY="true"`) {
 		t.Errorf("the UI: %d %.300s", r.code, r.body)
 	}
+	// Nothing from a third party: the fonts are ours, and the policy
+	// allows this server and the page's own two inline scripts only.
+	if strings.Contains(r.body, "googleapis") || strings.Count(r.body, `href="/monitoring/fonts/fonts.css"`) != 1 {
+		t.Errorf("the UI's page still links third-party fonts, or not ours once:\n%.1500s", r.body)
+	}
+	csp := r.header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "default-src 'self'") || strings.Count(csp, "'sha256-") != 2 || strings.Contains(csp, "http") {
+		t.Errorf("the UI's Content-Security-Policy: %q", csp)
+	}
+	for _, p := range []string{"/monitoring/fonts/fonts.css", "/monitoring/fonts/material-icons.woff2", "/monitoring/fonts/roboto-latin-400-normal.woff2"} {
+		if f := serveRequest(t, h, "GET", p, "ops", "s3cret-pass"); f.code != 200 || len(f.body) < 1000 {
+			t.Errorf("GET %s: %d, %d bytes", p, f.code, len(f.body))
+		}
+		if f := serveRequest(t, h, "GET", p); f.code != 401 {
+			t.Errorf("GET %s without credentials: %d, want 401", p, f.code)
+		}
+	}
 	// The UI's own routes serve the app too.
 	if r := serveRequest(t, h, "GET", "/monitoring/queues/notices", "ops", "s3cret-pass"); r.code != 200 || !strings.Contains(r.body, `<div id="root">`) {
 		t.Errorf("/monitoring/queues/notices: %d", r.code)
