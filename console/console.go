@@ -133,9 +133,10 @@ type Handler struct {
 	store *store.Store
 	mux   *http.ServeMux
 	log   *slog.Logger
-	// key signs what the console derives (the break-glass login's CSRF
-	// token); random per process.
+	// key signs what the console derives; random per process.
 	key []byte
+	// auth is sign-in's state (auth.go), set by authRoutes.
+	auth *authState
 }
 
 // New returns the console over opt.
