@@ -66,6 +66,11 @@ type Deliverer struct {
 	// living one that hangs; after it another may claim it. Default
 	// store.NoticeLease (10 minutes).
 	Lease time.Duration
+	// Location is the university's time zone: a student notice the office
+	// snoozed waits until the snooze's date there. Nil: UTC.
+	Location *time.Location
+	// Now replaces time.Now for that date (tests); nil: time.Now.
+	Now func() time.Time
 	// Observe, when set, counts each attempt's outcome (the /metrics
 	// side); the worker's task handler calls it.
 	Observe DeliveryObserver
@@ -97,7 +102,7 @@ const (
 	Failed    Outcome = "failed"    // permanently: never retried
 	Retry     Outcome = "retry"     // temporarily: the queue retries
 	Cancelled Outcome = "cancelled" // the obligation closed before delivery
-	Skipped   Outcome = "skipped"   // not ours to send: already sent, or claimed by another worker
+	Skipped   Outcome = "skipped"   // not ours to send: already sent, claimed by another worker, or snoozed by the office
 )
 
 // ErrPermanent marks a failure that must not be retried.
@@ -159,7 +164,7 @@ func (d *Deliverer) init() {
 			if d.Owner != nil {
 				self = d.Owner.ID()
 			}
-			rows, err := d.batches.Claim(ctx, ids, lease, self)
+			rows, err := d.batches.Claim(ctx, ids, lease, self, d.today())
 			if err != nil {
 				return nil, err
 			}
@@ -185,6 +190,19 @@ func (d *Deliverer) init() {
 			return make([]struct{}, len(outs)), nil
 		}}
 	})
+}
+
+// today is the university's date now: a notice snoozed until a later one
+// is not claimed.
+func (d *Deliverer) today() date.Date {
+	now, loc := time.Now, d.Location
+	if d.Now != nil {
+		now = d.Now
+	}
+	if loc == nil {
+		loc = time.UTC
+	}
+	return date.FromTime(now().In(loc))
 }
 
 // Deliver makes one attempt at notice id. last says no retry follows: a
@@ -213,7 +231,9 @@ func (d *Deliverer) deliver(ctx context.Context, id int64, last bool, channel *s
 	if n == nil {
 		// Not claimable: done already, or another worker holds it. That
 		// worker is alive (or its death cannot be known): try again later,
-		// and the claim will succeed or find the notice sent.
+		// and the claim will succeed or find the notice sent. A pending
+		// one is snoozed by the office: skipped, left pending, and queued
+		// again by the first night on or after its date.
 		status, ok, err := d.store.NoticeStatusOf(ctx, id)
 		if err != nil {
 			return Retry, fmt.Errorf("deliver %d: claim: %w", id, err)

@@ -143,7 +143,14 @@ func DigestMessageID(night date.Date, recipientKey string) string {
 // closed as moot), with the notices delivered for it.
 type digestItem struct {
 	store.DigestItem
-	sent []sentNotice
+	sent   []sentNotice
+	office *officeClosure // closed by the office: by whom and why
+}
+
+// officeClosure is who closed an obligation in the console, and why.
+type officeClosure struct {
+	at       time.Time
+	by, note string
 }
 
 // sentNotice is a notice of the obligation that was delivered, in 8 bytes:
@@ -166,6 +173,7 @@ type digestRecipient struct {
 	faculty                   *store.DigestFaculty // dean digests
 	items                     []*digestItem
 	moot                      []*digestItem // office digests: closed as moot since the previous one
+	closed                    []*digestItem // office digests: closed by the office since the previous one
 }
 
 // officeLists is what only the office digest shows below the obligations.
@@ -306,6 +314,10 @@ func (d *Digest) load(ctx context.Context, night date.Date) ([]*digestRecipient,
 		if err != nil {
 			return nil, nil, wrap("closed as moot", err)
 		}
+		closed, closedSince, err := d.loadOfficeClosed(ctx, tx, night, keys)
+		if err != nil {
+			return nil, nil, wrap("closed by the office", err)
+		}
 		for i, addr := range d.OfficeEmails {
 			r := &digestRecipient{
 				key: keys[i], audience: templates.AudienceOffice,
@@ -314,6 +326,11 @@ func (d *Digest) load(ctx context.Context, night date.Date) ([]*digestRecipient,
 			for _, it := range moot {
 				if it.ClosedOn > int32(since[i]) {
 					r.moot = append(r.moot, it)
+				}
+			}
+			for _, it := range closed {
+				if closedSince[i].news(it) {
+					r.closed = append(r.closed, it)
 				}
 			}
 			recipients = append(recipients, r)
@@ -388,6 +405,62 @@ func (d *Digest) loadMoot(ctx context.Context, tx *store.DigestRead, night date.
 		return nil, nil, err
 	}
 	return moot, since, nil
+}
+
+// officeNews is the window of the office closures one office digest
+// lists: those after the previous digest it had (at), or, without one,
+// those of the last MootDays nights (after day).
+type officeNews struct {
+	at  time.Time
+	day date.Date
+}
+
+func (w officeNews) news(it *digestItem) bool {
+	if !w.at.IsZero() {
+		return it.office.at.After(w.at)
+	}
+	return it.ClosedOn > int32(w.day)
+}
+
+// officeNewsMargin: an office closure made while the previous digest
+// was being read (between its snapshot and its claim, whose time is all
+// the digests table keeps) would otherwise be in neither digest; listing
+// the closures of that margin twice is the lesser harm.
+const officeNewsMargin = time.Hour
+
+// loadOfficeClosed returns the obligations the office closed in the
+// console that the office digests of keys list tonight, and for each key
+// its window: since its previous digest that went out, or the last
+// MootDays nights.
+func (d *Digest) loadOfficeClosed(ctx context.Context, tx *store.DigestRead, night date.Date, keys []string) ([]*digestItem, []officeNews, error) {
+	prev, err := tx.PreviousDigestTimes(ctx, keys, night)
+	if err != nil {
+		return nil, nil, err
+	}
+	windows := make([]officeNews, len(keys))
+	afterDay := night.AddDays(-MootDays)
+	var afterAt time.Time // the earliest window's start; zero: by day only
+	for i, k := range keys {
+		windows[i].day = afterDay
+		if p, ok := prev[k]; ok {
+			windows[i].at = p.Add(-officeNewsMargin)
+			if afterAt.IsZero() || windows[i].at.Before(afterAt) {
+				afterAt = windows[i].at
+			}
+		}
+	}
+	if len(prev) == len(keys) {
+		afterDay = night // every window is by time
+	}
+	rows, err := tx.OfficeClosed(ctx, afterDay, afterAt, night)
+	if err != nil {
+		return nil, nil, err
+	}
+	out := make([]*digestItem, len(rows))
+	for i, r := range rows {
+		out[i] = &digestItem{DigestItem: r.DigestItem, office: &officeClosure{at: r.ClosedAt, by: r.ClosedBy, note: r.Note}}
+	}
+	return out, windows, nil
 }
 
 // loadSent attaches to each listed obligation the notices delivered for it.
@@ -644,6 +717,7 @@ func (d *Digest) sections(night date.Date, r *digestRecipient) []*digestSection 
 		byKind[k].items = append(byKind[k].items, it)
 	}
 	byKind[templates.SectionMoot].items = slices.Clone(r.moot)
+	byKind[templates.SectionClosed].items = slices.Clone(r.closed)
 	for _, s := range out {
 		sortMostUrgent(s.items)
 		for _, it := range s.items {
@@ -722,7 +796,7 @@ func (d *Digest) csv(night date.Date, r *digestRecipient, secs []*digestSection,
 	if err != nil {
 		return nil, err
 	}
-	total, written := len(r.items)+len(r.moot), 0
+	total, written := len(r.items)+len(r.moot)+len(r.closed), 0
 	for _, s := range secs {
 		index := make(map[string]int, len(s.rules))
 		for i, rule := range s.rules {
@@ -790,9 +864,15 @@ func (d *Digest) digestRow(night date.Date, lang, section string, it *digestItem
 		Due: date.Date(it.Due), DaysOverdue: night.Sub(date.Date(it.Due)), Level: it.Level, Steps: d.steps(it.Rule),
 		Section: section,
 	}
-	if section == templates.SectionMoot {
+	if section == templates.SectionMoot || section == templates.SectionClosed {
 		row.Reason, row.ClosedOn = it.Reason, date.Date(it.ClosedOn)
+		if it.office != nil {
+			row.ClosedBy, row.Note = it.office.by, it.office.note
+		}
 		return row
+	}
+	if it.SnoozedUntil > int32(night) {
+		row.SnoozedUntil = date.Date(it.SnoozedUntil)
 	}
 	late := int(rules.OfficeDigest | rules.DeanDigest)
 	row.FoundLate = it.FoundLate&late != 0

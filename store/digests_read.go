@@ -59,9 +59,13 @@ type DigestItem struct {
 	Faculty   string `db:"faculty"`
 	// DeanOf is the faculty whose dean's digest lists it; "" for none.
 	DeanOf string `db:"dean_faculty"`
-	// Closed as moot: the day it closed and why (the office digest).
-	ClosedOn int32  `db:"closed_on"`
-	Reason   string `db:"close_reason"`
+	// Closed as moot or by the office: the day it closed and why (the
+	// office digest).
+	ClosedOn int32 `db:"closed_on"`
+	// SnoozedUntil: the office snoozed its student notices until this day
+	// (0: never); the digest marks it while the day is ahead.
+	SnoozedUntil int32  `db:"snoozed_until"`
+	Reason       string `db:"close_reason"`
 }
 
 // The obligations the digests list: open, and the reached step has office
@@ -74,7 +78,8 @@ var digestItemsQuery = `
 	SELECT o.obligation_id, o.rule, o.student_id, o.subject_id, ` + dayNum("o.due_on") + ` AS due_on, o.level, o.actions, o.found_late,
 	       btrim(coalesce(s.given_name, '') || ' ' || coalesce(s.family_name, '')) AS name,
 	       coalesce(fa.name, s.faculty_id, '') AS faculty,
-	       CASE WHEN (o.actions | o.found_late) & $2 <> 0 THEN coalesce(f.faculty_id, '') ELSE '' END AS dean_faculty
+	       CASE WHEN (o.actions | o.found_late) & $2 <> 0 THEN coalesce(f.faculty_id, '') ELSE '' END AS dean_faculty,
+	       ` + dayNum("o.snoozed_until") + ` AS snoozed_until
 	FROM sisnotify.obligations o
 	LEFT JOIN sisnotify.students s ON s.student_id = o.student_id
 	LEFT JOIN sisnotify.faculties fa ON fa.faculty_id = s.faculty_id
@@ -94,6 +99,65 @@ var digestMootQuery = `
 	WHERE o.close_reason IN ('` + rules.MootDeparturePassed + `', '` + rules.MootEntryPassed + `')
 	  AND o.closed_on > $1::date AND o.closed_on <= $2::date
 	ORDER BY o.obligation_id`
+
+// digestOfficeClosedQuery: the obligations the office closed in the
+// console on a day in ($1, $3] or at a time after $2, with the reason of
+// the close as the audit log has it.
+var digestOfficeClosedQuery = `
+	SELECT o.obligation_id, o.rule, o.student_id, o.subject_id, ` + dayNum("o.due_on") + ` AS due_on, o.level, o.actions, o.found_late,
+	       btrim(coalesce(s.given_name, '') || ' ' || coalesce(s.family_name, '')) AS name,
+	       coalesce(fa.name, s.faculty_id, '') AS faculty, '' AS dean_faculty,
+	       ` + dayNum("o.closed_on") + ` AS closed_on, o.close_reason, o.closed_at, coalesce(o.closed_by, '') AS closed_by,
+	       coalesce((SELECT a.reason FROM sisnotify.audit_log a
+	                 WHERE a.obligation_id = o.obligation_id AND a.action = '` + AuditClose + `'
+	                 ORDER BY a.at DESC, a.audit_id DESC LIMIT 1), '') AS note
+	FROM sisnotify.obligations o
+	LEFT JOIN sisnotify.students s ON s.student_id = o.student_id
+	LEFT JOIN sisnotify.faculties fa ON fa.faculty_id = s.faculty_id
+	WHERE o.close_reason = '` + CloseOffice + `'
+	  AND (o.closed_on > $1::date OR o.closed_at > coalesce($2::timestamptz, 'infinity')) AND o.closed_on <= $3::date
+	ORDER BY o.obligation_id`
+
+// DigestOfficeClosure is an obligation the office closed in the console:
+// when, by whom, and why.
+type DigestOfficeClosure struct {
+	DigestItem
+	ClosedAt time.Time `db:"closed_at"`
+	ClosedBy string    `db:"closed_by"`
+	Note     string    `db:"note"`
+}
+
+// OfficeClosed reads the obligations the office closed on a day after
+// afterDay or at a time after afterAt (zero: none), and not after night,
+// by obligation id.
+func (r *DigestRead) OfficeClosed(ctx context.Context, afterDay date.Date, afterAt time.Time, night date.Date) ([]DigestOfficeClosure, error) {
+	var rows []DigestOfficeClosure
+	at := sql.NullTime{Time: afterAt, Valid: !afterAt.IsZero()}
+	if err := r.tx.SelectContext(ctx, &rows, digestOfficeClosedQuery, afterDay.String(), at, night.String()); err != nil {
+		return nil, err
+	}
+	return rows, nil
+}
+
+// PreviousDigestTimes is, for each of keys that has one, when its latest
+// digest before night that went out was begun (first claimed): an office
+// closure after it is news to the recipient.
+func (r *DigestRead) PreviousDigestTimes(ctx context.Context, keys []string, night date.Date) (map[string]time.Time, error) {
+	var prev []struct {
+		Key string    `db:"recipient_key"`
+		At  time.Time `db:"created_at"`
+	}
+	if err := r.tx.SelectContext(ctx, &prev, `SELECT DISTINCT ON (recipient_key) recipient_key, created_at
+		FROM sisnotify.digests WHERE recipient_key = ANY($1) AND night < $2 AND status = 'sent'
+		ORDER BY recipient_key, night DESC`, pq.Array(keys), night.String()); err != nil {
+		return nil, err
+	}
+	out := make(map[string]time.Time, len(prev))
+	for _, p := range prev {
+		out[p.Key] = p.At
+	}
+	return out, nil
+}
 
 // Items reads the open obligations whose reached step has a bit of mask
 // (the digests' bits) in its actions or found_late, by obligation id; a

@@ -9,6 +9,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/iec-almaty/sisnotify/jobs/date"
 )
 
 // ClaimedNotice is a notice row claimed for sending, with what its
@@ -89,7 +91,8 @@ func (p *noticePrepared) get(ctx context.Context, db *sqlx.DB, query string) (*s
 
 // noticeClaimQuery claims the notices of ids that are pending, or sending
 // for an owner that has died or under a lease that has passed ($2
-// seconds), for owner $3 (0: none), and returns what their templates need.
+// seconds), and not snoozed by the office as of $4 (the university's
+// date), for owner $3 (0: none), and returns what their templates need.
 // One statement for a batch of concurrent deliveries.
 //
 // The claim commits without waiting for the WAL flush (synchronous_commit
@@ -104,7 +107,7 @@ var noticeClaimQuery = `
 	c AS (
 		UPDATE sisnotify.notices
 		SET status = 'sending', claimed_at = now(), claimed_by = NULLIF($3::bigint, 0), attempts = attempts + 1, updated_at = now()
-		WHERE notice_id = ANY($1) AND ` + noticeClaimable("$2") + `
+		WHERE notice_id = ANY($1) AND ` + noticeClaimable("$2") + ` AND ` + noticeNotSnoozed("$4") + `
 		RETURNING notice_id, notice_key, rule, level, student_id, subject_id, audience, channel, recipient, language,
 		          due_on, night, obligation_id)
 	SELECT c.notice_id, c.notice_key, c.rule, c.level, c.student_id, c.subject_id, c.audience, c.channel, c.recipient, c.language,
@@ -129,20 +132,31 @@ func noticeClaimable(lease string) string {
 		OwnerDead("claimed_by") + `)))`
 }
 
+// noticeNotSnoozed is the SQL condition of a notice row (of
+// sisnotify.notices, unaliased) that the office has not snoozed as of
+// today (a parameter: the university's date, not the database's): a
+// student notice of an obligation snoozed until a later date stays
+// pending, unclaimed and off the queue, until that date; the office's and
+// the deans' notices never wait.
+func noticeNotSnoozed(today string) string {
+	return `(audience <> 'student' OR NOT EXISTS (SELECT 1 FROM sisnotify.obligations so
+		WHERE so.obligation_id = notices.obligation_id AND so.snoozed_until > ` + today + `::date))`
+}
+
 // leaseSeconds is a claim's lease as the statements take it.
 func leaseSeconds(lease time.Duration) int64 { return int64(lease / time.Second) }
 
 // Claim claims the notices of ids that may be claimed (pending, or sending
-// for a dead owner or past lease) for owner (0: none) and returns what
-// their templates need, in no particular order: the notices not claimed
-// are missing.
-func (b *NoticeBatches) Claim(ctx context.Context, ids []int64, lease time.Duration, owner int64) ([]ClaimedNotice, error) {
+// for a dead owner or past lease; not snoozed as of today, the
+// university's date) for owner (0: none) and returns what their templates
+// need, in no particular order: the notices not claimed are missing.
+func (b *NoticeBatches) Claim(ctx context.Context, ids []int64, lease time.Duration, owner int64, today date.Date) ([]ClaimedNotice, error) {
 	st, err := b.claim.get(ctx, b.db, noticeClaimQuery)
 	if err != nil {
 		return nil, err
 	}
 	var rows []ClaimedNotice
-	if err := st.SelectContext(ctx, &rows, pq.Array(ids), leaseSeconds(lease), owner); err != nil {
+	if err := st.SelectContext(ctx, &rows, pq.Array(ids), leaseSeconds(lease), owner, today.String()); err != nil {
 		return nil, err
 	}
 	return rows, nil

@@ -6,6 +6,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/iec-almaty/sisnotify/jobs/date"
 )
 
 // QueuedNotice is what the queue needs of a notice to give it a task.
@@ -21,15 +23,17 @@ type QueuedNotice struct {
 type ClaimableNotices struct{ rows *sqlx.Rows }
 
 // ClaimableNotices returns the notices that may be claimed (pending, or
-// sending for an owner that died or for longer than lease), oldest first:
-// those the queue must hold a task for. The caller reads them with Next
-// and Scan, then checks Err, and closes them.
-func (s *Store) ClaimableNotices(ctx context.Context, lease time.Duration) (*ClaimableNotices, error) {
+// sending for an owner that died or for longer than lease; not snoozed by
+// the office as of today, the university's date), oldest first: those the
+// queue must hold a task for. A snoozed notice is left out until its date,
+// so that the queue does not run it only to skip it. The caller reads them
+// with Next and Scan, then checks Err, and closes them.
+func (s *Store) ClaimableNotices(ctx context.Context, lease time.Duration, today date.Date) (*ClaimableNotices, error) {
 	rows, err := s.db.QueryxContext(ctx, `
 		SELECT notice_id, notice_key, channel, audience, `+dayNum("due_on")+` AS due_on
 		FROM sisnotify.notices
-		WHERE `+noticeClaimable("$1")+`
-		ORDER BY notice_id`, leaseSeconds(lease))
+		WHERE `+noticeClaimable("$1")+` AND `+noticeNotSnoozed("$2")+`
+		ORDER BY notice_id`, leaseSeconds(lease), today.String())
 	if err != nil {
 		return nil, err
 	}

@@ -131,16 +131,22 @@ func (ev *Evaluation) Record(ctx context.Context, asOf date.Date, staleAfter int
 	}
 	// The notices of the due steps, one per recipient and channel. A
 	// recipient without a usable address or phone gets none: that is a
-	// data problem, reported by the sync.
+	// data problem, reported by the sync. A student notice of an
+	// obligation the office snoozed past tonight is created held
+	// (not_before) until the snooze's date, so that the night does not wait
+	// for it (NoticesToGo); the claim is what keeps it from going before
+	// the date in the university's zone (noticeNotSnoozed), and this
+	// database's midnight of that date is near enough for the count.
 	for _, n := range evalNoticeRecipients {
 		args := []any{night}
 		if n.what == "office urgent" {
 			args = append(args, pq.Array(officeEmails))
 		}
 		c, err := exec(n.what+" notices", `
-			INSERT INTO sisnotify.notices (notice_key, obligation_id, rule, level, repeat, student_id, subject_id, audience, channel, recipient, language, due_on, night)
+			INSERT INTO sisnotify.notices (notice_key, obligation_id, rule, level, repeat, student_id, subject_id, audience, channel, recipient, language, due_on, night, not_before)
 			SELECT o.rule || '/' || o.subject_id || '/' || o.anchor || '/L' || d.level || '/R' || d.repeat || '/' || r.role || '/' || r.channel,
-			       o.obligation_id, o.rule, d.level, d.repeat, o.student_id, o.subject_id, r.audience, r.channel, r.recipient, r.lang, o.due_on, $1
+			       o.obligation_id, o.rule, d.level, d.repeat, o.student_id, o.subject_id, r.audience, r.channel, r.recipient, r.lang, o.due_on, $1,
+			       CASE WHEN r.audience = 'student' AND o.snoozed_until > $1::date THEN o.snoozed_until::timestamptz END
 			FROM eval_due d
 			JOIN sisnotify.obligations o ON o.obligation_id = d.obligation_id
 			CROSS JOIN LATERAL (`+n.q+`) AS r(audience, channel, role, recipient, lang)

@@ -26,6 +26,9 @@ import (
 //     email was not sent) that are neither act-today nor legal exposure;
 //   - SectionMoot: obligations closed as moot since the recipient's
 //     previous office digest (the office digest only), listed once;
+//   - SectionClosed: obligations the office closed in the console since
+//     the recipient's previous office digest, with the reason given (the
+//     office digest only), listed once; an empty section has no heading;
 //   - SectionReported: what students reported from the student page; the
 //     page does not exist yet, so the digest job never fills it, and an
 //     empty section has no heading;
@@ -42,12 +45,16 @@ const (
 	SectionOverdue  = "overdue"
 	SectionLate     = "late"
 	SectionMoot     = "moot"
+	SectionClosed   = "closed"
 	SectionReported = "reported"
 	SectionUpcoming = "upcoming"
 )
 
 // DigestSections are the sections in the order a digest shows them.
-var DigestSections = []string{SectionToday, SectionLegal, SectionOverdue, SectionLate, SectionMoot, SectionReported, SectionUpcoming}
+var DigestSections = []string{SectionToday, SectionLegal, SectionOverdue, SectionLate, SectionMoot, SectionClosed, SectionReported, SectionUpcoming}
+
+// CloseOffice is the Reason of a row the office closed in the console.
+const CloseOffice = "office"
 
 // RegistrationDuties are the rules whose notices name a fine (docs/rules.md,
 // "What a notice may say"): past due, they are legal exposure.
@@ -181,9 +188,16 @@ type DigestRow struct {
 	// longer news").
 	FoundLate bool
 	// Reason: the obligation closed as moot (MootDeparturePassed,
-	// MootEntryPassed) on ClosedOn; "" for an open obligation.
+	// MootEntryPassed) or by the office (CloseOffice) on ClosedOn; "" for
+	// an open obligation.
 	Reason   string
 	ClosedOn date.Date
+	// ClosedBy and Note: who in the office closed it, and the reason they
+	// gave (CloseOffice).
+	ClosedBy, Note string
+	// SnoozedUntil: the office snoozed the student's notices until this
+	// date (an open obligation); zero: not snoozed.
+	SnoozedUntil date.Date
 	// Section is the row's section; "": SectionOf (or SectionMoot with a
 	// Reason).
 	Section string
@@ -311,7 +325,7 @@ func (s *Set) Digest(d Digest) (Rendered, error) {
 	v := digestView{Digest: d, Dean: d.Audience == AudienceDean}
 	byKind := map[string]*sectionView{}
 	for _, kind := range DigestSections {
-		if v.Dean && kind == SectionMoot {
+		if v.Dean && (kind == SectionMoot || kind == SectionClosed) {
 			continue
 		}
 		v.Sections = append(v.Sections, sectionView{Kind: kind, Attachment: d.Attachment, Dean: v.Dean, Lang: d.Lang})
@@ -458,7 +472,7 @@ func (s *Set) groupView(lang string, g DigestGroup) digestGroupView {
 	}
 	gv := digestGroupView{Rows: make([]rowView, len(g.Rows))}
 	for i, r := range g.Rows {
-		for _, f := range []*string{&r.StudentID, &r.SubjectID, &r.Name, &r.Faculty, &r.Sent, &r.Reason} {
+		for _, f := range []*string{&r.StudentID, &r.SubjectID, &r.Name, &r.Faculty, &r.Sent, &r.Reason, &r.ClosedBy, &r.Note} {
 			*f = cleanField(*f)
 		}
 		if r.SubjectID == r.StudentID {
@@ -641,7 +655,7 @@ func (s *Set) NewDigestCSV(w io.Writer, lang string) (*DigestCSV, error) {
 		}
 		c.sections[kind] = t
 	}
-	for _, r := range []string{MootDeparturePassed, MootEntryPassed} {
+	for _, r := range []string{MootDeparturePassed, MootEntryPassed, CloseOffice} {
 		t, err := word("moot.reason", r)
 		if err != nil {
 			return nil, err
@@ -698,6 +712,12 @@ func (c *DigestCSV) Row(rule string, r DigestRow) error {
 		}
 		if !r.ClosedOn.IsZero() {
 			reason = r.ClosedOn.String() + ": " + reason
+		}
+		if r.ClosedBy != "" {
+			reason += " (" + cleanField(r.ClosedBy) + ")"
+		}
+		if r.Note != "" {
+			reason += ": " + cleanField(r.Note)
 		}
 		c.rec[12] = reason
 	}

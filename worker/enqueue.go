@@ -60,7 +60,7 @@ func (q *Enqueuer) Run(ctx context.Context, now time.Time) (jobs.EnqueueResult, 
 		workers = 16
 	}
 	st := store.New(q.DB)
-	rows, err := st.ClaimableNotices(ctx, lease)
+	rows, err := st.ClaimableNotices(ctx, lease, date.FromTime(now.In(loc)))
 	if err != nil {
 		return res, fmt.Errorf("enqueue: %w", err)
 	}

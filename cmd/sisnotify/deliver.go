@@ -72,6 +72,7 @@ func newDelivery(a *app, cfg *Config, file *config.File, db *sqlx.DB) (*delivery
 			DB: db, Mail: mailer, SMS: texter, Templates: set,
 			Office:     officeOf(o),
 			OfficeLang: o.Language.String(), Ladders: jobs.Ladders(file.Rules()), Log: a.log,
+			Location: cfg.Location,
 		},
 	}
 	// The claims of this process's deliveries name it, so that another
