@@ -95,7 +95,7 @@ func (r *actionRig) post(path string, form url.Values) *httptest.ResponseRecorde
 		form = url.Values{}
 	}
 	if _, ok := form["csrf"]; !ok {
-		form.Set("csrf", r.h.derive("csrf:office"))
+		form.Set("csrf", breakGlassCSRF(r.h.opt.BreakGlassPassword, r.h.opt.BreakGlassUser))
 	}
 	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")

@@ -19,10 +19,7 @@ package console
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
 	"crypto/subtle"
-	"encoding/hex"
 	"log/slog"
 	"net/http"
 	"time"
@@ -133,8 +130,6 @@ type Handler struct {
 	store *store.Store
 	mux   *http.ServeMux
 	log   *slog.Logger
-	// key signs what the console derives; random per process.
-	key []byte
 	// auth is sign-in's state (auth.go), set by authRoutes.
 	auth *authState
 }
@@ -156,10 +151,6 @@ func New(opt Options) (*Handler, error) {
 	h := &Handler{opt: opt, store: store.New(opt.DB), mux: http.NewServeMux(), log: opt.Log}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
-	}
-	var err error
-	if h.key, err = randomKey(); err != nil {
-		return nil, err
 	}
 	if err := h.authRoutes(); err != nil {
 		return nil, err
@@ -191,12 +182,4 @@ func (h *Handler) today() date.Date {
 func checkCSRF(r *http.Request, v *Viewer) bool {
 	got := r.PostFormValue("csrf")
 	return v != nil && v.CSRF != "" && subtle.ConstantTimeCompare([]byte(got), []byte(v.CSRF)) == 1
-}
-
-// derive is a token the console can compute again: an HMAC of what under
-// the process's key.
-func (h *Handler) derive(what string) string {
-	m := hmac.New(sha256.New, h.key)
-	m.Write([]byte(what))
-	return hex.EncodeToString(m.Sum(nil))
 }
