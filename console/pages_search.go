@@ -28,7 +28,7 @@ type searchPage struct {
 func (h *Handler) search(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	v := viewerOf(r)
-	q := strings.TrimSpace(r.PostFormValue("q"))
+	q := strings.Join(strings.Fields(r.PostFormValue("q")), " ")
 	if q == "" {
 		http.Redirect(w, r, Path, http.StatusSeeOther)
 		return

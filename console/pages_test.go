@@ -16,6 +16,8 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/iec-almaty/sisnotify/jobs/date"
+	"github.com/iec-almaty/sisnotify/store"
+	"github.com/iec-almaty/sisnotify/templates"
 )
 
 // The pages' tests run against the fixture's database (main_test.go) with
@@ -230,6 +232,17 @@ func TestTodaySectionsAreTheDigests(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	rows, err := h.store.ConsolePageToday(context.Background(), store.ConsolePageFilter{
+		Today: fixtureNight, LastNight: fixtureNight, LegalRules: templates.RegistrationDuties, LateMask: lateMask,
+	}, 0, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range rows {
+		if got, want := sectionKinds[o.Section], templates.SectionOf(o.Rule, fixtureNight.Sub(o.Due), o.FoundLate&lateMask != 0); got != want {
+			t.Errorf("obligation %d (%s, due %s): section %s, the digest's %s", o.ID, o.Rule, o.Due, got, want)
+		}
+	}
 	_, body := get(t, h, "/console/")
 	last := -1
 	for _, kind := range sectionKinds {
@@ -382,8 +395,8 @@ func TestDeanSeesTheirFacultyOnly(t *testing.T) {
 func TestSearch(t *testing.T) {
 	db := testDB(t)
 	h := newTestConsole(t, db)
-	var id, family string
-	if err := db.QueryRow(`SELECT student_id, family_name FROM sisnotify.students WHERE length(family_name) > 3 ORDER BY student_id LIMIT 1`).Scan(&id, &family); err != nil {
+	var id, given, family string
+	if err := db.QueryRow(`SELECT student_id, given_name, family_name FROM sisnotify.students WHERE length(family_name) > 3 ORDER BY student_id LIMIT 1`).Scan(&id, &given, &family); err != nil {
 		t.Fatal(err)
 	}
 	res, _ := post(t, h, "/console/search", url.Values{"q": {id}})
@@ -393,6 +406,11 @@ func TestSearch(t *testing.T) {
 	res, body := post(t, h, "/console/search", url.Values{"q": {strings.ToUpper(family)}})
 	if res.StatusCode != http.StatusOK || !strings.Contains(body, `href="/console/students/`+id+`"`) {
 		t.Errorf("search by name: status %d, %s not found", res.StatusCode, id)
+	}
+	for _, q := range []string{given + "  " + family, strings.ToLower(family + " " + given)} {
+		if _, body := post(t, h, "/console/search", url.Values{"q": {q}}); !strings.Contains(body, `href="/console/students/`+id+`"`) {
+			t.Errorf("search by the whole name %q: %s not found", q, id)
+		}
 	}
 	if n := strings.Count(body, `<tr><td><a href="/console/students/`); n > searchMax {
 		t.Errorf("%d matches listed, at most %d", n, searchMax)

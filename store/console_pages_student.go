@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/lib/pq"
@@ -219,12 +220,18 @@ type ConsolePageMatch struct {
 // roster (names have no index): it is a person's occasional query.
 func (s *Store) ConsolePageSearch(ctx context.Context, q string, scoped bool, facultyIDs []string, limit int) ([]ConsolePageMatch, error) {
 	pat := "%" + likeEscape(q) + "%"
+	// A query with a space can only match a whole name: "given family"
+	// or "family given"; one without, a single name. Half the work on a
+	// roster that is read whole either way.
+	match := `(s.given_name ILIKE $1 OR s.family_name ILIKE $1)`
+	if strings.Contains(q, " ") {
+		match = `(s.given_name || ' ' || s.family_name ILIKE $1 OR s.family_name || ' ' || s.given_name ILIKE $1)`
+	}
 	var out []ConsolePageMatch
 	if err := s.db.SelectContext(ctx, &out, `SELECT s.student_id, btrim(s.given_name || ' ' || s.family_name) AS name,
 		coalesce(fa.name, s.faculty_id, '') AS faculty
 		FROM sisnotify.students s LEFT JOIN sisnotify.faculties fa ON fa.faculty_id = s.faculty_id
-		WHERE (s.given_name ILIKE $1 OR s.family_name ILIKE $1
-		       OR s.given_name || ' ' || s.family_name ILIKE $1 OR s.family_name || ' ' || s.given_name ILIKE $1)
+		WHERE `+match+`
 		  AND (NOT $2 OR s.faculty_id = ANY($3))
 		ORDER BY s.family_name, s.given_name, s.student_id LIMIT $4`, pat, scoped, pq.Array(facultyIDs), limit); err != nil {
 		return nil, fmt.Errorf("console search: %w", err)
