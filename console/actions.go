@@ -190,7 +190,10 @@ func (h *Handler) releaseNight(w http.ResponseWriter, r *http.Request) {
 		h.actionError(w, r, http.StatusServiceUnavailable, "action.err.releaser")
 		return
 	}
-	if err := h.opt.Releaser.Release(r.Context(), night, v.Email); err != nil {
+	if err := h.opt.Releaser.Release(r.Context(), night, v.Email); errors.Is(err, ErrNotHeld) {
+		h.actionError(w, r, http.StatusConflict, "action.err.notheld")
+		return
+	} else if err != nil {
 		h.actionFailed(w, r, "release", err)
 		return
 	}

@@ -57,11 +57,17 @@ func (q actionRequeuer) Requeue(ctx context.Context, ids []int64, who string) ([
 type actionReleaser struct {
 	mu    sync.Mutex
 	calls []string // "night who"
+	held  map[date.Date]bool
 }
 
+// Release records the call; a night marked not held (held[night] false
+// and present) is ErrNotHeld.
 func (r *actionReleaser) Release(_ context.Context, night date.Date, who string) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if held, ok := r.held[night]; ok && !held {
+		return ErrNotHeld
+	}
 	r.calls = append(r.calls, night.String()+" "+who)
 	return nil
 }
@@ -532,6 +538,14 @@ func TestReleaseNight(t *testing.T) {
 	r.scalar(&night, `SELECT night::text FROM sisnotify.audit_log WHERE action = 'release' AND actor = $1`, actionActor)
 	if night != "2026-11-25" {
 		t.Fatalf("audit night %q", night)
+	}
+	// A night the guard does not hold: 409, said plainly, nothing audited.
+	r.rel.held = map[date.Date]bool{date.MustParse("2026-11-24"): false}
+	w := r.post("/console/nights/2026-11-24/release", url.Values{"reason": {"checked"}})
+	var n int
+	r.scalar(&n, `SELECT count(*) FROM sisnotify.audit_log WHERE action = 'release'`)
+	if w.Code != http.StatusConflict || !strings.Contains(w.Body.String(), t2("ru", "action.err.notheld")) || n != 1 {
+		t.Fatalf("releasing a night not held: %d, %d release audit rows; body %.300s", w.Code, n, w.Body.String())
 	}
 }
 

@@ -20,6 +20,7 @@ package console
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"log/slog"
 	"net/http"
 	"time"
@@ -77,10 +78,15 @@ type OIDC struct {
 }
 
 // Releaser releases a night held by the feed guard, for who; worker's
-// night runner implements it.
+// night runner implements it. A night the guard does not hold is
+// ErrNotHeld.
 type Releaser interface {
 	Release(ctx context.Context, night date.Date, who string) error
 }
+
+// ErrNotHeld is the Releaser's answer for a night the feed guard does not
+// hold: it succeeded, failed otherwise, or never ran.
+var ErrNotHeld = errors.New("the night is not held by the feed guard")
 
 // Requeuer puts the failed notices ids back to pending and on the queue,
 // recording who did it; it returns those it re-queued.

@@ -10,6 +10,7 @@ import (
 	"github.com/iec-almaty/sisnotify/console"
 	"github.com/iec-almaty/sisnotify/integrations/sis"
 	"github.com/iec-almaty/sisnotify/jobs"
+	"github.com/iec-almaty/sisnotify/jobs/date"
 	"github.com/iec-almaty/sisnotify/worker"
 	"github.com/jmoiron/sqlx"
 )
@@ -120,10 +121,22 @@ func newConsole(a *app, cfg *Config, db *sqlx.DB, d *delivery, night *worker.Nig
 		OIDC:        console.OIDC{Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret},
 		StaffEmails: cfg.StaffEmails, BreakGlassUser: cfg.HTTPUser, BreakGlassPassword: cfg.HTTPPassword,
 		PublicURL: cfg.PublicURL, Lang: cfg.File.Office.Language.String(), Location: cfg.Location,
-		Releaser: night, Requeuer: &worker.Requeuer{Enqueue: d.enqueuer}, Log: a.log,
+		Releaser: releaser{night}, Requeuer: &worker.Requeuer{Enqueue: d.enqueuer}, Log: a.log,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("serve: console: %w", err)
 	}
 	return c, nil
+}
+
+// releaser is the night runner as the console's Releaser: the worker's
+// "not held" is the console's.
+type releaser struct{ n *worker.Night }
+
+func (r releaser) Release(ctx context.Context, night date.Date, who string) error {
+	err := r.n.Release(ctx, night, who)
+	if errors.Is(err, worker.ErrNotHeld) {
+		return fmt.Errorf("%w: %w", console.ErrNotHeld, err)
+	}
+	return err
 }
