@@ -15,7 +15,9 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/iec-almaty/sisnotify/integrations/testenv"
 	"github.com/iec-almaty/sisnotify/jobs/date"
+	"github.com/iec-almaty/sisnotify/migrations"
 	"github.com/iec-almaty/sisnotify/store"
 	"github.com/iec-almaty/sisnotify/templates"
 )
@@ -620,6 +622,21 @@ func checkPage(t *testing.T, name, lang, body string) {
 		id := c[strings.Index(c, "#")+1:]
 		if id == "" || !labels[id] {
 			t.Errorf("%s: %s has no label", name, c)
+		}
+	}
+}
+
+// A console installed before the first night (nothing evaluated yet)
+// shows empty pages, not an error.
+func TestPagesBeforeTheFirstNight(t *testing.T) {
+	db := testenv.New(t, "").Open(t)
+	if _, err := migrations.Up(context.Background(), db.DB); err != nil {
+		t.Fatal(err)
+	}
+	h := newTestConsole(t, db)
+	for _, p := range []string{"/console/", "/console/?new=1", "/console/?overdue=1", "/console/nights", "/console/failed", "/console/audit"} {
+		if resp, body := get(t, h, p); resp.StatusCode != http.StatusOK {
+			t.Errorf("GET %s on an empty database: %d %.300s", p, resp.StatusCode, body)
 		}
 	}
 }

@@ -77,7 +77,7 @@ func (f ConsolePageFilter) where() (string, []any) {
 		conds = append(conds, "o.due_on < $1::date")
 	}
 	if f.New {
-		add("o.opened_on = ?::date", f.LastNight.String())
+		add("o.opened_on = ?::date", consoleDate(f.LastNight))
 	}
 	return strings.Join(conds, " AND "), args
 }
@@ -179,7 +179,7 @@ type ConsolePageCount struct {
 // section, rule and level.
 func (s *Store) ConsolePageTodayCounts(ctx context.Context, f ConsolePageFilter) ([]ConsolePageCount, error) {
 	cond, args := f.where()
-	args = append(args, f.LastNight.String())
+	args = append(args, consoleDate(f.LastNight))
 	q := `SELECT ` + consoleSection + ` AS section, o.rule, o.level, count(*) AS n,
 		count(*) FILTER (WHERE o.due_on < $1::date) AS overdue,
 		count(*) FILTER (WHERE o.opened_on = $` + fmt.Sprint(len(args)) + `::date) AS new
@@ -243,3 +243,12 @@ var errNoRows = sql.ErrNoRows
 
 // isNoRows says whether err is "no rows".
 func isNoRows(err error) bool { return errors.Is(err, errNoRows) }
+
+// consoleDate is d as a query argument: NULL for no date (a database with
+// no night evaluated yet has no last night), never the empty string.
+func consoleDate(d date.Date) any {
+	if d == 0 {
+		return nil
+	}
+	return d.String()
+}
