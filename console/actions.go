@@ -31,13 +31,8 @@ func (h *Handler) actionRoutes() {
 
 // closeObligation closes an obligation handled outside the SIS.
 func (h *Handler) closeObligation(w http.ResponseWriter, r *http.Request) {
-	v := h.actor(w, r)
-	if v == nil {
-		return
-	}
-	id, ok := pathID(r)
+	v, id, ok := h.actionTarget(w, r, "action.err.obligation")
 	if !ok {
-		h.actionError(w, r, http.StatusNotFound, "action.err.obligation")
 		return
 	}
 	reason, key := formReason(r, true)
@@ -67,13 +62,8 @@ func (h *Handler) closeObligation(w http.ResponseWriter, r *http.Request) {
 
 // snoozeObligation holds an obligation's student notices until a date.
 func (h *Handler) snoozeObligation(w http.ResponseWriter, r *http.Request) {
-	v := h.actor(w, r)
-	if v == nil {
-		return
-	}
-	id, ok := pathID(r)
+	v, id, ok := h.actionTarget(w, r, "action.err.obligation")
 	if !ok {
-		h.actionError(w, r, http.StatusNotFound, "action.err.obligation")
 		return
 	}
 	today := h.today()
@@ -118,13 +108,8 @@ func (h *Handler) snoozeObligation(w http.ResponseWriter, r *http.Request) {
 // retryNotice puts a failed notice back on the queue, after its contact
 // was fixed.
 func (h *Handler) retryNotice(w http.ResponseWriter, r *http.Request) {
-	v := h.actor(w, r)
-	if v == nil {
-		return
-	}
-	id, ok := pathID(r)
+	v, id, ok := h.actionTarget(w, r, "action.err.notice")
 	if !ok {
-		h.actionError(w, r, http.StatusNotFound, "action.err.notice")
 		return
 	}
 	reason, key := formReason(r, false)
@@ -217,6 +202,22 @@ func (h *Handler) actor(w http.ResponseWriter, r *http.Request) *Viewer {
 		return nil
 	}
 	return v
+}
+
+// actionTarget is the office viewer of an action and the id in its path;
+// false when the answer was given (403 for anyone but the office, 404 with
+// notFound's words for an id that cannot be one).
+func (h *Handler) actionTarget(w http.ResponseWriter, r *http.Request, notFound string) (*Viewer, int64, bool) {
+	v := h.actor(w, r)
+	if v == nil {
+		return nil, 0, false
+	}
+	id, ok := pathID(r)
+	if !ok {
+		h.actionError(w, r, http.StatusNotFound, notFound)
+		return nil, 0, false
+	}
+	return v, id, true
 }
 
 // pathID is the {id} of the request's path, a positive integer.
