@@ -71,6 +71,11 @@ type Deliverer struct {
 	Location *time.Location
 	// Now replaces time.Now for that date (tests); nil: time.Now.
 	Now func() time.Time
+	// Links, when set, gives every student email the address of the
+	// student page (SISNOTIFY_PUBLIC_URL and SISNOTIFY_LINK_KEYS); nil:
+	// no link. SMS never carry one.
+	Links StudentLinker
+
 	// Observe, when set, counts each attempt's outcome (the /metrics
 	// side); the worker's task handler calls it.
 	Observe DeliveryObserver
@@ -86,6 +91,12 @@ type Deliverer struct {
 // ClaimOwner is the identity a claim records; *store.Owner implements it.
 type ClaimOwner interface {
 	ID() int64
+}
+
+// StudentLinker makes the address of the student page for the email of
+// a notice (package studentpage's Linker).
+type StudentLinker interface {
+	StudentLink(studentID string, noticeID int64, night date.Date) string
 }
 
 // DeliveryObserver counts delivery outcomes by channel.
@@ -339,6 +350,9 @@ func (d *Deliverer) send(ctx context.Context, n *store.ClaimedNotice) (provider 
 	}
 	switch n.Channel {
 	case "email":
+		if d.Links != nil && n.Audience == templates.AudienceStudent {
+			tn.Link = d.Links.StudentLink(n.StudentID, n.NoticeID, date.Date(n.Night))
+		}
 		r, err := d.Templates.Notice(tn)
 		if err != nil {
 			return "", false, lang, d.Templates.Version(), "", fmt.Errorf("render: %w", err)

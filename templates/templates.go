@@ -130,6 +130,10 @@ type Notice struct {
 	// own, so a staff notice may say the student is told separately.
 	StudentNotified bool
 
+	// Link is the student page's address (SISNOTIFY_PUBLIC_URL + "/s/" +
+	// a signed token) that a student's email ends with; empty: none.
+	Link string
+
 	Office Office
 }
 
@@ -464,6 +468,7 @@ type noticeView struct {
 	FacultyName, DeanName, VisaRegime, SubjectID string
 	Reason, StudentEmail, StudentPhone           string
 	OfficeUrgent, StudentNotified                bool
+	Link                                         string
 	Office                                       Office
 
 	Name        string // given and family name
@@ -486,7 +491,7 @@ func (s *Set) view(n Notice) (noticeView, error) {
 	n.Office = n.Office.in(n.Lang)
 	for _, f := range []*string{&n.Rule, &n.Audience, &n.StudentID, &n.GivenName, &n.FamilyName,
 		&n.FacultyName, &n.DeanName, &n.VisaRegime, &n.SubjectID,
-		&n.Reason, &n.StudentEmail, &n.StudentPhone, &n.Office.University,
+		&n.Reason, &n.StudentEmail, &n.StudentPhone, &n.Link, &n.Office.University,
 		&n.Office.Name, &n.Office.Address, &n.Office.Hours, &n.Office.Phone, &n.Office.Email} {
 		*f = cleanField(*f)
 	}
@@ -508,7 +513,7 @@ func (s *Set) view(n Notice) (noticeView, error) {
 		StudentID: n.StudentID, GivenName: n.GivenName, FamilyName: n.FamilyName,
 		FacultyName: n.FacultyName, DeanName: n.DeanName, VisaRegime: n.VisaRegime, SubjectID: n.SubjectID,
 		Reason: n.Reason, StudentEmail: n.StudentEmail, StudentPhone: n.StudentPhone,
-		OfficeUrgent: n.OfficeUrgent, StudentNotified: n.StudentNotified,
+		OfficeUrgent: n.OfficeUrgent, StudentNotified: n.StudentNotified, Link: n.Link,
 		Office:    n.Office,
 		Name:      strings.TrimSpace(n.GivenName + " " + n.FamilyName),
 		RuleTitle: s.RuleTitle(n.Lang, n.Rule),

@@ -27,6 +27,10 @@ const MonitoringPath = "/monitoring"
 // ConsolePath is where the office console is served (package console).
 const ConsolePath = "/console/"
 
+// StudentPagePath is where the student page is served (package
+// studentpage).
+const StudentPagePath = "/s/"
+
 // HTTPOptions configure the HTTP side of `sisnotify serve`.
 type HTTPOptions struct {
 	// Addr is the listen address (SISNOTIFY_HTTP_ADDR); default
@@ -58,7 +62,10 @@ type HTTPOptions struct {
 	ScrapeTimeout time.Duration
 	// Console, when set, serves the office console under ConsolePath.
 	Console http.Handler
-	Log     *slog.Logger
+	// StudentPage, when set, serves the student page under
+	// StudentPagePath.
+	StudentPage http.Handler
+	Log         *slog.Logger
 
 	// now replaces time.Now for the scrape cache (tests).
 	now func() time.Time
@@ -71,6 +78,7 @@ type HTTPOptions struct {
 //	/metrics      Prometheus exposition
 //	/monitoring/  the asynq monitoring UI, read-only, behind basic auth
 //	/console/     the office console, when HTTPOptions.Console is set
+//	/s/           the student page, when HTTPOptions.StudentPage is set
 //
 // Every other path is 404. HTTP is also an http.Handler (for tests).
 type HTTP struct {
@@ -188,6 +196,9 @@ func newHTTP(o HTTPOptions) (*HTTP, error) {
 	}
 	if o.Console != nil {
 		mux.Handle(ConsolePath, o.Console)
+	}
+	if o.StudentPage != nil {
+		mux.Handle(StudentPagePath, o.StudentPage)
 	}
 	h.handler = mux
 	h.srv = &http.Server{

@@ -16,6 +16,7 @@ import (
 	"github.com/iec-almaty/sisnotify/integrations/mail"
 	"github.com/iec-almaty/sisnotify/integrations/sms"
 	"github.com/iec-almaty/sisnotify/jobs/config"
+	"github.com/iec-almaty/sisnotify/studentpage"
 )
 
 // Config is the whole configuration of a command, parsed and validated
@@ -60,6 +61,11 @@ type Config struct {
 	// PublicURL is the base URL the service is reached under (the
 	// console's sign-in returns there); empty: each request's own host.
 	PublicURL string
+	// LinkKeys sign and verify the student page's links
+	// (SISNOTIFY_LINK_KEYS, comma-separated, each at least 32 bytes): the
+	// first signs, every one verifies. With PublicURL they turn on the
+	// links in student emails and the page at /s/; without, both are off.
+	LinkKeys [][]byte
 	// OIDC is the university's single sign-on for the console (all three
 	// of SISNOTIFY_OIDC_ISSUER, _CLIENT_ID, _CLIENT_SECRET, or none).
 	OIDCIssuer, OIDCClientID, OIDCClientSecret string
@@ -263,6 +269,11 @@ func loadConfig(lookup func(string) (string, bool), n need) (*Config, error) {
 	if c.PublicURL != "" {
 		check(checkHTTP("SISNOTIFY_PUBLIC_URL", c.PublicURL))
 	}
+	if c.LinkKeys, err = linkKeys(e.str("SISNOTIFY_LINK_KEYS", "", &errs)); err != nil {
+		check(err)
+	} else if len(c.LinkKeys) > 0 && c.PublicURL == "" {
+		check(configErr("SISNOTIFY_LINK_KEYS needs SISNOTIFY_PUBLIC_URL: the links in student emails start with it"))
+	}
 	if !e.bad["SISNOTIFY_CONFIG"] {
 		c.File, err = config.Load(c.ConfigPath)
 		var fileErrs config.Errors
@@ -287,6 +298,25 @@ func loadConfig(lookup func(string) (string, bool), n need) (*Config, error) {
 		return nil, &ConfigError{Msg: strings.Join(errs, "\n")}
 	}
 	return c, nil
+}
+
+// linkKeys parses SISNOTIFY_LINK_KEYS: comma-separated secrets of at
+// least studentpage.MinKeyLen bytes each. Its errors say which key (by
+// position) and how long it is, never what it is.
+func linkKeys(v string) ([][]byte, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	parts := strings.Split(v, ",")
+	keys := make([][]byte, 0, len(parts))
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		if len(p) < studentpage.MinKeyLen {
+			return nil, configErr("SISNOTIFY_LINK_KEYS: key %d of %d is %d bytes; want at least %d (e.g. openssl rand -base64 48)", i+1, len(parts), len(p), studentpage.MinKeyLen)
+		}
+		keys = append(keys, []byte(p))
+	}
+	return keys, nil
 }
 
 // scheduleNote says so when the schedule activates more than once on some

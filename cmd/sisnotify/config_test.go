@@ -74,6 +74,9 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"OIDC issuer without client", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_OIDC_ISSUER": "https://sso.uni.example/realms/staff", "SISNOTIFY_OIDC_CLIENT_SECRET": "s3cret-pw"}, []string{"migrate"}, "SISNOTIFY_OIDC_CLIENT_ID"},
 		{"OIDC issuer not a URL", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_OIDC_ISSUER": "sso.uni.example", "SISNOTIFY_OIDC_CLIENT_ID": "sisnotify", "SISNOTIFY_OIDC_CLIENT_SECRET": "s3cret-pw"}, []string{"migrate"}, "SISNOTIFY_OIDC_ISSUER"},
 		{"public URL not a URL", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_PUBLIC_URL": "notify.uni.example"}, []string{"migrate"}, "SISNOTIFY_PUBLIC_URL"},
+		{"link key too short", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_PUBLIC_URL": "https://notify.uni.example", "SISNOTIFY_LINK_KEYS": "s3cret-pw"}, []string{"migrate"}, "SISNOTIFY_LINK_KEYS: key 1 of 1 is 9 bytes"},
+		{"second link key too short", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_PUBLIC_URL": "https://notify.uni.example", "SISNOTIFY_LINK_KEYS": strings.Repeat("s3cret-pw", 4) + ",s3cret-pw"}, []string{"migrate"}, "SISNOTIFY_LINK_KEYS: key 2 of 2"},
+		{"link keys without public URL", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_LINK_KEYS": strings.Repeat("s3cret-pw", 4)}, []string{"migrate"}, "SISNOTIFY_LINK_KEYS needs SISNOTIFY_PUBLIC_URL"},
 		{"bad staff email", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_STAFF_EMAILS": "ann@uni.example, nonsense"}, []string{"migrate"}, "SISNOTIFY_STAFF_EMAILS: entry 2"},
 		{"missing config file", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_CONFIG": "/nonexistent/sisnotify.yaml"}, []string{"migrate"}, "SISNOTIFY_CONFIG"},
 		{"secret file missing", map[string]string{"SISNOTIFY_DB_URL_FILE": "/nonexistent/db-url"}, []string{"migrate"}, "SISNOTIFY_DB_URL_FILE"},
@@ -124,6 +127,40 @@ func TestSecretsFromFiles(t *testing.T) {
 	}
 	if c.DBURL != goodPG || c.HTTPPassword != "hunter2" {
 		t.Errorf("read %q / %q from files", c.DBURL, c.HTTPPassword)
+	}
+}
+
+// TestLinkKeys: SISNOTIFY_LINK_KEYS is comma-separated (spaces around a
+// key ignored), the first key first, also from a file; PUBLIC_URL alone
+// is valid (the console's sign-in) and leaves the links off.
+func TestLinkKeys(t *testing.T) {
+	k1, k2 := strings.Repeat("a", 32), strings.Repeat("b", 48)
+	f := filepath.Join(t.TempDir(), "link-keys")
+	if err := os.WriteFile(f, []byte(k1+", "+k2+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, env := range map[string]map[string]string{
+		"value": {"SISNOTIFY_LINK_KEYS": k1 + " , " + k2},
+		"file":  {"SISNOTIFY_LINK_KEYS_FILE": f},
+	} {
+		env["SISNOTIFY_DB_URL"], env["SISNOTIFY_PUBLIC_URL"] = goodPG, "https://notify.uni.example/"
+		c, err := loadConfig(envOf(env), need{db: true})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if len(c.LinkKeys) != 2 || string(c.LinkKeys[0]) != k1 || string(c.LinkKeys[1]) != k2 {
+			t.Errorf("%s: keys = %q", name, c.LinkKeys)
+		}
+		if k, err := linksOf(c); err != nil || k == nil {
+			t.Errorf("%s: linksOf = %v, %v", name, k, err)
+		}
+	}
+	c, err := loadConfig(envOf(map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_PUBLIC_URL": "https://notify.uni.example"}), need{db: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k, err := linksOf(c); k != nil || err != nil {
+		t.Errorf("PUBLIC_URL without keys: linksOf = %v, %v; want no links", k, err)
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/jobs/config"
 	"github.com/iec-almaty/sisnotify/store"
+	"github.com/iec-almaty/sisnotify/studentpage"
 	"github.com/iec-almaty/sisnotify/templates"
 	"github.com/iec-almaty/sisnotify/worker"
 )
@@ -41,6 +42,21 @@ type delivery struct {
 	deliverer *jobs.Deliverer
 	enqueuer  *worker.Enqueuer
 	mail      mail.Sender
+	// links sign the student page's links; nil: no links, no page.
+	links *studentpage.Keys
+}
+
+// linksOf is the student page's keys: nil unless both SISNOTIFY_PUBLIC_URL
+// and SISNOTIFY_LINK_KEYS are set.
+func linksOf(cfg *Config) (*studentpage.Keys, error) {
+	if cfg.PublicURL == "" || len(cfg.LinkKeys) == 0 {
+		return nil, nil
+	}
+	k, err := studentpage.NewKeys(cfg.LinkKeys...)
+	if err != nil {
+		return nil, &ConfigError{Msg: "SISNOTIFY_LINK_KEYS: " + err.Error()}
+	}
+	return k, nil
 }
 
 func newDelivery(a *app, cfg *Config, file *config.File, db *sqlx.DB) (*delivery, error) {
@@ -84,6 +100,13 @@ func newDelivery(a *app, cfg *Config, file *config.File, db *sqlx.DB) (*delivery
 		return nil, fmt.Errorf("deliver: %w", err)
 	}
 	d.deliverer.Owner = d.owner
+	if d.links, err = linksOf(cfg); err != nil {
+		d.Close()
+		return nil, err
+	}
+	if d.links != nil {
+		d.deliverer.Links = studentpage.Linker{Base: cfg.PublicURL, Keys: d.links}
+	}
 	d.enqueuer = &worker.Enqueuer{DB: db, Queue: d.queue, MaxRetry: worker.MaxRetry, Quiet: cfg.QuietHours, Location: cfg.Location, Log: a.log}
 	return d, nil
 }

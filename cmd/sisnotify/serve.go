@@ -11,6 +11,7 @@ import (
 	"github.com/iec-almaty/sisnotify/integrations/sis"
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/jobs/date"
+	"github.com/iec-almaty/sisnotify/studentpage"
 	"github.com/iec-almaty/sisnotify/worker"
 	"github.com/jmoiron/sqlx"
 )
@@ -68,9 +69,13 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	page, err := newStudentPage(a, cfg, db, d)
+	if err != nil {
+		return err
+	}
 	http := worker.NewHTTP(worker.HTTPOptions{
 		Addr: cfg.HTTPAddr, User: cfg.HTTPUser, Password: cfg.HTTPPassword,
-		DB: db, Redis: d.rdb, Metrics: metrics, Console: cons, Log: a.log,
+		DB: db, Redis: d.rdb, Metrics: metrics, Console: cons, StudentPage: page, Log: a.log,
 	})
 	if err := http.Start(ctx); err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -127,6 +132,27 @@ func newConsole(a *app, cfg *Config, db *sqlx.DB, d *delivery, night *worker.Nig
 		return nil, fmt.Errorf("serve: console: %w", err)
 	}
 	return c, nil
+}
+
+// newStudentPage is the student page at /s/ over serve's database, Redis
+// (its rate limit) and mail sender (the confirmations of reports); nil
+// (no /s/) unless SISNOTIFY_PUBLIC_URL and SISNOTIFY_LINK_KEYS are both
+// set.
+func newStudentPage(a *app, cfg *Config, db *sqlx.DB, d *delivery) (http.Handler, error) {
+	if d.links == nil {
+		if cfg.PublicURL != "" {
+			a.log.Info("student page off: SISNOTIFY_LINK_KEYS is not set")
+		}
+		return nil, nil
+	}
+	p, err := studentpage.New(studentpage.Options{
+		DB: db, Redis: d.rdb, Keys: d.links, Templates: d.deliverer.Templates, Office: d.deliverer.Office,
+		Mail: d.mail, Location: cfg.Location, Log: a.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("serve: student page: %w", err)
+	}
+	return p, nil
 }
 
 // releaser is the night runner as the console's Releaser: the worker's
