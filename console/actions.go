@@ -27,6 +27,7 @@ func (h *Handler) actionRoutes() {
 	h.mux.Handle("POST /console/obligations/{id}/snooze", h.officeOnly(h.snoozeObligation))
 	h.mux.Handle("POST /console/notices/{id}/retry", h.officeOnly(h.retryNotice))
 	h.mux.Handle("POST /console/nights/{night}/release", h.officeOnly(h.releaseNight))
+	h.reportRoutes()
 }
 
 // closeObligation closes an obligation handled outside the SIS.

@@ -144,7 +144,7 @@ func (h *Handler) newPage(r *http.Request, nav, titleKey string) *page {
 	lang := h.langOf(r, v)
 	p := &page{Viewer: v, Lang: lang, Nav: nav, Back: r.URL.RequestURI(), loc: h.opt.Location, num: message.NewPrinter(language.Make(lang))}
 	p.Title = p.T(titleKey)
-	if d := r.URL.Query().Get("done"); slices.Contains([]string{"close", "snooze", "retry", "release"}, d) {
+	if d := r.URL.Query().Get("done"); slices.Contains([]string{"close", "snooze", "retry", "release", "report-confirm", "report-reject"}, d) {
 		p.Done = d
 	}
 	return p

@@ -23,7 +23,8 @@ type studentPage struct {
 	Notices     []studentNotice
 	Problems    []store.ConsolePageProblem
 	Audit       []store.ConsolePageAuditRow
-	CanRetry    bool // the office, and the console can re-queue notices
+	Reports     []store.ReportRow // open, newest first
+	CanRetry    bool              // the office, and the console can re-queue notices
 }
 
 // studentObligation is an obligation with its steps.
@@ -110,6 +111,10 @@ func (h *Handler) studentPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if p.Audit, err = h.store.ConsolePageStudentAudit(ctx, id, studentAuditRows); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if p.Reports, err = h.store.ReportsOpenOfStudent(ctx, id); err != nil {
 		h.fail(w, r, err)
 		return
 	}

@@ -174,6 +174,7 @@ type digestRecipient struct {
 	items                     []*digestItem
 	moot                      []*digestItem // office digests: closed as moot since the previous one
 	closed                    []*digestItem // office digests: closed by the office since the previous one
+	reported                  []*digestItem // office digests: the students' open reports, newest first
 }
 
 // officeLists is what only the office digest shows below the obligations.
@@ -318,10 +319,14 @@ func (d *Digest) load(ctx context.Context, night date.Date) ([]*digestRecipient,
 		if err != nil {
 			return nil, nil, wrap("closed by the office", err)
 		}
+		reported, err := loadReported(ctx, tx)
+		if err != nil {
+			return nil, nil, wrap("reports", err)
+		}
 		for i, addr := range d.OfficeEmails {
 			r := &digestRecipient{
 				key: keys[i], audience: templates.AudienceOffice,
-				addr: strings.TrimSpace(addr), lang: d.officeLang(), items: office,
+				addr: strings.TrimSpace(addr), lang: d.officeLang(), items: office, reported: reported,
 			}
 			for _, it := range moot {
 				if it.ClosedOn > int32(since[i]) {
@@ -380,6 +385,24 @@ func newDigestItem(items *[]*digestItem) func() *store.DigestItem {
 		*items = append(*items, it)
 		return &it.DigestItem
 	}
+}
+
+// loadReported returns the students' open reports, newest first, as
+// rows of the office digest's section of what students reported: Reason
+// is the report's kind, Due its date, SubjectID "R<report id>".
+func loadReported(ctx context.Context, tx *store.DigestRead) ([]*digestItem, error) {
+	rows, err := tx.ReportsForDigest(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*digestItem, len(rows))
+	for i, r := range rows {
+		out[i] = &digestItem{DigestItem: store.DigestItem{
+			ID: -r.ID, Rule: r.Rule, StudentID: r.StudentID, SubjectID: "R" + strconv.FormatInt(r.ID, 10),
+			Due: r.ReportedOn, Name: r.Name, Faculty: r.Faculty, Reason: r.Kind,
+		}}
+	}
+	return out, nil
 }
 
 // loadMoot returns the obligations closed as moot that the office digests
@@ -718,8 +741,11 @@ func (d *Digest) sections(night date.Date, r *digestRecipient) []*digestSection 
 	}
 	byKind[templates.SectionMoot].items = slices.Clone(r.moot)
 	byKind[templates.SectionClosed].items = slices.Clone(r.closed)
+	byKind[templates.SectionReported].items = slices.Clone(r.reported)
 	for _, s := range out {
-		sortMostUrgent(s.items)
+		if s.kind != templates.SectionReported { // newest first, as loaded
+			sortMostUrgent(s.items)
+		}
 		for _, it := range s.items {
 			if s.count[it.Rule] == 0 {
 				s.rules = append(s.rules, it.Rule)
@@ -796,7 +822,7 @@ func (d *Digest) csv(night date.Date, r *digestRecipient, secs []*digestSection,
 	if err != nil {
 		return nil, err
 	}
-	total, written := len(r.items)+len(r.moot)+len(r.closed), 0
+	total, written := len(r.items)+len(r.moot)+len(r.closed)+len(r.reported), 0
 	for _, s := range secs {
 		index := make(map[string]int, len(s.rules))
 		for i, rule := range s.rules {
@@ -863,6 +889,10 @@ func (d *Digest) digestRow(night date.Date, lang, section string, it *digestItem
 		StudentID: it.StudentID, SubjectID: it.SubjectID, Name: it.Name, Faculty: it.Faculty,
 		Due: date.Date(it.Due), DaysOverdue: night.Sub(date.Date(it.Due)), Level: it.Level, Steps: d.steps(it.Rule),
 		Section: section,
+	}
+	if section == templates.SectionReported {
+		row.Reported, row.DaysOverdue, row.Level, row.Steps = it.Reason, 0, 0, 0
+		return row
 	}
 	if section == templates.SectionMoot || section == templates.SectionClosed {
 		row.Reason, row.ClosedOn = it.Reason, date.Date(it.ClosedOn)

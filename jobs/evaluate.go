@@ -43,6 +43,8 @@ type EvalResult struct {
 	Duration     time.Duration `json:"duration_ns"`
 }
 
+var discardLog = slog.New(slog.DiscardHandler)
+
 // ErrPastNight is returned when asked to record a night earlier than one
 // already recorded: obligations only move forward. A dry run may preview
 // any date.
@@ -55,7 +57,7 @@ func (e *Evaluate) Run(ctx context.Context, conn *sql.Conn, asOf date.Date, dryR
 	res.AsOf = asOf.String()
 	log := e.Log
 	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+		log = discardLog
 	}
 	ev := store.NewEvaluation(conn)
 	if !dryRun {
@@ -74,7 +76,11 @@ func (e *Evaluate) Run(ctx context.Context, conn *sql.Conn, asOf date.Date, dryR
 	if err := ev.CreateStage(ctx); err != nil {
 		return res, err
 	}
-	if res.Students, res.Reached, err = e.evaluateAll(ctx, ev, engine, asOf); err != nil {
+	reps, err := e.loadReports(ctx, ev, engine.Calendar(), asOf)
+	if err != nil {
+		return res, err
+	}
+	if res.Students, res.Reached, err = e.evaluateAll(ctx, ev, engine, reps, asOf); err != nil {
 		return res, err
 	}
 	// On a failure res still counts what was recorded before it.
@@ -83,6 +89,15 @@ func (e *Evaluate) Run(ctx context.Context, conn *sql.Conn, asOf date.Date, dryR
 	res.StepsDue, res.StepsSkipped, res.Notices = rec.StepsDue, rec.StepsSkipped, rec.Notices
 	if err != nil {
 		return res, err
+	}
+	settled, err := ev.ReportsSettle(ctx, asOf, reps.lapsed)
+	res.Notices += settled.Notices
+	if err != nil {
+		return res, err
+	}
+	if settled != (store.ReportsSettled{}) {
+		log.InfoContext(ctx, "evaluate reports", "as_of", res.AsOf, "paused", len(reps.paused), "lapsed", settled.Lapsed,
+			"confirmed", settled.Confirmed, "resumed_notices", settled.Notices)
 	}
 	if res.Open, err = ev.OpenObligations(ctx); err != nil {
 		return res, err
@@ -126,7 +141,7 @@ func (e *Evaluate) engine(ctx context.Context, ev *store.Evaluation, log *slog.L
 // evaluateAll streams students with their travel requests (both in
 // student_id order) through the engine and stages the open, reached
 // obligations with COPY.
-func (e *Evaluate) evaluateAll(ctx context.Context, ev *store.Evaluation, engine *rules.Engine, asOf date.Date) (students, open int64, err error) {
+func (e *Evaluate) evaluateAll(ctx context.Context, ev *store.Evaluation, engine *rules.Engine, reps *studentReports, asOf date.Date) (students, open int64, err error) {
 	if err := ev.OpenCursors(ctx); err != nil {
 		return 0, 0, err
 	}
@@ -154,6 +169,7 @@ func (e *Evaluate) evaluateAll(ctx context.Context, ev *store.Evaluation, engine
 			travels = append(travels, ts)
 		}
 		for i := range batch {
+			reps.apply(&batch[i])
 			out = engine.Evaluate(batch[i], travels[i], asOf, out[:0])
 			for j := range out {
 				ev.Stage(&out[j])

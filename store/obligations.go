@@ -28,6 +28,8 @@ type Evaluation struct {
 	// by Stage and sent by CopyStaged.
 	line  pgcopy.Line
 	lines [][]byte
+	// only is the one student of NewStudentEvaluation, "" for all.
+	only string
 }
 
 // NewEvaluation returns the evaluation on conn, which is in a transaction
@@ -90,7 +92,7 @@ func (ev *Evaluation) CreateStage(ctx context.Context) error {
 		due_on date, level int, step_on date, repeat_every int, actions int, moot text) ON COMMIT DROP`); err != nil {
 		return fmt.Errorf("evaluate: %w", err)
 	}
-	return nil
+	return ev.reportsCreateStage(ctx)
 }
 
 // evalDayNums is the dayNum of each column, as one text column of day
@@ -114,14 +116,14 @@ func (ev *Evaluation) OpenCursors(ctx context.Context) error {
 		       coalesce(preferred_language, ''), email IS NOT NULL, phone IS NOT NULL, `+
 		evalDayNums("passport_expires_on", "planned_entry_on", "invitation_docs_on", "entered_on", "office_check_in_on",
 			"registered_on", "registration_expires_on", "extension_requested_on", "moved_on", "address_registered_on")+`
-		FROM sisnotify.students WHERE removed_at IS NULL ORDER BY student_id`); err != nil {
+		FROM sisnotify.students WHERE removed_at IS NULL`+ev.onlyStudent("student_id")+` ORDER BY student_id`); err != nil {
 		return fmt.Errorf("evaluate: %w", err)
 	}
 	if _, err := ev.conn.ExecContext(ctx, `DECLARE eval_travel NO SCROLL CURSOR FOR
 		SELECT request_id, student_id, coalesce(kind, ''),
 		       `+evalDayNums("submitted_on", "departure_on", "return_on", "departed_on", "returned_on", "return_check_in_on")+`,
 		       coalesce(dean_decision, ''), exit_visa_ready, cancelled
-		FROM sisnotify.travel_requests WHERE removed_at IS NULL ORDER BY student_id, request_id`); err != nil {
+		FROM sisnotify.travel_requests WHERE removed_at IS NULL`+ev.onlyStudent("student_id")+` ORDER BY student_id, request_id`); err != nil {
 		return fmt.Errorf("evaluate: %w", err)
 	}
 	return nil

@@ -82,7 +82,7 @@ func (ev *Evaluation) Record(ctx context.Context, asOf date.Date, staleAfter int
 		        WHEN EXISTS (SELECT 1 FROM eval_obligations e WHERE e.rule = o.rule AND e.subject_id = o.subject_id AND e.moot IS NULL)
 		            THEN '`+CloseNewAnchor+`'
 		        ELSE coalesce((SELECT min(e.moot) FROM eval_obligations e WHERE e.rule = o.rule AND e.subject_id = o.subject_id), '`+CloseResolved+`') END
-		WHERE o.closed_at IS NULL
+		WHERE o.closed_at IS NULL`+ev.onlyStudent("o.student_id")+`
 		  AND NOT EXISTS (SELECT 1 FROM eval_obligations e WHERE e.rule = o.rule AND e.subject_id = o.subject_id AND e.anchor = o.anchor AND e.moot IS NULL)`, night); err != nil {
 		return res, err
 	}
@@ -102,7 +102,7 @@ func (ev *Evaluation) Record(ctx context.Context, asOf date.Date, staleAfter int
 			INSERT INTO sisnotify.obligation_steps (obligation_id, level, repeat, status, recorded_on)
 			SELECT o.obligation_id, o.level, o.repeat, '`+string(StepDue)+`', $1
 			FROM sisnotify.obligations o
-			WHERE o.closed_at IS NULL AND o.last_seen_on = $1
+			WHERE o.closed_at IS NULL AND o.last_seen_on = $1`+ev.onlyStudent("o.student_id")+`
 			ON CONFLICT (obligation_id, level, repeat) DO NOTHING
 			RETURNING obligation_id, level, repeat)
 		INSERT INTO eval_due
@@ -137,37 +137,53 @@ func (ev *Evaluation) Record(ctx context.Context, asOf date.Date, staleAfter int
 	// for it (NoticesToGo); the claim is what keeps it from going before
 	// the date in the university's zone (noticeNotSnoozed), and this
 	// database's midnight of that date is near enough for the count.
-	for _, n := range evalNoticeRecipients {
+	c, err := ev.insertStepNotices(ctx, "eval_due", night, officeEmails, evalNoticeRecipients)
+	res.Notices += c
+	if err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// insertStepNotices creates the notices of the steps in the table from
+// (obligation_id, level, repeat, stale: eval_due or one of its shape) for
+// the recipients, and returns how many it created.
+func (ev *Evaluation) insertStepNotices(ctx context.Context, from, night string, officeEmails []string, recipients []struct{ what, q string }) (int64, error) {
+	var created int64
+	for _, n := range recipients {
 		args := []any{night}
 		if n.what == "office urgent" {
 			args = append(args, pq.Array(officeEmails))
 		}
-		c, err := exec(n.what+" notices", `
+		r, err := ev.conn.ExecContext(ctx, `
 			INSERT INTO sisnotify.notices (notice_key, obligation_id, rule, level, repeat, student_id, subject_id, audience, channel, recipient, language, due_on, night, not_before)
 			SELECT o.rule || '/' || o.subject_id || '/' || o.anchor || '/L' || d.level || '/R' || d.repeat || '/' || r.role || '/' || r.channel,
 			       o.obligation_id, o.rule, d.level, d.repeat, o.student_id, o.subject_id, r.audience, r.channel, r.recipient, r.lang, o.due_on, $1,
 			       CASE WHEN r.audience = 'student' AND o.snoozed_until > $1::date THEN o.snoozed_until::timestamptz END
-			FROM eval_due d
+			FROM `+from+` d
 			JOIN sisnotify.obligations o ON o.obligation_id = d.obligation_id
 			CROSS JOIN LATERAL (`+n.q+`) AS r(audience, channel, role, recipient, lang)
 			ON CONFLICT (notice_key) DO NOTHING`, args...)
 		if err != nil {
-			return res, err
+			return created, fmt.Errorf("evaluate: %s notices: %w", n.what, err)
 		}
-		res.Notices += c
+		c, _ := r.RowsAffected()
+		created += c
 	}
-	return res, nil
+	return created, nil
 }
 
 // evalNoticeRecipients are the recipients of a due step's notices, by
 // kind, in the order their notices are created: each query yields
 // (audience, channel, role, recipient, lang) for the step d of the
-// obligation o; the office's takes the office addresses as $2.
+// obligation o; the office's takes the office addresses as $2. A student
+// notice of an obligation whose student reported it done is not created
+// while the report pauses it (eval_paused).
 var evalNoticeRecipients = []struct{ what, q string }{
 	{"student email", `SELECT 'student', 'email', 'student', s.email, s.preferred_language FROM sisnotify.students s
-			WHERE s.student_id = o.student_id AND s.email IS NOT NULL AND o.actions & ` + strconv.FormatInt(int64(rules.StudentEmail), 10) + ` <> 0`},
+			WHERE s.student_id = o.student_id AND s.email IS NOT NULL AND o.actions & ` + strconv.FormatInt(int64(rules.StudentEmail), 10) + ` <> 0` + reportsNotPaused},
 	{"student sms", `SELECT 'student', 'sms', 'student', s.phone, s.preferred_language FROM sisnotify.students s
-			WHERE s.student_id = o.student_id AND s.phone IS NOT NULL AND o.actions & ` + strconv.Itoa(int(rules.StudentSMS)) + ` <> 0`},
+			WHERE s.student_id = o.student_id AND s.phone IS NOT NULL AND o.actions & ` + strconv.Itoa(int(rules.StudentSMS)) + ` <> 0` + reportsNotPaused},
 	{"office urgent", `SELECT 'office', 'email', 'office' || a.n, a.addr, NULL FROM unnest($2::text[]) WITH ORDINALITY AS a(addr, n)
 			WHERE NOT d.stale AND o.actions & ` + strconv.Itoa(int(rules.OfficeUrgent)) + ` <> 0`},
 	{"dean email", `SELECT 'dean', 'email', 'dean-' || f.faculty_id, f.dean_email, f.dean_language

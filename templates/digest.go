@@ -201,6 +201,10 @@ type DigestRow struct {
 	// Section is the row's section; "": SectionOf (or SectionMoot with a
 	// Reason).
 	Section string
+	// Reported is the kind of a student's report (SectionReported: done,
+	// lost-documents, address-changed, status-changed), reported on Due;
+	// "" for an obligation.
+	Reported string
 }
 
 // FailedNotice is a notice that failed permanently.
@@ -704,6 +708,9 @@ func (c *DigestCSV) Row(rule string, r DigestRow) error {
 	}
 	if r.FoundLate {
 		c.rec[11] = c.late
+	}
+	if r.Reported != "" {
+		c.rec[12] = csvText(r.Reported)
 	}
 	if r.Reason != "" {
 		reason := c.reasons[r.Reason]

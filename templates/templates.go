@@ -177,6 +177,9 @@ var builtinSteps = map[string]int{
 	"return-check-in":      3,
 	"address-registration": 3,
 	"break-briefing":       1,
+	"welcome":              1,
+	"document-loss":        2,
+	"status-change":        2,
 }
 
 // required blocks of a notice file, by audience.

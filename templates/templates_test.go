@@ -84,7 +84,7 @@ func sample(rule, audience, lang string, level, offset int) Notice {
 		n.Departure = due.AddDays(-30)
 	case "address-registration":
 		n.Anchor = due.AddDays(-2)
-	case "break-briefing":
+	case "break-briefing", "welcome", "document-loss", "status-change":
 		n.Anchor = due
 	}
 	switch rule {
@@ -1101,6 +1101,20 @@ func TestGolden(t *testing.T) {
 		notice("kk-return-check-in-student-found-late", "return-check-in", AudienceStudent, "kk", 3, 40, stu(urgent)),
 		notice("kk-address-registration-student-due-today", "address-registration", AudienceStudent, "kk", 2, 0, stu(urgent)),
 		notice("kk-term-travel-limit-student", "term-travel-limit", AudienceStudent, "kk", 1, -5, stu()),
+		// The rules of arrival and of the students' reports: their days are
+		// the entry or the report's (due = anchor).
+		notice("en-welcome-student", "welcome", AudienceStudent, "en", 1, 0, stu()),
+		notice("ru-welcome-student", "welcome", AudienceStudent, "ru", 1, 2, stu()),
+		notice("kk-welcome-student", "welcome", AudienceStudent, "kk", 1, 0, stu()),
+		notice("en-document-loss-student", "document-loss", AudienceStudent, "en", 1, 0, stu(urgent)),
+		notice("ru-document-loss-student-reminder", "document-loss", AudienceStudent, "ru", 2, 5, stu()),
+		notice("kk-document-loss-student", "document-loss", AudienceStudent, "kk", 1, 0, stu(urgent)),
+		notice("en-document-loss-office", "document-loss", AudienceOffice, "en", 1, 0, func(n *Notice) { n.OfficeUrgent, n.StudentNotified = true, true }),
+		notice("ru-document-loss-office", "document-loss", AudienceOffice, "ru", 1, 0, func(n *Notice) { n.OfficeUrgent, n.StudentNotified = true, true }),
+		notice("kk-document-loss-office", "document-loss", AudienceOffice, "kk", 1, 0, func(n *Notice) { n.OfficeUrgent, n.StudentNotified = true, true }),
+		notice("en-status-change-office", "status-change", AudienceOffice, "en", 1, 0, urgent),
+		notice("ru-status-change-office", "status-change", AudienceOffice, "ru", 1, 0, urgent),
+		notice("kk-status-change-office-reminder", "status-change", AudienceOffice, "kk", 2, 7, nil),
 		// An unknown language is English.
 		notice("fr-registration-student-falls-back-to-en", "registration", AudienceStudent, "fr", 1, -3, stu()),
 		digest("en-office-digest-nothing-overdue", Digest{Lang: "en", AsOf: date.MustParse("2026-12-18"), Office: office}),
@@ -1114,6 +1128,10 @@ func TestGolden(t *testing.T) {
 		digest("en-office-digest-cut", sampleCutDigest("en")),
 		digest("ru-office-digest-cut", sampleCutDigest("ru")),
 		digest("kk-office-digest-cut", sampleCutDigest("kk")),
+		// What students reported, newest first.
+		digest("en-office-digest-reported", reportedDigest("en")),
+		digest("ru-office-digest-reported", reportedDigest("ru")),
+		digest("kk-office-digest-reported", reportedDigest("kk")),
 	}
 	// Staff emails (the office's urgent email, the dean's email): see
 	// staff_wording_test.go.
@@ -1241,4 +1259,24 @@ func TestOfficeInTheNoticesLanguage(t *testing.T) {
 			t.Errorf("%s: the English office name is still shown:\n%s", c.lang, out.Text)
 		}
 	}
+}
+
+// reportedDigest is an office digest with nothing overdue and the
+// students' open reports.
+func reportedDigest(lang string) Digest {
+	asOf := date.MustParse("2026-12-18")
+	return Digest{Lang: lang, AsOf: asOf, Office: office, Audience: AudienceOffice, Groups: []DigestGroup{
+		{Rule: "document-loss", Rows: []DigestRow{
+			{StudentID: "S2026-0042", SubjectID: "R12", Name: "<b>O'Brien</b> Liam", Faculty: "Faculty of Economics", Due: asOf, Section: SectionReported, Reported: "lost-documents"},
+		}},
+		{Rule: "registration", Rows: []DigestRow{
+			{StudentID: "S2026-0007", SubjectID: "R11", Name: "Zhang Wei", Faculty: "Faculty of Law", Due: asOf.AddDays(-1), Section: SectionReported, Reported: "done"},
+		}},
+		{Rule: "address-registration", Rows: []DigestRow{
+			{StudentID: "S2026-0101", SubjectID: "R9", Name: "Ali Karimov", Faculty: "Faculty of Law", Due: asOf.AddDays(-2), Section: SectionReported, Reported: "address-changed"},
+		}},
+		{Rule: "status-change", Rows: []DigestRow{
+			{StudentID: "S2025-0311", SubjectID: "R8", Name: "Fatima Yusupova", Faculty: "Faculty of Economics", Due: asOf.AddDays(-3), Section: SectionReported, Reported: "status-changed"},
+		}},
+	}}
 }

@@ -132,8 +132,8 @@ func TestNightRunsOnceHoweverOftenStarted(t *testing.T) {
 	if err := r.db.QueryRow(`SELECT (SELECT count(*) FROM sisnotify.syncs), (SELECT count(DISTINCT recorded_on) FROM sisnotify.obligation_steps), (SELECT count(*) FROM sisnotify.notices)`).Scan(&syncs, &evaluations, &notices); err != nil {
 		t.Fatal(err)
 	}
-	if syncs != 1 || evaluations != 1 || notices != 2 {
-		t.Fatalf("%d syncs, %d evaluations, %d notices; want 1, 1 and 2 (the arrival and registration emails)", syncs, evaluations, notices)
+	if syncs != 1 || evaluations != 1 || notices != 3 {
+		t.Fatalf("%d syncs, %d evaluations, %d notices; want 1, 1 and 3 (the arrival, registration and welcome emails)", syncs, evaluations, notices)
 	}
 	var counts string
 	if err := r.db.Get(&counts, `SELECT counts::text FROM sisnotify.nights WHERE night = '2026-11-25'`); err != nil {

@@ -82,6 +82,9 @@ VALUES ('TODAY', 'T', 'term', '2026-12-15', '2026-12-17', '2026-12-20', 'pending
 		// is sent; 8 days old, the dean's digest lists it instead.
 		"travel-dean-approval 1 ASK7 dean email",
 		"travel-dean-approval 1 ASK8 dean digest",
+		// R7 and R8 entered within 30 days: welcomed once.
+		"welcome 1 R7 student email",
+		"welcome 1 R8 student email",
 	}
 	sort.Strings(want)
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {

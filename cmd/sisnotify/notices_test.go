@@ -39,14 +39,14 @@ func TestFailedNoticesListedAndRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := strings.Split(strings.TrimSpace(list), "\n")
-	if len(lines) != 3 || !strings.Contains(list, "S2") || strings.Contains(list, "S1") || !strings.Contains(list, "permanent") {
-		t.Fatalf("notices --status failed:\n%s\nwant a header and S2's two emails, permanent", list)
+	if len(lines) != 4 || !strings.Contains(list, "S2") || strings.Contains(list, "S1") || !strings.Contains(list, "permanent") {
+		t.Fatalf("notices --status failed:\n%s\nwant a header and S2's three emails (arrival, registration, welcome), permanent", list)
 	}
 	if strings.Contains(list, "bob@") {
 		t.Errorf("the log shows the address:\n%s", list)
 	}
-	if smtp.Count() != 3 { // S1's two emails and the office digest
-		t.Fatalf("SMTP accepted %d, want 3", smtp.Count())
+	if smtp.Count() != 4 { // S1's three emails and the office digest
+		t.Fatalf("SMTP accepted %d, want 4", smtp.Count())
 	}
 
 	// The mailbox is fixed: a new server that accepts it.
@@ -56,8 +56,8 @@ func TestFailedNoticesListedAndRetried(t *testing.T) {
 	if err != nil {
 		t.Fatalf("retry: %v\n%s", err, out)
 	}
-	if !strings.Contains(out, "re-queued 2 failed notices") || fixed.Count() != 2 {
-		t.Fatalf("retry printed:\n%s\nand the fixed server got %d messages, want 2", out, fixed.Count())
+	if !strings.Contains(out, "re-queued 3 failed notices") || fixed.Count() != 3 {
+		t.Fatalf("retry printed:\n%s\nand the fixed server got %d messages, want 3", out, fixed.Count())
 	}
 	if left, _, _ := runCmd(t, env, "notices", "--status", "failed"); !strings.Contains(left, "no notices match") {
 		t.Errorf("failed notices after the retry:\n%s", left)

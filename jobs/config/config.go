@@ -44,6 +44,9 @@
 //	                               # days after its date sends no office
 //	                               # urgent or dean email: the digests list
 //	                               # it, marked "found late" (default 7d)
+//	report_pause: 5wd              # a student's "done" report pauses the
+//	                               # obligation's student notices this many
+//	                               # working days while the office decides
 //	registration:                  # the registration rule's period after
 //	  default: 3d                  # entered_on, per visa regime, in d or wd;
 //	  visa: 3d                     # default is for a missing or unknown regime
@@ -107,7 +110,12 @@ type File struct {
 	// this many days after its date sends no office-urgent or dean email;
 	// the digests list its obligation, marked "found late". Default 7.
 	StaleAfter int
-	rules      []rules.Rule
+	// ReportPause is report_pause in working days: a student's report
+	// that an obligation is done pauses the obligation's student notices
+	// for this many working days from the report's date while the office
+	// has not decided. Default 5.
+	ReportPause int
+	rules       []rules.Rule
 }
 
 // FeedGuard is the feed_guard section: how much a night's SIS may differ
@@ -249,10 +257,11 @@ func ParseQuietHours(s string) (QuietHours, error) {
 // Default is the configuration without a file.
 func Default() *File {
 	return &File{
-		Office:     Office{Language: rules.Russian, OfficeText: OfficeText{Name: "International Office"}},
-		FeedGuard:  FeedGuard{MaxRosterDrop: 0.2, MaxEmptied: 0.2},
-		StaleAfter: DefaultStaleAfter,
-		rules:      rules.Defaults(),
+		Office:      Office{Language: rules.Russian, OfficeText: OfficeText{Name: "International Office"}},
+		FeedGuard:   FeedGuard{MaxRosterDrop: 0.2, MaxEmptied: 0.2},
+		StaleAfter:  DefaultStaleAfter,
+		ReportPause: DefaultReportPause,
+		rules:       rules.Defaults(),
 	}
 }
 
@@ -461,11 +470,16 @@ func (p *parser) list(n *yaml.Node, path, want string) []*yaml.Node {
 // DefaultStaleAfter is stale_after when the file does not set it.
 const DefaultStaleAfter = 7
 
+// DefaultReportPause is report_pause when the file does not set it.
+const DefaultReportPause = 5
+
 func (p *parser) top(n *yaml.Node) {
-	p.mapping(n, "", []string{"office", "sms", "calendar", "registration", "rules", "feed_guard", "stale_after"}, func(key string, _, v *yaml.Node) {
+	p.mapping(n, "", []string{"office", "sms", "calendar", "registration", "rules", "feed_guard", "stale_after", "report_pause"}, func(key string, _, v *yaml.Node) {
 		switch key {
 		case "stale_after":
 			p.staleAfter(v)
+		case "report_pause":
+			p.reportPause(v)
 		case "feed_guard":
 			p.feedGuard(v)
 		case "office":
@@ -543,6 +557,28 @@ func (p *parser) staleAfter(n *yaml.Node) {
 		return
 	}
 	p.file.StaleAfter = v
+}
+
+// reportPause reads report_pause: a number of working days, written 5wd
+// (or 5), from 1 to 30.
+func (p *parser) reportPause(n *yaml.Node) {
+	s, ok := p.scalar(n, "report_pause", "a number of working days such as 5wd")
+	if !ok {
+		return
+	}
+	t := strings.TrimSpace(s)
+	if strings.HasSuffix(t, "wd") {
+		t = strings.TrimSuffix(t, "wd")
+	} else if strings.HasSuffix(t, "d") {
+		p.errorf(n, "report_pause", "%q: the pause is in working days, such as 5wd", s)
+		return
+	}
+	v, err := strconv.Atoi(t)
+	if err != nil || v < 1 || v > 30 {
+		p.errorf(n, "report_pause", "%q: want a number of working days from 1 to 30, such as 5wd", s)
+		return
+	}
+	p.file.ReportPause = v
 }
 
 func (p *parser) feedGuard(n *yaml.Node) {

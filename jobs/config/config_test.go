@@ -102,7 +102,7 @@ rules:
     enabled: false
 `, []string{"config.yaml:4: rules.passport-renewl: unknown rule id (did you mean passport-renewal?) (known: " + known + ")"}},
 		{"unknown top-level key", "office:\n  name: X\nrulez: {}\n",
-			[]string{"config.yaml:3: rulez: unknown key (want office, sms, calendar, registration, rules, feed_guard, stale_after)"}},
+			[]string{"config.yaml:3: rulez: unknown key (want office, sms, calendar, registration, rules, feed_guard, stale_after, report_pause)"}},
 		{"unknown key in a rule", "rules:\n  exit-visa:\n    enable: false\n",
 			[]string{"config.yaml:3: rules.exit-visa.enable: unknown key (want enabled, due, window, steps)"}},
 		{"bad offset unit", `
@@ -393,5 +393,23 @@ office:
 	}
 	if len(o.In) != len(want) || o.In["ru"] != want["ru"] || o.In["kk"] != want["kk"] {
 		t.Errorf("office.In = %+v, want %+v", o.In, want)
+	}
+}
+
+func TestReportPause(t *testing.T) {
+	if d := Default().ReportPause; d != 5 {
+		t.Errorf("default report_pause %d, want 5", d)
+	}
+	for src, want := range map[string]int{"report_pause: 10wd\n": 10, "report_pause: 3\n": 3, "stale_after: 2d\n": 5} {
+		f, err := Parse("s.yaml", []byte(src))
+		if err != nil || f.ReportPause != want {
+			t.Errorf("%q: %v, %v; want %d", src, f, err, want)
+		}
+	}
+	for _, src := range []string{"report_pause: 0wd\n", "report_pause: 5d\n", "report_pause: -1\n", "report_pause: 31wd\n", "report_pause: a week\n", "report_pause: [5]\n"} {
+		_, err := Parse("s.yaml", []byte(src))
+		if err == nil || !strings.Contains(err.Error(), "s.yaml:1: report_pause") {
+			t.Errorf("%q: %v, want an error naming s.yaml:1: report_pause", src, err)
+		}
 	}
 }

@@ -19,6 +19,9 @@ const (
 	ReturnCheckIn       ID = "return-check-in"
 	AddressRegistration ID = "address-registration"
 	BreakBriefing       ID = "break-briefing"
+	Welcome             ID = "welcome"
+	DocumentLoss        ID = "document-loss"
+	StatusChange        ID = "status-change"
 )
 
 // Statuses in scope. graduated, withdrawn and expelled are in no rule's
@@ -177,6 +180,36 @@ var catalog = [...]Rule{
 		Anchor: StartsOn, Due: due("anchor"),
 		Steps: ladder(
 			row("due-21d", "email", "", ""),
+		),
+	},
+	{
+		ID: Welcome, Title: "what every student must know on arrival",
+		Subject: OnStudent, Statuses: statuses(Applicant, Active),
+		Scope:  conds(set(EnteredOn), recent(EnteredOn)), // window 30d
+		Done:   nil,                                      // one step, sent once
+		Anchor: EnteredOn, Due: due("anchor"), Window: days(30),
+		Steps: ladder(
+			row("anchor", "email", "", ""),
+		),
+	},
+	{
+		ID: DocumentLoss, Title: "lost documents reported",
+		Subject: OnReport, Statuses: statuses(Applicant, Active, OnLeave), Reports: ReportLostDocuments,
+		Done:   nil, // the office closes it in the console
+		Anchor: ReportedOn, Due: due("anchor"),
+		Steps: ladder(
+			row("anchor", "email", "urgent, digest", "digest"),
+			row("anchor+3wd", "email", "digest", "digest"),
+		),
+	},
+	{
+		ID: StatusChange, Title: "a new residence status to record",
+		Subject: OnReport, Statuses: statuses(Applicant, Active, OnLeave), Reports: ReportStatusChanged,
+		Done:   nil, // the office closes it in the console
+		Anchor: ReportedOn, Due: due("anchor"),
+		Steps: ladder(
+			row("anchor", "", "urgent, digest", ""),
+			row("anchor+5wd", "", "digest", ""),
 		),
 	},
 }

@@ -29,6 +29,9 @@
 //     and never opens one that is moot when first seen. A departure on the
 //     night itself is not moot.
 //   - Travel requests that are cancelled are no rule's subject.
+//   - A student's open reports (Student.Reports) of a rule's Reports kind
+//     are that rule's subjects (OnReport): subject id "R<report id>",
+//     anchor the report's date.
 //
 // Evaluate allocates nothing beyond growing the caller's out slice.
 package rules
@@ -125,6 +128,7 @@ type facts struct {
 	s       *Student
 	t       *Travel
 	p       *Period
+	rep     *Report
 	travels []Travel
 	asOf    date.Date
 }
@@ -169,6 +173,9 @@ func (f *facts) get(x Field) date.Date {
 	if f.p != nil && x == StartsOn {
 		return f.p.StartsOn
 	}
+	if f.rep != nil && x == ReportedOn {
+		return f.rep.ReportedOn
+	}
 	return 0
 }
 
@@ -183,7 +190,7 @@ func (e *Engine) Evaluate(s Student, travels []Travel, asOf date.Date, out []Obl
 		if !r.Statuses.Has(s.Status) || !r.Regimes.Allows(s.Regime) {
 			continue
 		}
-		f.r, f.t, f.p = r, nil, nil
+		f.r, f.t, f.p, f.rep = r, nil, nil, nil
 		switch r.Subject {
 		case OnStudent:
 			out, _ = e.open(out, &f, s.ID)
@@ -208,6 +215,15 @@ func (e *Engine) Evaluate(s Student, travels []Travel, asOf date.Date, out []Obl
 				if out, reached = e.open(out, &f, s.ID); !reached {
 					break
 				}
+			}
+		case OnReport:
+			for j := range s.Reports {
+				rep := &s.Reports[j]
+				if rep.Kind != r.Reports || rep.Kind == ReportUnknown {
+					continue
+				}
+				f.rep = rep
+				out, _ = e.open(out, &f, rep.SubjectID())
 			}
 		}
 	}
@@ -311,6 +327,9 @@ func (e *Engine) holds(c *Cond, f *facts) bool {
 		return f.t != nil && e.earlierTermTrip(f.t, f.travels)
 	case opBreakNotStarted:
 		return f.p != nil && f.asOf < f.p.StartsOn
+	case opRecent:
+		a := f.get(c.a)
+		return a != 0 && a >= e.back(f.asOf, f.r.Window)
 	}
 	return false
 }

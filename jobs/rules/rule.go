@@ -18,10 +18,11 @@ const (
 	OnStudent SubjectKind = iota + 1 // the student; subject id = student id
 	OnTravel                         // one travel request, not cancelled; subject id = request id
 	OnBreak                          // the student and one academic break; subject id = student id, anchor = the break's start
+	OnReport                         // one open report of the student; subject id = "R" + report id, anchor = the report's date
 )
 
 func (k SubjectKind) String() string {
-	return [...]string{"", "student", "travel request", "student in a break"}[k%4]
+	return [...]string{"", "student", "travel request", "student in a break", "student's report"}[k%5]
 }
 
 // Field is a date column a rule reads.
@@ -48,13 +49,15 @@ const (
 	ReturnCheckInOn
 	// sis.academic_periods
 	StartsOn
+	// sisnotify.student_reports
+	ReportedOn
 )
 
 var fieldNames = [...]string{"", "passport_expires_on", "planned_entry_on", "invitation_docs_on",
 	"entered_on", "office_check_in_on", "registered_on", "registration_expires_on",
 	"extension_requested_on", "moved_on", "address_registered_on",
 	"submitted_on", "departure_on", "departed_on", "returned_on", "return_check_in_on",
-	"starts_on"}
+	"starts_on", "reported_on"}
 
 func (f Field) String() string { return fieldNames[int(f)%len(fieldNames)] }
 
@@ -135,6 +138,7 @@ const (
 	opExitVisaReady                     // exit_visa_ready = true
 	opEarlierTermTrip                   // the student has an earlier such term-time request in the same semester
 	opBreakNotStarted                   // the as-of date is before the break's start
+	opRecent                            // a >= the as-of date − window
 )
 
 func set(a Field) Cond                { return Cond{op: opSet, a: a} }
@@ -147,6 +151,7 @@ func earlierTermTripSameSemester() Cond {
 	return Cond{op: opEarlierTermTrip}
 }
 func breakNotStarted() Cond { return Cond{op: opBreakNotStarted, a: StartsOn} }
+func recent(a Field) Cond   { return Cond{op: opRecent, a: a} }
 func deanDecision(d ...Decision) Cond {
 	c := Cond{op: opDecisionIn}
 	for _, x := range d {
@@ -190,6 +195,8 @@ func (c Cond) String() string {
 		return "an earlier term request of the student in the same semester"
 	case opBreakNotStarted:
 		return "the break has not started"
+	case opRecent:
+		return c.a.String() + " >= T - window"
 	}
 	return "?"
 }
@@ -221,17 +228,18 @@ type Rule struct {
 	ID       ID
 	Title    string
 	Subject  SubjectKind
-	Statuses StatusSet // enrollment statuses in scope
-	Regimes  RegimeSet // visa regimes in scope (empty: any)
-	Kinds    KindSet   // travel kinds in scope (empty: any)
-	Periods  PeriodSet // academic period kinds (OnBreak)
-	Scope    []Cond    // all must hold
-	Done     []Cond    // all hold: done (empty: never done by itself)
-	Anchor   Field     // must be set for the rule to apply
+	Statuses StatusSet  // enrollment statuses in scope
+	Regimes  RegimeSet  // visa regimes in scope (empty: any)
+	Kinds    KindSet    // travel kinds in scope (empty: any)
+	Periods  PeriodSet  // academic period kinds (OnBreak)
+	Reports  ReportKind // the kind of report (OnReport)
+	Scope    []Cond     // all must hold
+	Done     []Cond     // all hold: done (empty: never done by itself)
+	Anchor   Field      // must be set for the rule to apply
 	Due      Due
 	// Window is the rule's other number: the notice period of
-	// travel-late-notice (3d) and the look-back of stay-extension's done
-	// condition (90d). Zero for other rules.
+	// travel-late-notice (3d), the look-back of stay-extension's done
+	// condition (90d) and of welcome's scope (30d). Zero for other rules.
 	Window Offset
 	// Moot is when the rule's action can no longer be taken (docs/rules.md,
 	// "When a step is no longer news"): the zero Moot never is.

@@ -96,7 +96,7 @@ func catalogRule(id ID) Rule {
 func TestCatalog(t *testing.T) {
 	want := []ID{VisaInvitation, ArrivalCheckIn, Registration, StayExtension, PassportRenewal,
 		TravelLateNotice, TravelDeanApproval, TermTravelLimit, ExitVisa, ReturnCheckIn,
-		AddressRegistration, BreakBriefing}
+		AddressRegistration, BreakBriefing, Welcome, DocumentLoss, StatusChange}
 	if got := IDs(); !slices.Equal(got, want) {
 		t.Fatalf("IDs() = %v", got)
 	}
@@ -128,6 +128,9 @@ func TestCatalog(t *testing.T) {
 			"due-1d | office: digest; dean: email",
 			"due+3d | student: email; office: digest, urgent; dean: email",
 		},
+		Welcome:      {"anchor | student: email"},
+		DocumentLoss: {"anchor | student: email; office: digest, urgent; dean: digest", "anchor+3wd | student: email; office: digest; dean: digest"},
+		StatusChange: {"anchor | office: digest, urgent", "anchor+5wd | office: digest"},
 	}
 	for id, w := range wantSteps {
 		if !slices.Equal(got[id], w) {

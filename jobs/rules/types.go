@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/iec-almaty/sisnotify/jobs/date"
@@ -178,7 +179,43 @@ type Student struct {
 	ExtensionRequestedOn  date.Date
 	MovedOn               date.Date
 	AddressRegisteredOn   date.Date
+
+	// Reports are the student's open reports from the student page that
+	// the rules act on (lost documents, status changed): each is the
+	// subject of an OnReport rule. The evaluation also folds an
+	// address-changed report into MovedOn before the engine sees it.
+	Reports []Report
 }
+
+// ReportKind is sisnotify.student_reports.kind.
+type ReportKind uint8
+
+const (
+	ReportUnknown ReportKind = iota
+	ReportDone
+	ReportLostDocuments
+	ReportAddressChanged
+	ReportStatusChanged
+)
+
+var reportKindNames = [...]string{"", "done", "lost-documents", "address-changed", "status-changed"}
+
+func (k ReportKind) String() string { return nameOf(reportKindNames[:], k) }
+
+// ParseReportKind maps a kind of sisnotify.student_reports; anything else
+// is ReportUnknown, which no rule acts on.
+func ParseReportKind(code string) ReportKind { return parseCode[ReportKind](reportKindNames[:], code) }
+
+// Report is one open report of a student, as the rules see it. Its
+// subject id is "R" and the report id.
+type Report struct {
+	ID         int64
+	Kind       ReportKind
+	ReportedOn date.Date
+}
+
+// SubjectID is the report's subject id: "R" and its id.
+func (r *Report) SubjectID() string { return "R" + strconv.FormatInt(r.ID, 10) }
 
 // Travel is one row of sis.travel_requests.
 type Travel struct {
