@@ -75,7 +75,18 @@ type Options struct {
 	Now func() time.Time
 	// Rate is the limit per client address; zero: DefaultRate.
 	Rate redis_rate.Limit
-	Log  *slog.Logger
+	// Acted, when set, is told of every new report, so that what the
+	// report opens (lost documents, a new status, a move) is evaluated and
+	// queued at once instead of at the next night. Its failure is logged:
+	// the report is recorded, and the night acts on it anyway.
+	Acted ReportActor
+	Log   *slog.Logger
+}
+
+// ReportActor acts on a report just recorded for studentID, on the
+// university's date today.
+type ReportActor interface {
+	ReportRecorded(ctx context.Context, studentID string, today date.Date) error
 }
 
 // Handler serves the student page under Path.
@@ -433,6 +444,11 @@ func (h *Handler) report(w http.ResponseWriter, r *http.Request, v visit) {
 	h.log.InfoContext(ctx, "student page: report", "student_id", rep.StudentID, "kind", rep.Kind, "report_id", id, "new", created)
 	if created {
 		h.confirm(ctx, v, lang, rep, id)
+		if h.opt.Acted != nil {
+			if err := h.opt.Acted.ReportRecorded(ctx, rep.StudentID, v.today); err != nil {
+				h.log.WarnContext(ctx, "student page: act on a report at once (the night will)", "student_id", rep.StudentID, "report_id", id, "err", err)
+			}
+		}
 	}
 	q := url.Values{"done": {rep.Kind}}
 	if r.PostForm.Get("lang") != "" {

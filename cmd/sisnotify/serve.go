@@ -148,6 +148,7 @@ func newStudentPage(a *app, cfg *Config, db *sqlx.DB, d *delivery) (http.Handler
 	p, err := studentpage.New(studentpage.Options{
 		DB: db, Redis: d.rdb, Keys: d.links, Templates: d.deliverer.Templates, Office: d.deliverer.Office,
 		Mail: d.mail, Location: cfg.Location, Log: a.log,
+		Acted: reportActor{db: db, cfg: cfg, enqueue: d.enqueuer},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("serve: student page: %w", err)
@@ -165,4 +166,27 @@ func (r releaser) Release(ctx context.Context, night date.Date, who string) erro
 		return fmt.Errorf("%w: %w", console.ErrNotHeld, err)
 	}
 	return err
+}
+
+// reportActor evaluates a student at once after their report, and queues
+// what it opened: a lost document's urgent office email goes out that
+// minute, not at the next night.
+type reportActor struct {
+	db      *sqlx.DB
+	cfg     *Config
+	enqueue *worker.Enqueuer
+}
+
+func (r reportActor) ReportRecorded(ctx context.Context, studentID string, today date.Date) error {
+	ids, err := jobs.EvaluateStudent(ctx, r.db, r.cfg.File, r.cfg.OfficeEmails, studentID, today)
+	if err != nil {
+		return fmt.Errorf("evaluate student %s: %w", studentID, err)
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := r.enqueue.Run(ctx, time.Now()); err != nil {
+		return fmt.Errorf("queue the notices of student %s: %w", studentID, err)
+	}
+	return nil
 }
