@@ -17,6 +17,7 @@ import (
 	"github.com/iec-almaty/sisnotify/integrations/mail/mailtest"
 	"github.com/iec-almaty/sisnotify/integrations/sis"
 	"github.com/iec-almaty/sisnotify/integrations/testenv"
+	"github.com/iec-almaty/sisnotify/internal/nighttest"
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/jobs/date"
 	"github.com/iec-almaty/sisnotify/store"
@@ -194,15 +195,7 @@ func actionNextNight(t *testing.T, db *sqlx.DB, night date.Date) {
 	if _, err := (&jobs.Sync{SIS: sis.NewReader(sisDB.URL), DB: db}).Run(ctx, night); err != nil {
 		t.Fatal(err)
 	}
-	tx, err := store.BeginSnapshotTx(ctx, db)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback()
-	if _, err := (&jobs.Evaluate{OfficeEmails: []string{"office@uni.example"}}).Run(ctx, tx.Conn(), night, false); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := nighttest.Evaluate(ctx, db, night); err != nil {
 		t.Fatal(err)
 	}
 }

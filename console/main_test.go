@@ -8,13 +8,9 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/iec-almaty/sisnotify/integrations/sis"
-	"github.com/iec-almaty/sisnotify/integrations/sis/sisdemo"
 	"github.com/iec-almaty/sisnotify/integrations/testenv"
-	"github.com/iec-almaty/sisnotify/jobs"
+	"github.com/iec-almaty/sisnotify/internal/nighttest"
 	"github.com/iec-almaty/sisnotify/jobs/date"
-	"github.com/iec-almaty/sisnotify/migrations"
-	"github.com/iec-almaty/sisnotify/store"
 )
 
 // fixtureNight is the night the fixture's obligations were evaluated on.
@@ -32,43 +28,13 @@ var (
 func TestMain(m *testing.M) { os.Exit(run(m)) }
 
 func run(m *testing.M) int {
-	ctx := context.Background()
-	var err error
-	sisTemplate, err = testenv.NewTemplate(ctx, "console_sis", func(ctx context.Context, db *sqlx.DB) error {
-		if err := sisdemo.CreateSchema(ctx, db.DB); err != nil {
-			return err
-		}
-		_, err := sisdemo.Generate(ctx, db.DB, sisdemo.Options{Students: fixtureStudents, Seed: 3, AsOf: fixtureNight})
-		return err
-	})
+	f, err := nighttest.New(context.Background(), "console", fixtureStudents, 3, fixtureNight)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	defer sisTemplate.Drop()
-	sisURL := testenv.URLFor(sisTemplate.Name, "")
-	dbTemplate, err = testenv.NewTemplate(ctx, "console_db", func(ctx context.Context, db *sqlx.DB) error {
-		if _, err := migrations.Up(ctx, db.DB); err != nil {
-			return err
-		}
-		if _, err := (&jobs.Sync{SIS: sis.NewReader(sisURL), DB: db}).Run(ctx, fixtureNight); err != nil {
-			return err
-		}
-		tx, err := store.BeginSnapshotTx(ctx, db)
-		if err != nil {
-			return err
-		}
-		defer tx.Rollback()
-		if _, err := (&jobs.Evaluate{OfficeEmails: []string{"office@uni.example"}}).Run(ctx, tx.Conn(), fixtureNight, false); err != nil {
-			return err
-		}
-		return tx.Commit(ctx)
-	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer dbTemplate.Drop()
+	defer f.Drop()
+	sisTemplate, dbTemplate = f.SIS, f.DB
 	return m.Run()
 }
 

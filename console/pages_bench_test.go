@@ -15,9 +15,9 @@ import (
 	"github.com/iec-almaty/sisnotify/integrations/sis"
 	"github.com/iec-almaty/sisnotify/integrations/sis/sisdemo"
 	"github.com/iec-almaty/sisnotify/integrations/testenv"
+	"github.com/iec-almaty/sisnotify/internal/nighttest"
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/migrations"
-	"github.com/iec-almaty/sisnotify/store"
 )
 
 // The pages' benchmarks run on a snapshot of SISNOTIFY_BENCH_STUDENTS
@@ -70,15 +70,7 @@ func benchDB(b *testing.B) *sqlx.DB {
 	if _, err := (&jobs.Sync{SIS: sis.NewReader(sisDB.URL), DB: db}).Run(ctx, fixtureNight); err != nil {
 		b.Fatal(err)
 	}
-	tx, err := store.BeginSnapshotTx(ctx, db)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer tx.Rollback()
-	if _, err := (&jobs.Evaluate{OfficeEmails: []string{"office@uni.example"}}).Run(ctx, tx.Conn(), fixtureNight, false); err != nil {
-		b.Fatal(err)
-	}
-	if err := tx.Commit(ctx); err != nil {
+	if err := nighttest.Evaluate(ctx, db, fixtureNight); err != nil {
 		b.Fatal(err)
 	}
 	if _, err := db.ExecContext(ctx, `ANALYZE`); err != nil {

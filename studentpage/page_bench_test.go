@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/iec-almaty/sisnotify/integrations/testenv"
+	"github.com/iec-almaty/sisnotify/internal/nighttest"
 )
 
 // BenchmarkStudentPage opens the page of students with open obligations
@@ -25,12 +26,12 @@ func BenchmarkStudentPage(b *testing.B) {
 		if err != nil || n < 1 {
 			b.Fatalf("SISNOTIFY_BENCH_STUDENTS=%q: want a number", v)
 		}
-		t, drop, err := newFixture(context.Background(), "studentpage_bench", n)
+		f, err := nighttest.New(context.Background(), "studentpage_bench", n, 5, fixtureNight)
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Cleanup(drop)
-		tmpl = t
+		b.Cleanup(f.Drop)
+		tmpl = f.DB
 	}
 	db := testenv.New(b, tmpl.Name).Open(b)
 	r := newRig(b, generous)
