@@ -322,7 +322,7 @@ func (e *faultEnv) students(first, n int, entered string, withPhone bool) {
 }
 
 func (e *faultEnv) environ() []string {
-	return append(withOffice(e.t, append(os.Environ(),
+	return append(withCountedOffice(e.t, append(os.Environ(),
 		"SISNOTIFY_SIS_URL="+e.sis.URL, "SISNOTIFY_DB_URL="+e.dbURL, "SISNOTIFY_REDIS_URL="+e.redis,
 		"SISNOTIFY_SMTP_URL="+e.smtp.URL(), "SISNOTIFY_OUTBOX_DIR="+e.outbox, "SISNOTIFY_SMS_PROVIDER=outbox",
 		"SISNOTIFY_OFFICE_EMAILS=office@uni.example", "SISNOTIFY_OPS_EMAILS=ops@uni.example", "SISNOTIFY_SMS_QUIET_HOURS=")),

@@ -70,7 +70,7 @@ func TestKilledMidNightLosesNothing(t *testing.T) {
 	smtp := mailtest.NewServer(t)
 	outbox := t.TempDir()
 	redisURL := testenv.Redis(t, redisDB)
-	env := withOffice(t, append(os.Environ(),
+	env := withCountedOffice(t, append(os.Environ(),
 		"SISNOTIFY_SIS_URL="+sisDB.URL, "SISNOTIFY_DB_URL="+db.URL,
 		"SISNOTIFY_REDIS_URL="+redisURL, "SISNOTIFY_SMTP_URL="+smtp.URL(),
 		"SISNOTIFY_OUTBOX_DIR="+outbox, "SISNOTIFY_OFFICE_EMAILS=office@uni.example", "SISNOTIFY_SMS_QUIET_HOURS="))

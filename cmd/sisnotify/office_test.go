@@ -25,29 +25,54 @@ const testOfficeYAML = `office:
   email: io@uni.example
 `
 
-var (
-	officeOnce sync.Once
-	officePath string
-	officeErr  error
-)
+// noWelcomeYAML switches welcome off: the fault, crash and replica tests
+// count the deliveries of entrants' arrival notices, and were written
+// before welcome added one email per entrant. welcome itself is tested
+// by the rules' and the night's tests, with the built-in configuration.
+const noWelcomeYAML = `rules:
+  welcome:
+    enabled: false
+`
 
-// officeConfig is the path of a configuration file holding testOfficeYAML,
-// written once for the package's tests (in-process and binaries alike).
-func officeConfig(t testing.TB) string {
+// configFile writes a configuration file once for the package's tests
+// (in-process and binaries alike) and returns its path.
+type configFile struct {
+	yaml string
+	once sync.Once
+	path string
+	err  error
+}
+
+func (c *configFile) get(t testing.TB) string {
 	t.Helper()
-	officeOnce.Do(func() {
+	c.once.Do(func() {
 		dir, err := os.MkdirTemp("", "sisnotify-office")
 		if err != nil {
-			officeErr = err
+			c.err = err
 			return
 		}
-		officePath = filepath.Join(dir, "sisnotify.yaml")
-		officeErr = os.WriteFile(officePath, []byte(testOfficeYAML), 0o600)
+		c.path = filepath.Join(dir, "sisnotify.yaml")
+		c.err = os.WriteFile(c.path, []byte(c.yaml), 0o600)
 	})
-	if officeErr != nil {
-		t.Fatal(officeErr)
+	if c.err != nil {
+		t.Fatal(c.err)
 	}
-	return officePath
+	return c.path
+}
+
+var (
+	officeFile          = &configFile{yaml: testOfficeYAML}
+	officeNoWelcomeFile = &configFile{yaml: testOfficeYAML + noWelcomeYAML}
+)
+
+// officeConfig is the path of a configuration file holding testOfficeYAML.
+func officeConfig(t testing.TB) string { return officeFile.get(t) }
+
+// withCountedOffice is withOffice with welcome switched off
+// (noWelcomeYAML), for the tests that count every delivery of a night.
+func withCountedOffice(t testing.TB, env []string) []string {
+	t.Helper()
+	return append(env, "SISNOTIFY_CONFIG="+officeNoWelcomeFile.get(t))
 }
 
 // withOffice is env (KEY=value, as exec.Cmd takes it) with the tests'

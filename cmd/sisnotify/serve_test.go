@@ -34,7 +34,7 @@ func newServeEnv(t *testing.T, schedule string) *serveEnv {
 	s := testenv.New(t, "")
 	db := testenv.New(t, "")
 	e := &serveEnv{smtp: mailtest.NewServer(t), sisURL: s.URL, dbURL: db.URL, outbox: t.TempDir()}
-	e.env = withOffice(t, append(os.Environ(),
+	e.env = withCountedOffice(t, append(os.Environ(),
 		"SISNOTIFY_SIS_URL="+s.URL, "SISNOTIFY_DB_URL="+db.URL, "SISNOTIFY_REDIS_URL="+testenv.Redis(t, redisDB),
 		"SISNOTIFY_SMTP_URL="+e.smtp.URL(), "SISNOTIFY_OUTBOX_DIR="+e.outbox,
 		"SISNOTIFY_OFFICE_EMAILS=office@uni.example", "SISNOTIFY_SMS_QUIET_HOURS=",
