@@ -47,6 +47,20 @@ func (s *Store) RecordNightCounts(ctx context.Context, night date.Date, phase st
 	return nil
 }
 
+// NightPhaseDone says whether phase of night, which is still running, has
+// already succeeded: its counts are recorded.
+func (s *Store) NightPhaseDone(ctx context.Context, night date.Date, phase string) (bool, error) {
+	var done bool
+	err := s.db.GetContext(ctx, &done, `SELECT status = 'running' AND counts ? $2 FROM sisnotify.nights WHERE night = $1`, night.String(), phase)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("night %s: %w", night, err)
+	}
+	return done, nil
+}
+
 // RecordNightOK records that night succeeded: its last phase is done.
 func (s *Store) RecordNightOK(ctx context.Context, night date.Date) error {
 	if _, err := s.db.ExecContext(ctx, `UPDATE sisnotify.nights SET status = 'ok', finished_at = now() WHERE night = $1`, night.String()); err != nil {

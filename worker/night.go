@@ -165,12 +165,21 @@ func (n *Night) handler(phase string) asynq.HandlerFunc {
 		if err != nil {
 			return fmt.Errorf("night task: %w: %w", err, asynq.SkipRetry)
 		}
-		_, err = n.runPhase(ctx, phase, night, p.Force, func(err error) bool {
+		// asynq runs a task again when its lease looks lost (a busy
+		// machine misses a heartbeat), even while the first run goes on or
+		// after it succeeded: a phase of this night already done is not
+		// done twice; the chain goes on.
+		done, err := store.New(n.DB).NightPhaseDone(ctx, night, phase)
+		if err != nil {
+			return err
+		}
+		if done {
+			n.log().InfoContext(ctx, "night phase already done", "night", night.String(), "phase", phase)
+		} else if _, err = n.runPhase(ctx, phase, night, p.Force, func(err error) bool {
 			retried, _ := asynq.GetRetryCount(ctx)
 			maxRetry, _ := asynq.GetMaxRetry(ctx)
 			return retried >= maxRetry || errors.Is(err, asynq.SkipRetry)
-		})
-		if err != nil {
+		}); err != nil {
 			return err
 		}
 		for i, ph := range phases {

@@ -285,3 +285,29 @@ func TestReleaseAHeldNight(t *testing.T) {
 		t.Fatalf("releasing a night that succeeded: %v, want ErrNotHeld", err)
 	}
 }
+
+// asynq may run a phase's task again (a lease that looked lost on a busy
+// machine): a phase of the night already done is not done twice, and the
+// chain goes on.
+func TestNightPhaseRedeliveredRunsOnce(t *testing.T) {
+	r := newNightRig(t)
+	ctx := context.Background()
+	task := asynq.NewTask(TypeNightSync, []byte(`{"night":"2026-11-25"}`))
+	for i := 0; i < 2; i++ {
+		if err := r.night.handler("sync")(ctx, task); err != nil {
+			t.Fatalf("sync task, run %d: %v", i+1, err)
+		}
+	}
+	var syncs int
+	if err := r.db.Get(&syncs, `SELECT count(*) FROM sisnotify.syncs`); err != nil {
+		t.Fatal(err)
+	}
+	if syncs != 1 || r.nightStatus(t, "2026-11-25") != "running" {
+		t.Fatalf("%d syncs after the sync task ran twice (night %s), want 1", syncs, r.nightStatus(t, "2026-11-25"))
+	}
+	// The chain is whole: the evaluate phase is queued, once.
+	info, err := asynq.NewInspectorFromRedisClient(r.rdb).GetTaskInfo(QueueNight, "night-2026-11-25-evaluate")
+	if err != nil || info.Type != TypeNightEvaluate {
+		t.Fatalf("the evaluate phase after the sync: %+v, %v", info, err)
+	}
+}

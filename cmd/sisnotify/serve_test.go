@@ -183,7 +183,9 @@ func TestServeTwoReplicasRunEachNightOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	if nights != 1 || syncs != 1 {
-		t.Fatalf("%d nights and %d syncs recorded, want the one night once", nights, syncs)
+		var failures []string
+		_ = db.Select(&failures, `SELECT coalesce(error, status) FROM sisnotify.syncs WHERE status <> 'ok' ORDER BY sync_id`)
+		t.Fatalf("%d nights and %d syncs recorded, want the one night once; syncs not ok: %q", nights, syncs, failures)
 	}
 	if notices == 0 || sent != notices {
 		t.Fatalf("%d of %d email notices sent", sent, notices)
