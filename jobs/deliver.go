@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -421,6 +422,27 @@ func (d *Deliverer) steps(rule string) int {
 func MessageID(key string) string {
 	sum := sha256.Sum256([]byte(key))
 	return "<notice." + hex.EncodeToString(sum[:16]) + "@sisnotify>"
+}
+
+// MessageHash is the hash a notice's Message-ID carries (the store finds
+// the notice by it: store.NoticeByMessageHash); ok is false when id, with
+// or without its angle brackets, is not a notice's Message-ID.
+func MessageHash(id string) (hash []byte, ok bool) {
+	id = strings.TrimSpace(id)
+	id = strings.TrimSuffix(strings.TrimPrefix(id, "<"), ">")
+	h, found := strings.CutPrefix(id, "notice.")
+	if !found {
+		return nil, false
+	}
+	h, found = strings.CutSuffix(h, "@sisnotify")
+	if !found || len(h) != 32 {
+		return nil, false
+	}
+	b, err := hex.DecodeString(h)
+	if err != nil {
+		return nil, false
+	}
+	return b, true
 }
 
 func firstNonEmpty(a, b string) string {

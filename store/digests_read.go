@@ -197,7 +197,7 @@ func (r *DigestRead) SentNotices(ctx context.Context, mask int, fn func(obligati
 	rows, err := r.tx.QueryContext(ctx, `
 		SELECT n.obligation_id, n.level, n.audience, n.channel, n.sent_at
 		FROM sisnotify.notices n JOIN sisnotify.obligations o ON o.obligation_id = n.obligation_id
-		WHERE o.closed_at IS NULL AND (o.actions | o.found_late) & $1 <> 0 AND n.status = 'sent' AND n.sent_at IS NOT NULL
+		WHERE o.closed_at IS NULL AND (o.actions | o.found_late) & $1 <> 0 AND n.status IN ('sent', 'delivered', 'bounced') AND n.sent_at IS NOT NULL
 		ORDER BY n.obligation_id, n.sent_at, n.notice_id`, mask)
 	if err != nil {
 		return err

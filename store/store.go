@@ -33,11 +33,14 @@ func (s *Store) DB() *sqlx.DB { return s.db }
 type NoticeStatus string
 
 // The states of a notice: pending → sending (claimed) → sent | failed |
-// cancelled; a temporary failure goes back to pending.
+// cancelled; a temporary failure goes back to pending. A sent notice
+// becomes delivered or bounced when a receipt or a bounce says so.
 const (
 	NoticePending   NoticeStatus = "pending"
 	NoticeSending   NoticeStatus = "sending"
 	NoticeSent      NoticeStatus = "sent"
+	NoticeDelivered NoticeStatus = "delivered"
+	NoticeBounced   NoticeStatus = "bounced"
 	NoticeFailed    NoticeStatus = "failed"
 	NoticeCancelled NoticeStatus = "cancelled"
 )

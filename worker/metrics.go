@@ -34,7 +34,8 @@ var Phases = []string{PhaseSync, PhaseEvaluate, PhaseEnqueue, PhaseDeliver, Phas
 // reports every one of them (0 included) for each rule and channel that
 // has notices, so a series does not vanish when its last notice moves on.
 var NoticeStatuses = []string{
-	string(store.NoticePending), string(store.NoticeSending), string(store.NoticeSent), string(store.NoticeFailed), string(store.NoticeCancelled),
+	string(store.NoticePending), string(store.NoticeSending), string(store.NoticeSent), string(store.NoticeDelivered), string(store.NoticeBounced),
+	string(store.NoticeFailed), string(store.NoticeCancelled),
 }
 
 // QueueStates are the asynq task states sisnotify_queue_tasks reports.

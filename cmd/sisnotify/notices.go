@@ -20,7 +20,7 @@ import (
 
 var noticeStatuses = map[string]bool{
 	string(store.NoticePending): true, string(store.NoticeSending): true, string(store.NoticeSent): true,
-	string(store.NoticeFailed): true, string(store.NoticeCancelled): true,
+	string(store.NoticeDelivered): true, string(store.NoticeBounced): true, string(store.NoticeFailed): true, string(store.NoticeCancelled): true,
 }
 
 func cmdNotices(ctx context.Context, a *app, args []string) error {
@@ -52,7 +52,7 @@ func cmdNotices(ctx context.Context, a *app, args []string) error {
 			"The notice log: what was sent, when, how, and what failed (newest first).\n"+
 				"`sisnotify notices retry [filters]` puts failed notices back in the queue after a fix;\n"+
 				"`sisnotify notices retry --pending` sends the notices waiting for a retry now, after an outage.")
-		fs.StringVar(&f.Status, "status", "", "only notices in this status: pending, sending, sent, failed, cancelled")
+		fs.StringVar(&f.Status, "status", "", "only notices in this status: pending, sending, sent, delivered, bounced, failed, cancelled")
 	}
 	fs.StringVar(&f.StudentID, "student", "", "only this student's notices")
 	fs.StringVar(&f.Rule, "rule", "", "only this rule's notices")
@@ -64,7 +64,7 @@ func cmdNotices(ctx context.Context, a *app, args []string) error {
 		return ignoreHelp(err)
 	}
 	if f.Status != "" && !noticeStatuses[f.Status] {
-		return &UsageError{Msg: fmt.Sprintf("notices: --status %q: want pending, sending, sent, failed or cancelled", printable(f.Status))}
+		return &UsageError{Msg: fmt.Sprintf("notices: --status %q: want pending, sending, sent, delivered, bounced, failed or cancelled", printable(f.Status))}
 	}
 	if *format != "table" && *format != "json" {
 		return &UsageError{Msg: "notices: --format: want table or json"}
