@@ -39,7 +39,7 @@ type MobizonPoll struct {
 	// Batch is how many ids one request asks about; default (and at
 	// most) sms.MobizonMaxIDs.
 	Batch int
-	Log    *slog.Logger
+	Log   *slog.Logger
 }
 
 // PollResult counts what one poll did.

@@ -111,11 +111,11 @@ func TestTwilioHookRecordsSignedCallbacks(t *testing.T) {
 		t.Fatalf("events = %+v, %v; want 5", events, err)
 	}
 	want := map[string]string{
-		"SMdelivered0000000000000000000001/sent":       store.OutcomeSent,
-		"SMdelivered0000000000000000000001/delivered":  store.OutcomeDelivered,
+		"SMdelivered0000000000000000000001/sent":        store.OutcomeSent,
+		"SMdelivered0000000000000000000001/delivered":   store.OutcomeDelivered,
 		"SMundelivered00000000000000000002/undelivered": store.OutcomeBounced,
-		"SMqueued000000000000000000000003/queued":      store.OutcomeSent,
-		"SMunknown0000000000000000000000099/delivered": store.OutcomeIgnored,
+		"SMqueued000000000000000000000003/queued":       store.OutcomeSent,
+		"SMunknown0000000000000000000000099/delivered":  store.OutcomeIgnored,
 	}
 	for _, e := range events {
 		if want[e.ExternalID] != e.Outcome {

@@ -20,9 +20,9 @@ type Config struct {
 	TwilioAccountSID, TwilioAuthToken, TwilioFrom string
 	// TwilioStatusCallback is where Twilio posts delivery receipts
 	// (TwilioConfig.StatusCallback); empty: none asked for.
-	TwilioStatusCallback string
-	MobizonAPIKey, MobizonFrom                    string
-	WebhookURL                                    string
+	TwilioStatusCallback       string
+	MobizonAPIKey, MobizonFrom string
+	WebhookURL                 string
 	// OutboxDir is the outbox folder (SISNOTIFY_OUTBOX_DIR).
 	OutboxDir string
 
