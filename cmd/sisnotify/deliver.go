@@ -66,7 +66,9 @@ func newDelivery(a *app, cfg *Config, file *config.File, db *sqlx.DB) (*delivery
 	if err != nil {
 		return nil, fmt.Errorf("mail: %w", err)
 	}
-	texter, err := sms.New(cfg.SMS)
+	smsCfg := cfg.SMS
+	smsCfg.TwilioStatusCallback = twilioCallbackURL(cfg) // receipts come back to serve
+	texter, err := sms.New(smsCfg)
 	if err != nil {
 		mailer.Close()
 		return nil, &ConfigError{Msg: "SISNOTIFY_SMS_PROVIDER: " + err.Error()}

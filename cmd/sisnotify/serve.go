@@ -54,6 +54,13 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	d.deliverer.Observe = metrics
 	mux := worker.NewMux(d.deliverer)
 	night.Register(mux)
+	poller, err := newReceiptPoller(a, cfg, db, d)
+	if err != nil {
+		return err
+	}
+	if poller != nil {
+		poller.Register(mux)
+	}
 	srv := worker.NewServer(worker.Options{Redis: d.rdb, Concurrency: deliveryConcurrency, ShutdownTimeout: *shutdown, Log: a.log})
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("serve: start workers: %w", err)
@@ -73,9 +80,13 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	hook, err := newTwilioHook(a, cfg, db)
+	if err != nil {
+		return err
+	}
 	http := worker.NewHTTP(worker.HTTPOptions{
 		Addr: cfg.HTTPAddr, User: cfg.HTTPUser, Password: cfg.HTTPPassword,
-		DB: db, Redis: d.rdb, Metrics: metrics, Console: cons, StudentPage: page, Log: a.log,
+		DB: db, Redis: d.rdb, Metrics: metrics, Console: cons, StudentPage: page, TwilioStatus: hook, Log: a.log,
 	})
 	if err := http.Start(ctx); err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -91,9 +102,14 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 		fmt.Fprintf(a.stdout, "serve: the night of %s had not run; started it\n", n)
 	}
 	watch := &worker.Watchdog{DB: db, Enqueue: d.enqueuer, Mail: d.mail, Ops: cfg.OpsEmails, Office: cfg.OfficeEmails, Since: time.Now(), Log: a.log}
-	done := make(chan struct{}, 2)
+	done := make(chan struct{}, 3)
 	go func() { _ = sched.Run(bg); done <- struct{}{} }()
 	go func() { watch.Run(bg, 5*time.Minute); done <- struct{}{} }()
+	if poller != nil {
+		go func() { poller.Run(bg); done <- struct{}{} }()
+	} else {
+		done <- struct{}{}
+	}
 	a.log.InfoContext(ctx, "serving", "http", cfg.HTTPAddr, "schedule", cfg.Schedule, "timezone", cfg.TimezoneName, "monitoring_ui", cfg.HTTPUser != "")
 	fmt.Fprintf(a.stdout, "serve: http on %s, nights at %q (%s)\n", cfg.HTTPAddr, cfg.Schedule, cfg.TimezoneName)
 
@@ -101,6 +117,7 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	close(stopping)
 	a.log.InfoContext(context.Background(), "stopping: waiting for deliveries in flight", "timeout", shutdown.String())
 	stopBG()
+	<-done
 	<-done
 	<-done
 	srv.Shutdown() // stops taking tasks, waits for those running, requeues the rest
