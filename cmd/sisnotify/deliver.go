@@ -122,7 +122,7 @@ func (d *delivery) digest(cfg *Config) worker.DigestSender {
 	}
 	return worker.NightDigest(&jobs.Digest{
 		DB: d.deliverer.DB, Mail: d.mail, Templates: d.deliverer.Templates, Office: d.deliverer.Office,
-		OfficeLang: d.deliverer.OfficeLang, OfficeEmails: cfg.OfficeEmails, Location: cfg.Location, Log: d.deliverer.Log,
+		OfficeLang: d.deliverer.OfficeLang, OfficeEmails: cfg.OfficeEmails, Location: cfg.Location, Log: d.deliverer.Log, Owner: d.deliverer.Owner,
 		Steps: steps,
 	})
 }
