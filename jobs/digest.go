@@ -59,11 +59,11 @@ import (
 // only, not years of history. Moot rows are not recorded in digest_rows
 // (that is the open obligations a digest listed, which the dry run plans).
 type Digest struct {
-	DB        *sqlx.DB
-	Mail      MailSender
+	DB   *sqlx.DB
+	Mail MailSender
 	// Pace, when set, holds each digest to the mail provider's rate limit,
 	// ahead of the students' notices (Deliverer.Pace); nil: no limit.
-	Pace Pacer
+	Pace      Pacer
 	Templates *templates.Set
 	Office    templates.Office
 	// OfficeLang is the language of the office digest and of deans
