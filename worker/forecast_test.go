@@ -88,7 +88,6 @@ func TestForecastSaysWhenTheNightWillBeLate(t *testing.T) {
 
 func itoa(n int) string { return strconv.Itoa(n) }
 
-
 // gauge is the value of the email series of the gauge name in m.
 func gauge(t *testing.T, m *Metrics, name string) float64 {
 	t.Helper()
