@@ -180,7 +180,8 @@ func BenchmarkServeMailRate(b *testing.B) {
 }
 
 // Two replicas under SISNOTIFY_MAIL_RATE=50/s send 1,000 notices with no
-// second over the limit, none twice and none lost. How fast is the
+// second of the clock over the limit (the first included), none twice and
+// none lost. How fast is the
 // benchmark's business.
 func TestServeMailRateTwoReplicas(t *testing.T) {
 	testenv.Long(t, "runs two serve processes over 1,000 paced deliveries (about 20 s)")
@@ -190,7 +191,11 @@ func TestServeMailRateTwoReplicas(t *testing.T) {
 	if f.dups != 0 || f.lost != 0 {
 		t.Fatalf("%d duplicates and %d lost, want 0 and 0", f.dups, f.lost)
 	}
-	if f.maxPerSecond > rateLimit {
-		t.Fatalf("%d emails within one second, limit %d", f.maxPerSecond, rateLimit)
+	// Counted per second of the clock, as a provider counts a per-second
+	// limit. The limiter's own tokens never exceed the limit in any
+	// sliding second (package pace's tests); at the SMTP server a sliding
+	// second may see one more, the send's jitter (docs/benchmarks.md).
+	if f.maxFixed > rateLimit {
+		t.Fatalf("%d emails within one second of the clock, limit %d", f.maxFixed, rateLimit)
 	}
 }
