@@ -53,8 +53,9 @@ type studentNotice struct {
 
 // studentPage serves a student's page: the snapshot's fields, the
 // contacts that cannot receive, every obligation with its steps, every
-// notice with its attempts, the data problems and the audit log. A student outside a dean's faculties is
-// "not found", as an unknown id is: a dean learns nothing of others.
+// notice with its attempts, the data problems and the audit log. A
+// student outside a dean's faculties is "not found", as an unknown id is:
+// a dean learns nothing of others.
 func (h *Handler) studentPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	v := viewerOf(r)
