@@ -24,7 +24,15 @@ type studentPage struct {
 	Problems    []store.ConsolePageProblem
 	Audit       []store.ConsolePageAuditRow
 	Reports     []store.ReportRow // open, newest first
-	CanRetry    bool              // the office, and the console can re-queue notices
+	// Unreachable are the student's contacts that cannot receive (a
+	// bounce, an undelivered SMS) while the SIS still holds them, email
+	// first. The office sees the contact and the last error; a dean, who
+	// sees no contacts, the channel and the day only.
+	Unreachable []store.UnreachableContact
+	// EmailUnreachable, PhoneUnreachable: the snapshot's address, number
+	// is one of them (marked beside it).
+	EmailUnreachable, PhoneUnreachable bool
+	CanRetry                           bool // the office, and the console can re-queue notices
 }
 
 // studentObligation is an obligation with its steps.
@@ -43,10 +51,11 @@ type studentNotice struct {
 	Failed   bool
 }
 
-// studentPage serves a student's page: the snapshot's fields, every
-// obligation with its steps, every notice with its attempts, the data
-// problems and the audit log. A student outside a dean's faculties is
-// "not found", as an unknown id is: a dean learns nothing of others.
+// studentPage serves a student's page: the snapshot's fields, the
+// contacts that cannot receive, every obligation with its steps, every
+// notice with its attempts, the data problems and the audit log. A
+// student outside a dean's faculties is "not found", as an unknown id is:
+// a dean learns nothing of others.
 func (h *Handler) studentPage(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	v := viewerOf(r)
@@ -117,6 +126,14 @@ func (h *Handler) studentPage(w http.ResponseWriter, r *http.Request) {
 	if p.Reports, err = h.store.ReportsOpenOfStudent(ctx, id); err != nil {
 		h.fail(w, r, err)
 		return
+	}
+	if p.Unreachable, err = h.store.UnreachableContacts(ctx, id); err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	for _, u := range p.Unreachable {
+		p.EmailUnreachable = p.EmailUnreachable || u.Channel == "email"
+		p.PhoneUnreachable = p.PhoneUnreachable || u.Channel == "sms"
 	}
 	h.render(w, r, http.StatusOK, "student", p)
 }

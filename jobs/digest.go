@@ -87,6 +87,10 @@ type Digest struct {
 	// notices and data problems to the most recent ones; the digest says
 	// how many were left out and where they all are. Default 20 each.
 	MaxFailed, MaxProblems int
+	// MaxUnreachable cuts the office digest's list of the students it
+	// cannot reach to the most urgent ones; the digest says how many were
+	// left out. Default 20.
+	MaxUnreachable int
 	// MaxSectionRows cuts a long section: it shows its MaxSectionRows
 	// most urgent rows (still grouped by rule), says how many more there
 	// are, and the digest attaches a CSV of every row
@@ -194,6 +198,9 @@ type officeLists struct {
 	// and why (their last errors).
 	waiting    int
 	waitingWhy []templates.WaitingReason
+	// unreachable: the students' contacts that cannot receive, the most
+	// urgent student first (unreachableRows).
+	unreachable []templates.Unreachable
 }
 
 // Run builds and sends the digests of night (the as-of date), after that
@@ -310,6 +317,7 @@ func (d *Digest) load(ctx context.Context, night date.Date) ([]*digestRecipient,
 	}
 
 	var recipients []*digestRecipient
+	lists := &officeLists{}
 	if len(d.OfficeEmails) > 0 {
 		var office []*digestItem
 		for _, it := range items {
@@ -333,6 +341,11 @@ func (d *Digest) load(ctx context.Context, night date.Date) ([]*digestRecipient,
 		if err != nil {
 			return nil, nil, wrap("reports", err)
 		}
+		unreachable, err := tx.Unreachable(ctx)
+		if err != nil {
+			return nil, nil, wrap("unreachable contacts", err)
+		}
+		lists.unreachable = d.unreachableRows(night, unreachable, office)
 		for i, addr := range d.OfficeEmails {
 			r := &digestRecipient{
 				key: keys[i], audience: templates.AudienceOffice,
@@ -378,7 +391,6 @@ func (d *Digest) load(ctx context.Context, night date.Date) ([]*digestRecipient,
 		}
 	}
 
-	lists := &officeLists{}
 	if len(d.OfficeEmails) > 0 {
 		if err := d.loadLists(ctx, tx, night, lists); err != nil {
 			return nil, nil, wrap("failed notices and data problems", err)
@@ -716,14 +728,15 @@ func (d *Digest) build(night date.Date, r *digestRecipient, seen map[int64]bool,
 		}
 	}
 	limit, listCap := d.maxSectionRows(), len(lists.failed)+len(lists.problems)
+	unreachableCap := min(len(lists.unreachable), capOr(d.MaxUnreachable))
 	for {
-		tdig, shown := d.compose(night, r, secs, seen, lists, limit, listCap)
+		tdig, shown := d.compose(night, r, secs, seen, lists, limit, listCap, unreachableCap)
 		out, err := d.Templates.Digest(tdig)
 		if err != nil {
 			return out, nil, c, fmt.Errorf("render: %w", err)
 		}
-		if len(out.HTML) > d.maxHTML() && (limit > 1 || listCap > 4) {
-			limit, listCap = max(1, limit*2/3), max(4, listCap*2/3)
+		if len(out.HTML) > d.maxHTML() && (limit > 1 || listCap > 4 || unreachableCap > 4) {
+			limit, listCap, unreachableCap = max(1, limit*2/3), max(4, listCap*2/3), max(min(4, unreachableCap), unreachableCap*2/3)
 			continue
 		}
 		c.shown = shown
@@ -788,9 +801,9 @@ func (d *Digest) sections(night date.Date, r *digestRecipient) []*digestSection 
 
 // compose builds the template data of r's digest: each section's limit
 // most urgent rows, grouped by rule, with the count of every row; the
-// failed notices and data problems cut to listCap together. It returns
-// how many rows are shown.
-func (d *Digest) compose(night date.Date, r *digestRecipient, secs []*digestSection, seen map[int64]bool, lists *officeLists, limit, listCap int) (templates.Digest, int) {
+// failed notices and data problems cut to listCap together, the students
+// it cannot reach to unreachableCap. It returns how many rows are shown.
+func (d *Digest) compose(night date.Date, r *digestRecipient, secs []*digestSection, seen map[int64]bool, lists *officeLists, limit, listCap, unreachableCap int) (templates.Digest, int) {
 	tdig := templates.Digest{Lang: r.lang, AsOf: night, Office: d.Office, Audience: r.audience}
 	if r.audience == templates.AudienceDean {
 		tdig.DeanName, tdig.FacultyName = r.faculty.DeanName, r.faculty.Name
@@ -804,6 +817,8 @@ func (d *Digest) compose(night date.Date, r *digestRecipient, secs []*digestSect
 		if len(problems) < len(lists.problems) && lists.counts == nil {
 			tdig.ProblemCounts = lists.allCounts()
 		}
+		tdig.Unreachable = lists.unreachable[:min(len(lists.unreachable), unreachableCap)]
+		tdig.UnreachableTotal = len(lists.unreachable)
 	}
 	shown, cut := 0, false
 	for _, s := range secs {

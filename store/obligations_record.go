@@ -178,15 +178,40 @@ func (ev *Evaluation) insertStepNotices(ctx context.Context, from, night string,
 // (audience, channel, role, recipient, lang) for the step d of the
 // obligation o; the office's takes the office addresses as $2. A student
 // notice of an obligation whose student reported it done is not created
-// while the report pauses it (eval_paused).
+// while the report pauses it (eval_paused). The first two are the
+// student's (ReportsSettle creates those alone).
+//
+// No student notice is created to a contact known not to receive
+// (sisnotify.unreachable_contacts, while the snapshot still holds it: a
+// new address or number in the SIS is reachable again). In its place the
+// step's student notice goes by the other channel when the step has none
+// on it and the student's contact there is usable: an email step whose
+// address bounced texts the phone, an SMS step whose number failed
+// emails. Such a notice has the key of the step's own notice on that
+// channel (rule/subject/anchor/level/repeat/student/channel), which the
+// step does not otherwise create: one per step, however many nights.
 var evalNoticeRecipients = []struct{ what, q string }{
 	{"student email", `SELECT 'student', 'email', 'student', s.email, s.preferred_language FROM sisnotify.students s
-			WHERE s.student_id = o.student_id AND s.email IS NOT NULL AND o.actions & ` + strconv.FormatInt(int64(rules.StudentEmail), 10) + ` <> 0` + reportsNotPaused},
+			WHERE s.student_id = o.student_id AND s.email IS NOT NULL AND NOT ` + emailUnreachable + `
+			  AND (o.actions & ` + strconv.Itoa(int(rules.StudentEmail)) + ` <> 0
+			    OR o.actions & ` + strconv.Itoa(int(rules.StudentSMS)) + ` <> 0 AND ` + phoneUnreachable + `)` + reportsNotPaused},
 	{"student sms", `SELECT 'student', 'sms', 'student', s.phone, s.preferred_language FROM sisnotify.students s
-			WHERE s.student_id = o.student_id AND s.phone IS NOT NULL AND o.actions & ` + strconv.Itoa(int(rules.StudentSMS)) + ` <> 0` + reportsNotPaused},
+			WHERE s.student_id = o.student_id AND s.phone IS NOT NULL AND NOT ` + phoneUnreachable + `
+			  AND (o.actions & ` + strconv.Itoa(int(rules.StudentSMS)) + ` <> 0
+			    OR o.actions & ` + strconv.Itoa(int(rules.StudentEmail)) + ` <> 0 AND ` + emailUnreachable + `)` + reportsNotPaused},
 	{"office urgent", `SELECT 'office', 'email', 'office' || a.n, a.addr, NULL FROM unnest($2::text[]) WITH ORDINALITY AS a(addr, n)
 			WHERE NOT d.stale AND o.actions & ` + strconv.Itoa(int(rules.OfficeUrgent)) + ` <> 0`},
 	{"dean email", `SELECT 'dean', 'email', 'dean-' || f.faculty_id, f.dean_email, f.dean_language
 			FROM sisnotify.students s JOIN sisnotify.faculties f ON f.faculty_id = s.faculty_id AND f.removed_at IS NULL
 			WHERE NOT d.stale AND s.student_id = o.student_id AND f.dean_email IS NOT NULL AND o.actions & ` + strconv.Itoa(int(rules.DeanEmail)) + ` <> 0`},
 }
+
+// emailUnreachable and phoneUnreachable hold when the snapshot's address
+// (number) of the student s is known not to receive: unreachableNow, seen
+// from the student.
+const (
+	emailUnreachable = `EXISTS (SELECT 1 FROM sisnotify.unreachable_contacts u
+			WHERE u.student_id = s.student_id AND u.channel = 'email' AND u.contact = s.email)`
+	phoneUnreachable = `EXISTS (SELECT 1 FROM sisnotify.unreachable_contacts u
+			WHERE u.student_id = s.student_id AND u.channel = 'sms' AND u.contact = s.phone)`
+)

@@ -135,6 +135,15 @@ type Digest struct {
 	Waiting    int
 	WaitingWhy []WaitingReason
 
+	// Unreachable (the office digest) are the students whose email
+	// bounced or whose SMS was not delivered, one row per student and
+	// channel, in the digest's order of urgency: the office has to reach
+	// them another way. A long list is cut: UnreachableTotal is how many
+	// there are in all (0, or not more than the list: it is whole). An
+	// empty list has no heading.
+	Unreachable      []Unreachable
+	UnreachableTotal int
+
 	// When the rows are cut, RowsTotal, OverdueTotal, NewTotal and
 	// TodayTotal count every row of the digest (open obligations; the
 	// closed-as-moot rows are counted in their section only), for the
@@ -221,6 +230,23 @@ type FailedNotice struct {
 	Detail, Reason string
 }
 
+// Unreachable is a contact of a student that cannot receive: a bounce of
+// the address, an SMS the provider could not deliver. No notice goes to it
+// any more until the SIS holds another one.
+type Unreachable struct {
+	StudentID, Name, Faculty string
+	Channel                  string    // email, sms
+	Since                    date.Date // the first bounce or undelivered receipt
+	// LastError is what the last bounce or receipt said (its status
+	// code and diagnostic, shortened).
+	LastError string
+	// Rule, Due and DaysOverdue are the student's most urgent row in the
+	// digest, which puts the student in its place; Rule "" for none.
+	Rule        string
+	Due         date.Date
+	DaysOverdue int
+}
+
 // maxWaitingWhy bounds the reasons the digest gives for waiting notices.
 const maxWaitingWhy = 4
 
@@ -273,6 +299,10 @@ type digestView struct {
 	RowsAll   int // RowsShown + RowsMore
 
 	Failed []failedView
+
+	Unreachable     []unreachableView
+	UnreachableAll  int // unreachable contacts in all, listed or not
+	UnreachableMore int // left out of the list
 }
 
 type sectionView struct {
@@ -301,6 +331,11 @@ type rowView struct {
 
 type failedView struct {
 	FailedNotice
+	RuleTitle string
+}
+
+type unreachableView struct {
+	Unreachable
 	RuleTitle string
 }
 
@@ -438,6 +473,20 @@ func (s *Set) Digest(d Digest) (Rendered, error) {
 		}
 	}
 	v.ProblemsAll, v.ProblemsMore = listed(len(v.Problems), d.ProblemsTotal)
+	if !v.Dean {
+		for _, u := range d.Unreachable {
+			for _, p := range []*string{&u.StudentID, &u.Name, &u.Faculty, &u.Channel, &u.Rule} {
+				*p = cleanField(*p)
+			}
+			u.LastError = shorten(cleanField(u.LastError), maxUnreachableError)
+			uv := unreachableView{Unreachable: u}
+			if u.Rule != "" {
+				uv.RuleTitle = s.RuleTitle(d.Lang, u.Rule)
+			}
+			v.Unreachable = append(v.Unreachable, uv)
+		}
+		v.UnreachableAll, v.UnreachableMore = listed(len(v.Unreachable), d.UnreachableTotal)
+	}
 	if v.ProblemsMore == 0 {
 		v.ProblemCounts = nil
 	} else {
@@ -744,4 +793,18 @@ func csvText(s string) string {
 		return "'" + s
 	}
 	return s
+}
+
+// maxUnreachableError bounds, in characters, the last error the digest
+// shows for an unreachable contact: a server's diagnostic can run long,
+// and the console shows it whole.
+const maxUnreachableError = 120
+
+// shorten cuts s to at most n characters, ending it with "…" when cut.
+func shorten(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return strings.TrimSpace(string(r[:n-1])) + "…"
 }

@@ -39,6 +39,7 @@ func TestDigestBrowserWidths(t *testing.T) {
 		{"kk-office-cut", sampleCutDigest("kk")},
 		{"en-dean", sampleDigest("en", AudienceDean)},
 		{"en-office-long-values", longValuesDigest()},
+		{"kk-office-unreachable", unreachableDigest("kk")},
 	} {
 		out, err := s.Digest(c.d)
 		if err != nil {

@@ -664,7 +664,11 @@ func (s *Set) selfCheck() error {
 			{Lang: lang, AsOf: asOf, Office: office, Audience: AudienceOffice,
 				Groups: []DigestGroup{{Rule: "registration", Total: 3, Rows: []DigestRow{{StudentID: "S1", Name: "N", Due: asOf, DaysOverdue: 1, Level: 3}}},
 					{Rule: "passport-renewal", Total: 2}},
-				RowsTotal: 5, OverdueTotal: 4, NewTotal: 2, Attachment: DigestCSVName(asOf)},
+				RowsTotal: 5, OverdueTotal: 4, NewTotal: 2, Attachment: DigestCSVName(asOf),
+				// Students it cannot reach, one with a row, one without; cut.
+				Unreachable: []Unreachable{{StudentID: "S1", Name: "N", Channel: "email", Since: asOf.AddDays(-2), LastError: "5.1.1",
+					Rule: "registration", Due: asOf, DaysOverdue: 1}, {StudentID: "S2", Name: "M", Channel: "sms", Since: asOf}},
+				UnreachableTotal: 3},
 		} {
 			if _, err := s.Digest(d); err != nil {
 				return err

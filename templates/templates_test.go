@@ -1132,6 +1132,10 @@ func TestGolden(t *testing.T) {
 		digest("en-office-digest-reported", reportedDigest("en")),
 		digest("ru-office-digest-reported", reportedDigest("ru")),
 		digest("kk-office-digest-reported", reportedDigest("kk")),
+		// The students it cannot reach: bounced email, undelivered SMS.
+		digest("en-office-digest-unreachable", unreachableDigest("en")),
+		digest("ru-office-digest-unreachable", unreachableDigest("ru")),
+		digest("kk-office-digest-unreachable", unreachableDigest("kk")),
 	}
 	// Staff emails (the office's urgent email, the dean's email): see
 	// staff_wording_test.go.
