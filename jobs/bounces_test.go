@@ -324,3 +324,36 @@ func (o *outcomeCounter) snapshot() map[string]int {
 	}
 	return out
 }
+
+// A DSN for a notice, put into the bounce mailbox, turns that notice
+// bounced within one poll, and the next office digest lists its student
+// among the students the office cannot reach, with the bounce's status.
+func TestBounceReachesTheNextDigest(t *testing.T) {
+	e, sent := sentNotices(t, 2)
+	srv := mailboxtest.NewServer(t)
+	hard := sent[0]
+	srv.Append("INBOX", dsn("<b1@mx.uni.example>", hard.MessageID, "failed", "5.1.1"))
+	c, err := newBounces(t, e, srv).Poll(context.Background(), bounceNow)
+	if err != nil || c.Bounced != 1 {
+		t.Fatalf("one poll: %+v, %v; want 1 bounced", c, err)
+	}
+	if got := noticeStatus(t, e, hard.ID); got != "bounced" {
+		t.Fatalf("notice %d is %s after one poll, want bounced", hard.ID, got)
+	}
+	d := newDigestRig(t, e, "office@uni.example")
+	d.d.OfficeLang = "en"
+	d.run(t, "2026-11-25")
+	text := one(t, d.mailTo(t), "office@uni.example").text
+	_, section, ok := strings.Cut(text, "Students we cannot reach")
+	if !ok {
+		t.Fatalf("the digest has no section of students it cannot reach:\n%s", text)
+	}
+	if !strings.Contains(section, hard.Student) || !strings.Contains(section, "5.1.1") {
+		t.Fatalf("the section does not list %s with its bounce's status:\n%s", hard.Student, section)
+	}
+	for _, n := range sent[1:] {
+		if n.Student != hard.Student && strings.Contains(section, n.Student+" ") {
+			t.Errorf("the section lists %s, whose email did not bounce", n.Student)
+		}
+	}
+}
