@@ -98,8 +98,9 @@ func cmdNotices(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	var ids []int64
+	missing := 0
 	if *pending {
-		if ids, err = retryPending(ctx, a, d.rdb, db, f); err != nil {
+		if ids, missing, err = retryPending(ctx, a, d.rdb, db, f); err != nil {
 			return err
 		}
 	} else {
@@ -108,7 +109,9 @@ func cmdNotices(ctx context.Context, a *app, args []string) error {
 		}
 		fmt.Fprintf(a.stdout, "re-queued %d failed notices\n", len(ids))
 	}
-	if len(ids) == 0 {
+	// A notice whose task Redis lost (flushed, or restarted empty) has
+	// nothing to move: the drain queues it again from PostgreSQL.
+	if len(ids) == 0 && missing == 0 {
 		return nil
 	}
 	er, err := d.drain(ctx, a, db, *timeout)
@@ -122,12 +125,14 @@ func cmdNotices(ctx context.Context, a *app, args []string) error {
 
 // retryPending sends now the pending notices that match f and wait for a
 // retry (or a scheduled time) in asynq, leaving SMS held for quiet hours
-// held, records the re-queue and returns the notices it moved.
-func retryPending(ctx context.Context, a *app, rdb redis.UniversalClient, db *sqlx.DB, f store.NoticeFilter) ([]int64, error) {
+// held, records the re-queue and returns the notices it moved, and how
+// many pending notices have no task in Redis at all (the enqueue of the
+// drain that follows queues those again).
+func retryPending(ctx context.Context, a *app, rdb redis.UniversalClient, db *sqlx.DB, f store.NoticeFilter) ([]int64, int, error) {
 	st := store.New(db)
 	waiting, err := st.WaitingNotices(ctx, f)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	keys := make([]string, len(waiting))
 	for i, n := range waiting {
@@ -142,11 +147,11 @@ func retryPending(ctx context.Context, a *app, rdb redis.UniversalClient, db *sq
 		err = rerr
 	}
 	if err != nil {
-		return ids, err
+		return ids, res.Missing, err
 	}
 	fmt.Fprintf(a.stdout, "sending now %d pending notices that waited for a retry (%d already queued, %d re-created from PostgreSQL)\n",
 		len(ids), res.Queued, res.Missing)
-	return ids, nil
+	return ids, res.Missing, nil
 }
 
 // retryNow is `run --once --retry-now`: every pending notice that waits
@@ -155,7 +160,7 @@ func retryNow(ctx context.Context, a *app, cfg *Config, db *sqlx.DB) error {
 	opt := *cfg.Redis // parsed with the configuration
 	rdb := redis.NewClient(&opt)
 	defer rdb.Close()
-	_, err := retryPending(ctx, a, rdb, db, store.NoticeFilter{})
+	_, _, err := retryPending(ctx, a, rdb, db, store.NoticeFilter{})
 	return err
 }
 

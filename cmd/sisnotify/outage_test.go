@@ -106,3 +106,42 @@ func TestOutageRetryNow(t *testing.T) {
 		t.Errorf("re-queue recorded as %+v, want an operator, kind pending, %d notices", rq, notices)
 	}
 }
+
+// The relay refused a night's notices with 451, so they wait for their
+// retries in Redis; then Redis loses everything (restarted empty). Once
+// the relay is back, `notices retry --pending` sends every one of them,
+// each once: their tasks are queued again from PostgreSQL. (The simulated
+// year found the command doing nothing here: no task to move, so it did
+// not deliver, and the notices waited for the next night.)
+func TestRetryPendingAfterRedisLostTheTasks(t *testing.T) {
+	testenv.Long(t, "runs the binary over 200 deliveries")
+	faultParallel(t)
+	url := faultRedisURL(t)
+	e := newFaultEnv(t, url, "")
+	const notices = 200
+	e.students(1, notices/2, faultNight, false)
+	e.smtp.TempFail(notices)
+	out, err := e.run(3*time.Minute, "run", "--once", "--as-of", faultNight, "--timeout", "5s")
+	if code := faultExit(err); code != 3 {
+		t.Fatalf("the night of the outage: exit %d, want 3 (deliveries left pending)\n%s", code, faultTail(out, 4000))
+	}
+	if got := e.pending(); got != notices {
+		t.Fatalf("%d notices pending after the outage, want %d", got, notices)
+	}
+	if err := faultRedisClient(t, url).FlushDB(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	out, err = e.run(2*time.Minute, "notices", "retry", "--pending", "--timeout", "60s")
+	if err != nil {
+		t.Fatalf("notices retry --pending: %v\n%s", err, faultTail(out, 4000))
+	}
+	if !strings.Contains(out, "200 re-created from PostgreSQL") {
+		t.Errorf("the retry does not say it queued the lost tasks again:\n%s", faultTail(out, 2000))
+	}
+	f := e.figures()
+	f.report(t, "retry-pending-after-redis-lost", 0, 0)
+	f.allSent(t, notices)
+	if f.emails != notices {
+		t.Errorf("the SMTP server received %d notice emails, want each of the %d once", f.emails, notices)
+	}
+}
