@@ -240,7 +240,12 @@ func (l *Limiter) Take(ctx context.Context, channel string, urgent bool) (time.D
 		}
 		return g.lastWait(), nil
 	}
-	defer g.release()
+	held := true
+	defer func() {
+		if held {
+			g.release()
+		}
+	}()
 	for {
 		after, err := l.try(ctx, channel, urgent)
 		if err != nil {
@@ -253,12 +258,27 @@ func (l *Limiter) Take(ctx context.Context, channel string, urgent bool) (time.D
 		if time.Now().Add(after).After(deadline) {
 			return after, nil
 		}
+		var poke <-chan struct{}
+		if !urgent {
+			poke = g.urgentPoke()
+		}
 		t := time.NewTimer(after)
 		select {
 		case <-ctx.Done():
 			t.Stop()
 			return 0, ctx.Err()
 		case <-t.C:
+		case <-poke:
+			// An urgent caller came while this routine one waited for
+			// its token: it asks first, and this one's turn comes back
+			// before the other routine callers'.
+			t.Stop()
+			if held = g.yield(ctx, deadline); !held {
+				if err := ctx.Err(); err != nil {
+					return 0, err
+				}
+				return g.lastWait(), nil
+			}
 		}
 	}
 }
@@ -312,6 +332,34 @@ type gate struct {
 	urgent  []chan struct{}
 	routine []chan struct{}
 	last    time.Duration // the last wait Redis asked for
+	poke    chan struct{} // closed when an urgent caller starts to wait
+}
+
+// urgentPoke is closed when an urgent caller next starts to wait.
+func (g *gate) urgentPoke() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.poke == nil {
+		g.poke = make(chan struct{})
+	}
+	return g.poke
+}
+
+// yield hands the turn of a routine holder to the urgent callers waiting,
+// and waits for it to come back, ahead of the other routine callers,
+// until deadline; false when it did not (or ctx ended). With no urgent
+// caller waiting the holder keeps its turn.
+func (g *gate) yield(ctx context.Context, deadline time.Time) bool {
+	g.mu.Lock()
+	if len(g.urgent) == 0 {
+		g.mu.Unlock()
+		return true
+	}
+	ch := make(chan struct{})
+	g.routine = append([]chan struct{}{ch}, g.routine...)
+	g.handOff()
+	g.mu.Unlock()
+	return g.wait(ctx, ch, deadline)
 }
 
 // acquire waits for the caller's turn until deadline; false when it did
@@ -326,10 +374,20 @@ func (g *gate) acquire(ctx context.Context, urgent bool, deadline time.Time) boo
 	ch := make(chan struct{})
 	if urgent {
 		g.urgent = append(g.urgent, ch)
+		if g.poke != nil {
+			close(g.poke)
+			g.poke = nil
+		}
 	} else {
 		g.routine = append(g.routine, ch)
 	}
 	g.mu.Unlock()
+	return g.wait(ctx, ch, deadline)
+}
+
+// wait waits for ch, the caller's turn, until deadline; false when it did
+// not come (or ctx ended), and then the caller is no longer queued.
+func (g *gate) wait(ctx context.Context, ch chan struct{}, deadline time.Time) bool {
 	t := time.NewTimer(time.Until(deadline))
 	defer t.Stop()
 	select {
