@@ -478,6 +478,7 @@ func (ss *session) Data(r io.Reader) error {
 		Data:   b,
 		TLS:    isTLS,
 		Authed: ss.authed,
+		At:     time.Now(),
 	})
 	return nil
 }

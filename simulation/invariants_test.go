@@ -1,0 +1,203 @@
+package simulation
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/iec-almaty/sisnotify/integrations/mail"
+	"github.com/iec-almaty/sisnotify/jobs"
+	"github.com/iec-almaty/sisnotify/jobs/date"
+)
+
+// check holds tonight against the invariants. What was sent is read from
+// the SMTP server's and the SMS stub's records; the worker's tables say
+// only what it meant to send and when an obligation closed.
+func (h *harness) check(night date.Date, f fault, broken bool, code int, began time.Time, inFlight int) {
+	t := h.t
+	fail := func(invariant, format string, args ...any) {
+		t.Helper()
+		t.Fatalf("seed %d night %s (fault %s): invariant %q broken: %s\nreplay: SISNOTIFY_SIM_SEED=%d SISNOTIFY_SIM_STUDENTS=%d SISNOTIFY_SIM_NIGHTS=%d",
+			h.cfg.seed, night, orNone(f), invariant, fmt.Sprintf(format, args...), h.cfg.seed, h.cfg.students, night.Sub(yearStart)+1)
+	}
+	mails := h.smtp.Messages()[h.mailSeen:]
+	smss := h.sms.Messages()[h.smsSeen:]
+	h.mailSeen += len(mails)
+	h.smsSeen += len(smss)
+
+	// 3. Duplicates: none without a crash, and no more than were in
+	// flight with one.
+	dups := 0
+	var noticeHashes [][]byte
+	var noticeMail []int // index into mails of each hash
+	var offDigests, alertsOps, alertsOffice int
+	officeDigestID := bare(jobs.DigestMessageID(night, "office1"))
+	for i, m := range mails {
+		id := m.MessageID()
+		h.seenMail[id]++
+		if h.seenMail[id] == 1 {
+			if m.Header(mail.HeaderKind) == "notice" {
+				h.sum.notices++
+			}
+		} else {
+			dups++
+		}
+		switch {
+		case m.Header(mail.HeaderKind) == "notice":
+			if hash, ok := jobs.MessageHash(id); ok {
+				noticeHashes = append(noticeHashes, hash)
+				noticeMail = append(noticeMail, i)
+			}
+		case id == officeDigestID:
+			offDigests++
+		case m.Header(mail.HeaderKind) == "":
+			for _, to := range m.To {
+				switch to {
+				case "ops@uni.example":
+					alertsOps++
+				case "office@uni.example":
+					alertsOffice++
+				}
+			}
+		}
+	}
+	for _, s := range smss {
+		h.seenSMS[s.Reference]++
+		if h.seenSMS[s.Reference] == 1 {
+			h.sum.notices++
+		} else {
+			dups++
+		}
+	}
+	h.sum.duplicates += dups
+	switch {
+	case f == faultKill || f == faultRedisFlush:
+		if dups > inFlight && f == faultKill {
+			fail("duplicates within the deliveries in flight", "%d duplicates, %d in flight at the kill", dups, inFlight)
+		}
+	case dups > 0:
+		fail("no duplicates without a crash", "%d messages sent twice", dups)
+	}
+
+	// 5. A held night sends nothing and alerts ops and the office once.
+	if broken {
+		if len(smss) != 0 || len(mails) != alertsOps+alertsOffice || alertsOps != 1 || alertsOffice != 1 {
+			fail("a held night sends nothing and alerts once", "%d emails (%d alerts to ops, %d to the office), %d SMS",
+				len(mails), alertsOps, alertsOffice, len(smss))
+		}
+		return
+	}
+	if f == faultSISUnreachable {
+		return
+	}
+
+	// 4. One office digest a night, even with nothing overdue.
+	if offDigests != 1 && h.seenMail[officeDigestID] != 1 {
+		h.sum.missingDigests++
+		fail("one office digest per night", "%d office digests of %s tonight, %d in all", offDigests, night, h.seenMail[officeDigestID])
+	}
+
+	// 2. Nothing to a student out of scope, nothing for a closed
+	// obligation.
+	for _, m := range mails {
+		if m.Header(mail.HeaderAudience) != "student" {
+			continue
+		}
+		if left, ok := h.world.Left(m.Header(mail.HeaderStudent)); ok && left <= night {
+			h.sum.outOfScope++
+			fail("no notice out of scope", "student %s left on %s and got %s level %s", m.Header(mail.HeaderStudent), left,
+				m.Header(mail.HeaderRule), m.Header(mail.HeaderLevel))
+		}
+	}
+	for _, s := range smss {
+		if left, ok := h.world.Left(s.Student); ok && left <= night {
+			h.sum.outOfScope++
+			fail("no notice out of scope", "student %s left on %s and got an SMS of %s (notice %s)", s.Student, left, s.Rule, s.Reference)
+		}
+	}
+	if len(noticeHashes) > 0 {
+		var closed []struct {
+			Hash     []byte    `db:"hash"`
+			NoticeID int64     `db:"notice_id"`
+			Closed   time.Time `db:"closed_at"`
+			Reason   string    `db:"close_reason"`
+		}
+		if err := h.db.Select(&closed, `SELECT sisnotify.message_hash(n.notice_key) AS hash, n.notice_id, o.closed_at, coalesce(o.close_reason, '') AS close_reason
+			FROM sisnotify.notices n JOIN sisnotify.obligations o USING (obligation_id)
+			WHERE n.channel = 'email' AND sisnotify.message_hash(n.notice_key) = ANY($1) AND o.closed_at IS NOT NULL`, pq.Array(noticeHashes)); err != nil {
+			t.Fatal(err)
+		}
+		at := map[string]time.Time{}
+		for i, hsh := range noticeHashes {
+			at[string(hsh)] = mails[noticeMail[i]].At
+		}
+		for _, c := range closed {
+			if sent := at[string(c.Hash)]; sent.After(c.Closed) {
+				h.sum.afterClose++
+				fail("nothing after an obligation closed", "notice %d arrived at %s, its obligation closed (%s) at %s",
+					c.NoticeID, sent.Format(time.RFC3339Nano), c.Reason, c.Closed.Format(time.RFC3339Nano))
+			}
+		}
+	}
+
+	// 1 and 6. What the worker recorded sent is in the record, and
+	// nothing due is left pending once the night and the day's retries
+	// have run (a notice held for later, by quiet hours or a snooze, is
+	// not due yet).
+	var rows []struct {
+		ID      int64  `db:"notice_id"`
+		Key     string `db:"notice_key"`
+		Channel string `db:"channel"`
+		Status  string `db:"status"`
+		Student string `db:"student_id"`
+		To      string `db:"recipient"`
+	}
+	if err := h.db.Select(&rows, `SELECT notice_id, notice_key, channel, status, student_id, recipient FROM sisnotify.notices
+		WHERE night = $1 OR status IN ('pending', 'sending')`, night.String()); err != nil {
+		t.Fatal(err)
+	}
+	lost := 0
+	var evidence []string
+	for _, r := range rows {
+		inRecord := false
+		if r.Channel == "email" {
+			inRecord = h.seenMail[bare(jobs.MessageID(r.Key))] > 0
+		} else {
+			inRecord = h.seenSMS[strconv.FormatInt(r.ID, 10)] > 0
+		}
+		switch r.Status {
+		case "sent", "delivered", "bounced":
+			if !inRecord {
+				lost++
+				evidence = append(evidence, "notice "+strconv.FormatInt(r.ID, 10)+" recorded sent, never received")
+			}
+		case "pending", "sending":
+			var later bool
+			if err := h.db.Get(&later, `SELECT coalesce(not_before > now(), false) FROM sisnotify.notices WHERE notice_id = $1`, r.ID); err != nil {
+				t.Fatal(err)
+			}
+			if !later {
+				lost++
+				evidence = append(evidence, "notice "+strconv.FormatInt(r.ID, 10)+" of student "+r.Student+" still "+r.Status+" after the night and the day's retries")
+			}
+		case "failed":
+			if r.Channel == "email" && !h.rejected[strings.ToLower(r.To)] && code == 0 {
+				evidence = append(evidence, "notice "+strconv.FormatInt(r.ID, 10)+" failed for an address nobody rejected")
+				lost++
+			}
+		}
+	}
+	if lost > 0 {
+		h.sum.lost += lost
+		if len(evidence) > 5 {
+			evidence = append(evidence[:5], "…")
+		}
+		fail("every due step delivered once, failed with a reason, or held", "%d notices: %s", lost, strings.Join(evidence, "; "))
+	}
+}
+
+// bare is a Message-ID without its angle brackets, as the record keeps it.
+func bare(id string) string { return strings.TrimSuffix(strings.TrimPrefix(id, "<"), ">") }
