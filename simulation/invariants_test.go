@@ -11,6 +11,7 @@ import (
 	"github.com/iec-almaty/sisnotify/integrations/mail"
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/jobs/date"
+	"github.com/iec-almaty/sisnotify/jobs/rules"
 )
 
 // check holds tonight against the invariants. What was sent is read from
@@ -74,9 +75,9 @@ func (h *harness) check(night date.Date, f fault, broken bool, code int, began t
 	}
 	h.sum.duplicates += dups
 	switch {
-	case f == faultKill || f == faultRedisFlush:
-		if dups > inFlight && f == faultKill {
-			fail("duplicates within the deliveries in flight", "%d duplicates, %d in flight at the kill", dups, inFlight)
+	case f == faultKill || f == faultRedisFlush || f == faultRedisRestart || f == faultPGRestart:
+		if dups > inFlight {
+			fail("duplicates within the deliveries in flight", "%d duplicates, %d in flight at the fault", dups, inFlight)
 		}
 	case dups > 0:
 		fail("no duplicates without a crash", "%d messages sent twice", dups)
@@ -98,6 +99,26 @@ func (h *harness) check(night date.Date, f fault, broken bool, code int, began t
 	if offDigests != 1 && h.seenMail[officeDigestID] != 1 {
 		h.sum.missingDigests++
 		fail("one office digest per night", "%d office digests of %s tonight, %d in all", offDigests, night, h.seenMail[officeDigestID])
+	}
+
+	// A dean's digest exactly when the dean has cases: students of the
+	// faculty with an open obligation whose reached step is in the dean's
+	// digest.
+	var deans []struct {
+		Faculty string `db:"faculty_id"`
+		Cases   bool   `db:"cases"`
+	}
+	if err := h.db.Select(&deans, `SELECT f.faculty_id, EXISTS (SELECT 1 FROM sisnotify.obligations o JOIN sisnotify.students s USING (student_id)
+			WHERE s.faculty_id = f.faculty_id AND o.closed_at IS NULL AND (o.actions | o.found_late) & $1 <> 0) AS cases
+		FROM sisnotify.faculties f WHERE f.removed_at IS NULL AND f.dean_email IS NOT NULL ORDER BY 1`, int(rules.DeanDigest)); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range deans {
+		got := h.seenMail[bare(jobs.DigestMessageID(night, "dean-"+d.Faculty))]
+		if d.Cases && got != 1 || !d.Cases && got != 0 {
+			h.sum.missingDigests++
+			fail("a dean digest exactly when the dean has cases", "faculty %s: cases %v, %d digests of %s", d.Faculty, d.Cases, got, night)
+		}
 	}
 
 	// 2. Nothing to a student out of scope, nothing for a closed

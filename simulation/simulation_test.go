@@ -25,9 +25,6 @@ import (
 	"github.com/iec-almaty/sisnotify/jobs/date"
 )
 
-// redisDB is this package's Redis database number.
-const redisDB = 13
-
 // yearStart is the first night of the simulated academic year.
 var yearStart = date.MustParse("2026-09-01")
 
@@ -131,11 +128,15 @@ type harness struct {
 	db    *sqlx.DB
 	redis string
 	rdb   *redis.Client
-	smtp  *mailtest.Server
-	sms   *smsStub
-	world *World
-	rng   *rand.Rand // the fault schedule
-	env   []string
+	// The worker's Redis and PostgreSQL are servers of the simulation's
+	// own, so that it can restart them.
+	redisServer *testenv.RedisServer
+	pg          *testenv.PostgresServer
+	smtp        *mailtest.Server
+	sms         *smsStub
+	world       *World
+	rng         *rand.Rand // the fault schedule
+	env         []string
 
 	sum summary
 	// What the record held after the previous night.
@@ -148,8 +149,9 @@ type harness struct {
 func newHarness(t *testing.T, cfg simConfig) *harness {
 	h := &harness{t: t, cfg: cfg, ctx: context.Background(), smtp: mailtest.NewServer(t), sms: newSMSStub(t),
 		rng: rand.New(rand.NewPCG(cfg.seed, 0xfa17)), seenMail: map[string]int{}, seenSMS: map[string]int{}, rejected: map[string]bool{}}
-	sisDB, workerDB := testenv.New(t, ""), testenv.New(t, "")
-	h.redis = testenv.Redis(t, redisDB)
+	h.redisServer, h.pg = testenv.StartRedis(t), testenv.StartPostgres(t)
+	sisDB, workerDB := testenv.New(t, ""), testenv.Database{URL: h.pg.URL()}
+	h.redis = h.redisServer.URL(0)
 	opt, err := redis.ParseURL(h.redis)
 	if err != nil {
 		t.Fatal(err)
@@ -250,9 +252,13 @@ const (
 	faultSMS429         fault = "sms 429"
 	faultSMS500         fault = "sms 500"
 	faultSISUnreachable fault = "sis unreachable"
+	faultRedisRestart   fault = "redis restarted mid-night"
+	faultPGRestart      fault = "postgres restarted mid-night"
+	faultReplicas       fault = "two replicas"
 )
 
-var faults = []fault{faultKill, faultRedisFlush, faultSMTPTemp, faultSMTPReject, faultSMS429, faultSMS500, faultSISUnreachable}
+var faults = []fault{faultKill, faultRedisFlush, faultSMTPTemp, faultSMTPReject, faultSMS429, faultSMS500, faultSISUnreachable,
+	faultRedisRestart, faultPGRestart, faultReplicas}
 
 // draw is tonight's fault: about one night in four has one.
 func (h *harness) draw() fault {
@@ -286,10 +292,10 @@ func (h *harness) night(night date.Date) {
 	inFlight := 0
 	var out string
 	switch f {
-	case faultKill, faultRedisFlush:
+	case faultKill, faultRedisFlush, faultRedisRestart, faultPGRestart:
 		before := h.smtp.Count()
 		k := 1 + h.rng.IntN(10)
-		p := h.start(nil, args...)
+		p := h.start(nil, runArgs("20s")...)
 		// Mid-delivery: once k messages went, or the night is about to
 		// end (a quiet night sends a few), whichever comes first.
 		for deadline := time.Now().Add(15 * time.Second); h.smtp.Count() < before+k && time.Now().Before(deadline); {
@@ -299,18 +305,38 @@ func (h *harness) night(night date.Date) {
 			case <-time.After(5 * time.Millisecond):
 			}
 		}
-		if f == faultKill {
-			if err := h.db.Get(&inFlight, `SELECT count(*) FROM sisnotify.notices WHERE status = 'sending'`); err != nil {
-				t.Fatal(err)
-			}
+		if err := h.db.Get(&inFlight, `SELECT count(*) FROM sisnotify.notices WHERE status = 'sending'`); err != nil {
+			t.Fatal(err)
+		}
+		inFlight += 2 // the night's digests, whose state is not a notice's
+		switch f {
+		case faultKill:
 			p.kill()
-			inFlight += 2 // the digests of the night, whose state is not a notice's
-			out, err = h.run(3*time.Minute, nil, args...)
-		} else {
+		case faultRedisFlush:
 			if err := h.rdb.FlushDB(h.ctx).Err(); err != nil {
 				t.Fatal(err)
 			}
-			out, err = p.wait(3 * time.Minute)
+		case faultRedisRestart:
+			h.redisServer.Kill()
+			time.Sleep(time.Second)
+			h.redisServer.Start()
+		case faultPGRestart:
+			if out, err := h.pg.Ctl("restart", "-m", "fast"); err != nil {
+				t.Fatalf("pg_ctl restart: %v\n%s\n%s", err, out, h.pg.Log())
+			}
+		}
+		out, err = p.wait(3 * time.Minute)
+		if exitCode(err) != 0 && exitCode(err) != 3 || f == faultKill {
+			// The operator runs the night again, sending what waits for
+			// a retry now.
+			out, err = h.run(3*time.Minute, nil, append(runArgs("60s"), "--retry-now")...)
+		}
+	case faultReplicas:
+		// Two replicas run the same night at once.
+		p := h.start(nil, args...)
+		out, err = h.run(3*time.Minute, nil, args...)
+		if out2, err2 := p.wait(3 * time.Minute); exitCode(err2) != 0 && exitCode(err2) != 3 {
+			out, err = out2, err2
 		}
 	case faultSMTPTemp:
 		h.smtp.TempFail(5 + h.rng.IntN(40))
@@ -341,6 +367,14 @@ func (h *harness) night(night date.Date) {
 		out, err = h.run(3*time.Minute, nil, args...)
 	}
 	code := exitCode(err)
+	if code == 1 && f != faultNone && f != faultSISUnreachable && !broken {
+		// A phase failed (a digest met the SMTP server's 4xx, the
+		// database went away): as the operator's guide says, the
+		// operator runs that night again once the cause is gone.
+		h.t.Logf("night %s (%s): the night failed; run again as an operator would\n%s", night, f, tail(out))
+		out, err = h.run(3*time.Minute, nil, append(runArgs("60s"), "--retry-now")...)
+		code = exitCode(err)
+	}
 	if os.Getenv("SISNOTIFY_SIM_VERBOSE") != "" {
 		t.Logf("night %s output:\n%s", night, tail(out))
 	}
