@@ -15,6 +15,7 @@ import (
 
 	"github.com/iec-almaty/sisnotify/integrations/mail/mailtest"
 	"github.com/iec-almaty/sisnotify/integrations/testenv"
+	"github.com/iec-almaty/sisnotify/internal/browsertest"
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/jobs/date"
 	"github.com/iec-almaty/sisnotify/templates"
@@ -82,10 +83,10 @@ func TestBrowserOfficeDay(t *testing.T) {
 	// 1. Sign in through the SSO: the sign-in page's button, the
 	// provider, the callback, Today.
 	done := step("sign in")
-	if code := office.signIn(authStaff); code != 200 || office.at() != "/console/" {
-		t.Fatalf("after sign-in: %d at %s, want 200 at /console/", code, office.at())
+	if code := office.signIn(authStaff); code != 200 || office.At() != "/console/" {
+		t.Fatalf("after sign-in: %d at %s, want 200 at /console/", code, office.At())
 	}
-	if got := office.text("h1"); !strings.HasPrefix(got, browserEN("page.today.title")+" · 2026-11-25") {
+	if got := office.Text("h1"); !strings.HasPrefix(got, browserEN("page.today.title")+" · 2026-11-25") {
 		t.Fatalf("Today's title %q", got)
 	}
 	if n := r.e.sessions(); n != 1 {
@@ -94,19 +95,19 @@ func TestBrowserOfficeDay(t *testing.T) {
 	if a := r.e.audits(); len(a) != 1 || a[0] != "sign-in office@uni.example office sso" {
 		t.Fatalf("audit after sign-in: %q", a)
 	}
-	office.screenshot("today")
-	office.checkA11y("Today")
-	allRows := eval[[]browserRow](office, browserRows)
+	office.Screenshot("today")
+	office.CheckA11y("Today")
+	allRows := browsertest.Eval[[]browserRow](office.Person, browserRows)
 	done()
 
 	// 2. The overdue filter, an overdue student, their page with the
 	// notices sent.
 	done = step("find an overdue student")
-	office.do("tick overdue", chromedp.Click(chromedp.CSS("#f-overdue")))
-	if code := office.click(`form.filters button[type=submit]`); code != 200 || office.at() != "/console/?rule=&level=&faculty=&overdue=1" {
-		t.Fatalf("the overdue filter: %d at %s", code, office.at())
+	office.Do("tick overdue", chromedp.Click(chromedp.CSS("#f-overdue")))
+	if code := office.Click(`form.filters button[type=submit]`); code != 200 || office.At() != "/console/?rule=&level=&faculty=&overdue=1" {
+		t.Fatalf("the overdue filter: %d at %s", code, office.At())
 	}
-	rows := eval[[]browserRow](office, browserRows)
+	rows := browsertest.Eval[[]browserRow](office.Person, browserRows)
 	var student string
 	for _, row := range rows {
 		if days, err := strconv.Atoi(strings.ReplaceAll(row.Overdue, ",", "")); err != nil || days <= 0 {
@@ -124,11 +125,11 @@ func TestBrowserOfficeDay(t *testing.T) {
 	if len(rows) != overdueInDB || len(rows) >= len(allRows) || student == "" {
 		t.Fatalf("overdue rows %d, database %d, all rows %d, a student to open %q", len(rows), overdueInDB, len(allRows), student)
 	}
-	office.screenshot("today overdue")
-	if code := office.click(fmt.Sprintf(`table.rows a[href="/console/students/%s"]`, student)); code != 200 || office.at() != "/console/students/"+student {
-		t.Fatalf("open the student: %d at %s", code, office.at())
+	office.Screenshot("today overdue")
+	if code := office.Click(fmt.Sprintf(`table.rows a[href="/console/students/%s"]`, student)); code != 200 || office.At() != "/console/students/"+student {
+		t.Fatalf("open the student: %d at %s", code, office.At())
 	}
-	shown := eval[[]shownNotice](office, `[...document.querySelectorAll('tr[id^="n"]')].map(tr => {
+	shown := browsertest.Eval[[]shownNotice](office.Person, `[...document.querySelectorAll('tr[id^="n"]')].map(tr => {
 		const s = tr.querySelector('.status'); return {id: tr.id.slice(1), class: s.className, text: s.textContent.trim()}; })`)
 	var inDB []struct {
 		ID     string `db:"id"`
@@ -155,14 +156,14 @@ func TestBrowserOfficeDay(t *testing.T) {
 		t.Fatalf("student %s: %d notices shown, %d in the database, %d shown sent", student, len(shown), len(inDB), sent)
 	}
 	t.Logf("student %s: %d notices shown, %d sent, statuses as in the database", student, len(shown), sent)
-	office.screenshot("student")
-	office.checkA11y("the student page")
+	office.Screenshot("student")
+	office.CheckA11y("the student page")
 	done()
 
 	// 3. Close an obligation by keyboard only: Tab to its reason, type,
 	// Enter. Then the next night, and the office digest.
 	done = step("close by keyboard")
-	closeID := eval[string](office, `(() => { const f = document.querySelector('form[action$="/close"]'); return f ? f.action.split('/').slice(-2)[0] : ''; })()`)
+	closeID := browsertest.Eval[string](office.Person, `(() => { const f = document.querySelector('form[action$="/close"]'); return f ? f.action.split('/').slice(-2)[0] : ''; })()`)
 	if closeID == "" {
 		t.Fatalf("student %s: no obligation to close on the page", student)
 	}
@@ -171,18 +172,18 @@ func TestBrowserOfficeDay(t *testing.T) {
 		t.Fatal(err)
 	}
 	tabs := 0
-	for ; eval[string](office, `document.activeElement ? document.activeElement.id : ''`) != "close-reason-"+closeID; tabs++ {
+	for ; browsertest.Eval[string](office.Person, `document.activeElement ? document.activeElement.id : ''`) != "close-reason-"+closeID; tabs++ {
 		if tabs == 200 {
 			t.Fatalf("200 tabs did not reach the close reason of obligation %s", closeID)
 		}
-		office.do("tab", chromedp.KeyEvent("\t"))
+		office.Do("tab", chromedp.KeyEvent("\t"))
 	}
 	const reason = "registered at the migration service on paper; SIS entry next week"
-	office.do("type the reason", chromedp.KeyEvent(reason))
-	if code := office.load("press Enter", chromedp.KeyEvent("\r")); code != 200 || office.at() != "/console/students/"+student+"?done=close" {
-		t.Fatalf("close by keyboard: %d at %s", code, office.at())
+	office.Do("type the reason", chromedp.KeyEvent(reason))
+	if code := office.Load("press Enter", chromedp.KeyEvent("\r")); code != 200 || office.At() != "/console/students/"+student+"?done=close" {
+		t.Fatalf("close by keyboard: %d at %s", code, office.At())
 	}
-	if got := office.text("main .banner"); got != browserEN("page.done.close") {
+	if got := office.Text("main .banner"); got != browserEN("page.done.close") {
 		t.Fatalf("close banner %q", got)
 	}
 	t.Logf("obligation %s closed by keyboard: %d tabs, %d characters typed, Enter", closeID, tabs, len(reason))
@@ -198,10 +199,10 @@ func TestBrowserOfficeDay(t *testing.T) {
 	if closed.Reason != closeOffice || closed.By != authStaff || closed.Audit != reason {
 		t.Fatalf("obligation %s after the close: %+v", closeID, closed)
 	}
-	if !strings.Contains(office.text("#o"+closeID), browserEN("page.state.closed")) || !strings.Contains(office.text("main"), reason) {
+	if !strings.Contains(office.Text("#o"+closeID), browserEN("page.state.closed")) || !strings.Contains(office.Text("main"), reason) {
 		t.Errorf("the student page does not show the closure and its reason")
 	}
-	office.screenshot("closed")
+	office.Screenshot("closed")
 
 	actionNextNight(t, db, date.MustParse("2026-11-26"))
 	var after struct {
@@ -242,32 +243,32 @@ func TestBrowserOfficeDay(t *testing.T) {
 	// 4. Snooze the other obligation until a date: its student notices are
 	// held, then delivered on the date.
 	done = step("snooze")
-	if code := office.click(`nav a[href="/console/"]`); code != 200 {
+	if code := office.Click(`nav a[href="/console/"]`); code != 200 {
 		t.Fatalf("back to Today: %d", code)
 	}
-	if code := office.click(fmt.Sprintf(`table.rows a[href="/console/students/%s"]`, snz.Student)); code != 200 || office.at() != "/console/students/"+snz.Student {
-		t.Fatalf("open student %s: %d at %s", snz.Student, code, office.at())
+	if code := office.Click(fmt.Sprintf(`table.rows a[href="/console/students/%s"]`, snz.Student)); code != 200 || office.At() != "/console/students/"+snz.Student {
+		t.Fatalf("open student %s: %d at %s", snz.Student, code, office.At())
 	}
 	until := fmt.Sprintf("#snooze-until-%d", snz.Obligation)
 	// A person types the date into the date field (month, day, year in
 	// the en-US browser); when the browser reads keys otherwise, the
 	// field is set as a date picker would.
-	office.do("type the date", chromedp.SendKeys(chromedp.CSS(until), "12012026"))
-	if v := eval[string](office, fmt.Sprintf(`document.querySelector(%q).value`, until)); v != "2026-12-01" {
+	office.Do("type the date", chromedp.SendKeys(chromedp.CSS(until), "12012026"))
+	if v := browsertest.Eval[string](office.Person, fmt.Sprintf(`document.querySelector(%q).value`, until)); v != "2026-12-01" {
 		t.Logf("the date field read the typed keys as %q: set by the picker's way", v)
-		office.do("pick the date", chromedp.SetValue(chromedp.CSS(until), "2026-12-01"))
+		office.Do("pick the date", chromedp.SetValue(chromedp.CSS(until), "2026-12-01"))
 	}
-	office.do("type the reason", chromedp.SendKeys(chromedp.CSS(fmt.Sprintf("#snooze-reason-%d", snz.Obligation)), "the student is in hospital"))
-	if code := office.click(fmt.Sprintf(`form[action="/console/obligations/%d/snooze"] button[type=submit]`, snz.Obligation)); code != 200 || office.at() != "/console/students/"+snz.Student+"?done=snooze" {
-		t.Fatalf("snooze: %d at %s", code, office.at())
+	office.Do("type the reason", chromedp.SendKeys(chromedp.CSS(fmt.Sprintf("#snooze-reason-%d", snz.Obligation)), "the student is in hospital"))
+	if code := office.Click(fmt.Sprintf(`form[action="/console/obligations/%d/snooze"] button[type=submit]`, snz.Obligation)); code != 200 || office.At() != "/console/students/"+snz.Student+"?done=snooze" {
+		t.Fatalf("snooze: %d at %s", code, office.At())
 	}
-	if got := office.text("main .banner"); got != browserEN("page.done.snooze") {
+	if got := office.Text("main .banner"); got != browserEN("page.done.snooze") {
 		t.Fatalf("snooze banner %q", got)
 	}
-	if got := office.text(fmt.Sprintf("#o%d", snz.Obligation)); !strings.Contains(got, "2026-12-01 ("+authStaff+")") {
+	if got := office.Text(fmt.Sprintf("#o%d", snz.Obligation)); !strings.Contains(got, "2026-12-01 ("+authStaff+")") {
 		t.Errorf("the page does not show the snooze: %q", got)
 	}
-	office.screenshot("snoozed")
+	office.Screenshot("snoozed")
 	var held []struct {
 		ID        int64     `db:"notice_id"`
 		NotBefore time.Time `db:"not_before"`
@@ -321,18 +322,18 @@ func TestBrowserOfficeDay(t *testing.T) {
 		VALUES ('2026-11-27', 'failed', 'sync', 'feed_guard', 'sync: feed guard: students 40% fewer', '{}', now())`); err != nil {
 		t.Fatal(err)
 	}
-	if code := office.click(`nav a[href="/console/nights"]`); code != 200 || office.at() != "/console/nights" {
-		t.Fatalf("Nights: %d at %s", code, office.at())
+	if code := office.Click(`nav a[href="/console/nights"]`); code != 200 || office.At() != "/console/nights" {
+		t.Fatalf("Nights: %d at %s", code, office.At())
 	}
 	const why = "the SIS export was checked by hand: the registrar archived a cohort"
-	office.do("type the reason", chromedp.SendKeys(chromedp.CSS("#release-2026-11-27"), why))
-	if code := office.click(`form[action="/console/nights/2026-11-27/release"] button[type=submit]`); code != 200 || office.at() != "/console/nights?done=release" {
-		t.Fatalf("release: %d at %s", code, office.at())
+	office.Do("type the reason", chromedp.SendKeys(chromedp.CSS("#release-2026-11-27"), why))
+	if code := office.Click(`form[action="/console/nights/2026-11-27/release"] button[type=submit]`); code != 200 || office.At() != "/console/nights?done=release" {
+		t.Fatalf("release: %d at %s", code, office.At())
 	}
-	if got := office.text("main .banner"); got != browserEN("page.done.release") {
+	if got := office.Text("main .banner"); got != browserEN("page.done.release") {
 		t.Fatalf("release banner %q", got)
 	}
-	office.screenshot("released")
+	office.Screenshot("released")
 	task, err := asynq.NewInspectorFromRedisClient(r.e.opt.Redis).GetTaskInfo(worker.QueueNight, "night-2026-11-27-sync-release")
 	if err != nil {
 		t.Fatalf("the released night's task: %v", err)
@@ -362,16 +363,16 @@ func TestBrowserOfficeDay(t *testing.T) {
 		WHERE closed_at IS NULL AND obligation_id <> $1 AND snoozed_until IS NULL ORDER BY obligation_id LIMIT 1`, snz.Obligation); err != nil {
 		t.Fatal(err)
 	}
-	if code := office.open("/console/students/" + other.Student); code != 200 {
+	if code := office.Open("/console/students/" + other.Student); code != 200 {
 		t.Fatalf("student %s: %d", other.Student, code)
 	}
 	form := fmt.Sprintf(`form[action="/console/obligations/%d/close"]`, other.ID)
-	office.do("drop the token", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector('%s input[name=csrf]').remove()`, form)))
-	office.do("type the reason", chromedp.SendKeys(chromedp.CSS(fmt.Sprintf("#close-reason-%d", other.ID)), "no token"))
-	if code := office.click(form + " button[type=submit]"); code != 403 || office.text("h1") != browserEN("auth.csrf.title") {
-		t.Fatalf("a form without its token: %d, %q", code, office.text("h1"))
+	office.Do("drop the token", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector('%s input[name=csrf]').remove()`, form)))
+	office.Do("type the reason", chromedp.SendKeys(chromedp.CSS(fmt.Sprintf("#close-reason-%d", other.ID)), "no token"))
+	if code := office.Click(form + " button[type=submit]"); code != 403 || office.Text("h1") != browserEN("auth.csrf.title") {
+		t.Fatalf("a form without its token: %d, %q", code, office.Text("h1"))
 	}
-	office.screenshot("no token")
+	office.Screenshot("no token")
 	var still, closes int
 	if err := db.Get(&still, `SELECT count(*) FROM sisnotify.obligations WHERE obligation_id = $1 AND closed_at IS NULL`, other.ID); err != nil {
 		t.Fatal(err)
@@ -383,7 +384,7 @@ func TestBrowserOfficeDay(t *testing.T) {
 		t.Fatalf("a form without its token changed something: obligation %d open %d, %d close audits", other.ID, still, closes)
 	}
 	done()
-	t.Logf("the office's day: %d screenshots, %s in all", r.shot, time.Since(start).Round(time.Millisecond))
+	t.Logf("the office's day: %d screenshots, %s in all", r.b.Shots(), time.Since(start).Round(time.Millisecond))
 }
 
 // shownNotice is a notice as the student page shows it.
@@ -435,10 +436,10 @@ func TestBrowserRefusals(t *testing.T) {
 
 	// 6. The dean, in a browser of their own.
 	d := r.person("dean", 390)
-	if code := d.signIn(dean.Email); code != 200 || d.at() != "/console/" {
-		t.Fatalf("the dean's sign-in: %d at %s", code, d.at())
+	if code := d.signIn(dean.Email); code != 200 || d.At() != "/console/" {
+		t.Fatalf("the dean's sign-in: %d at %s", code, d.At())
 	}
-	rows := eval[[]browserRow](d, browserRows)
+	rows := browsertest.Eval[[]browserRow](d.Person, browserRows)
 	names := strings.Split(dean.Names, "|")
 	for _, row := range rows {
 		if !slices.Contains(names, row.Faculty) {
@@ -448,20 +449,20 @@ func TestBrowserRefusals(t *testing.T) {
 	if len(rows) != dean.Open {
 		t.Fatalf("the dean sees %d rows, the database has %d open obligations of faculties %s", len(rows), dean.Open, dean.Faculties)
 	}
-	if n := d.count(`nav a[href="/console/nights"], nav a[href="/console/failed"], nav a[href="/console/audit"]`); n != 0 {
+	if n := d.Count(`nav a[href="/console/nights"], nav a[href="/console/failed"], nav a[href="/console/audit"]`); n != 0 {
 		t.Errorf("the dean's navigation has %d office pages", n)
 	}
 	t.Logf("the dean of %s: %d of %d open rows, all of their faculties", dean.Faculties, len(rows), dean.All)
-	d.screenshot("today")
-	d.checkA11y("the dean's Today")
-	if code := d.click(fmt.Sprintf(`table.rows a[href="/console/students/%s"]`, rows[0].Student)); code != 200 {
+	d.Screenshot("today")
+	d.CheckA11y("the dean's Today")
+	if code := d.Click(fmt.Sprintf(`table.rows a[href="/console/students/%s"]`, rows[0].Student)); code != 200 {
 		t.Fatalf("the dean opens student %s: %d", rows[0].Student, code)
 	}
-	if n := d.count(`main form, main button, main input, main select, main textarea`); n != 0 {
+	if n := d.Count(`main form, main button, main input, main select, main textarea`); n != 0 {
 		t.Fatalf("the dean's student page has %d forms or controls", n)
 	}
-	d.screenshot("student")
-	d.checkA11y("the dean's student page")
+	d.Screenshot("student")
+	d.CheckA11y("the dean's student page")
 	var obligation int64
 	if err := db.Get(&obligation, `SELECT min(obligation_id) FROM sisnotify.obligations WHERE student_id = $1 AND closed_at IS NULL`, rows[0].Student); err != nil {
 		t.Fatal(err)
@@ -476,10 +477,10 @@ func TestBrowserRefusals(t *testing.T) {
 		}
 		document.body.appendChild(f); f.submit();
 	})()`, obligation)
-	if code := d.load("post a close", chromedp.Evaluate[chromedp.Void](post)); code != 403 || d.text("h1") != browserEN("auth.officeonly.title") {
-		t.Fatalf("a dean's close: %d, %q", code, d.text("h1"))
+	if code := d.Load("post a close", chromedp.Evaluate[chromedp.Void](post)); code != 403 || d.Text("h1") != browserEN("auth.officeonly.title") {
+		t.Fatalf("a dean's close: %d, %q", code, d.Text("h1"))
 	}
-	d.screenshot("refused")
+	d.Screenshot("refused")
 	var changed int
 	if err := db.Get(&changed, `SELECT (SELECT count(*) FROM sisnotify.obligations WHERE obligation_id = $1 AND closed_at IS NOT NULL)
 		+ (SELECT count(*) FROM sisnotify.audit_log WHERE action = 'close')`, obligation); err != nil {
@@ -494,20 +495,20 @@ func TestBrowserRefusals(t *testing.T) {
 	f := r.person("forger", 1280)
 	f.setCookie(authSessionCookie, forgedToken(t))
 	for _, path := range []string{"/console/", "/console/students/" + rows[0].Student} {
-		if code := f.open(path); code != 200 || !strings.HasPrefix(f.at(), "/console/auth/login?back=") || f.text("h1") != browserEN("auth.signin.title") {
-			t.Fatalf("a forged cookie at %s: %d at %s, %q", path, code, f.at(), f.text("h1"))
+		if code := f.Open(path); code != 200 || !strings.HasPrefix(f.At(), "/console/auth/login?back=") || f.Text("h1") != browserEN("auth.signin.title") {
+			t.Fatalf("a forged cookie at %s: %d at %s, %q", path, code, f.At(), f.Text("h1"))
 		}
 	}
-	f.screenshot("sign in")
+	f.Screenshot("sign in")
 
 	// An account that is neither staff nor dean: "no access".
 	s := r.person("stranger", 1280)
-	if code := s.signIn("student.s0000001@uni.example"); code != 403 || s.at() != "/console/auth/no-access" || s.text("h1") != browserEN("auth.noaccess.title") {
-		t.Fatalf("a stranger's sign-in: %d at %s, %q", code, s.at(), s.text("h1"))
+	if code := s.signIn("student.s0000001@uni.example"); code != 403 || s.At() != "/console/auth/no-access" || s.Text("h1") != browserEN("auth.noaccess.title") {
+		t.Fatalf("a stranger's sign-in: %d at %s, %q", code, s.At(), s.Text("h1"))
 	}
-	s.screenshot("no access")
+	s.Screenshot("no access")
 	if n := r.e.sessions(); n != sessions {
 		t.Fatalf("%d sessions after the forger and the stranger, want %d", n, sessions)
 	}
-	t.Logf("refusals: the dean's post 403, a forged cookie to sign-in twice, a stranger 403 no access; %d sessions (the dean's); %d screenshots", sessions, r.shot)
+	t.Logf("refusals: the dean's post 403, a forged cookie to sign-in twice, a stranger 403 no access; %d sessions (the dean's); %d screenshots", sessions, r.b.Shots())
 }

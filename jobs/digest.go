@@ -77,6 +77,9 @@ type Digest struct {
 	// Lease is how long a claimed ("sending") digest belongs to its
 	// worker; after it another may claim it. Default 10 minutes.
 	Lease time.Duration
+	// Owner is the process's claim identity, as the Deliverer's: a digest
+	// it was sending when it died is free at once. nil: the lease alone.
+	Owner ClaimOwner
 	// MaxFailed and MaxProblems cut the office digest's lists of failed
 	// notices and data problems to the most recent ones; the digest says
 	// how many were left out and where they all are. Default 20 each.
@@ -553,6 +556,13 @@ func (d *Digest) loadLists(ctx context.Context, tx *store.DigestRead, night date
 	return nil
 }
 
+func (d *Digest) ownerID() int64 {
+	if d.Owner == nil {
+		return 0
+	}
+	return d.Owner.ID()
+}
+
 // send claims, builds, sends and records the digest of one recipient.
 // It returns the rows the digest listed.
 func (d *Digest) send(ctx context.Context, log *slog.Logger, night date.Date, r *digestRecipient, lists *officeLists, last bool) (Outcome, int, error) {
@@ -561,7 +571,7 @@ func (d *Digest) send(ctx context.Context, log *slog.Logger, night date.Date, r 
 	st := store.New(d.DB)
 	id, claimed, err := st.ClaimDigest(ctx, store.DigestClaim{
 		Night: night, Audience: r.audience, RecipientKey: r.key, Recipient: r.addr, Language: r.lang, MessageID: msgID,
-	}, d.leaseSeconds())
+	}, d.leaseSeconds(), d.ownerID())
 	if err != nil {
 		return Retry, 0, fmt.Errorf("digest %s: claim: %w", r.key, err)
 	}

@@ -61,17 +61,20 @@ type DigestClaim struct {
 // ClaimDigest claims the digest c for sending (status sending, its
 // attempts counted, claimed now), inserting it the first time: a digest
 // that is pending or cancelled, or sending with its lease of leaseSeconds
-// passed, is claimed again. ok is false when it is not claimable (sent,
+// passed or its owner dead (OwnerDead: the process that claimed it is
+// gone), is claimed again; the claim records owner (0: none, and then
+// only the lease frees it). ok is false when it is not claimable (sent,
 // failed, or being sent by another worker): DigestStatusOf says which.
-func (s *Store) ClaimDigest(ctx context.Context, c DigestClaim, leaseSeconds int64) (id int64, ok bool, err error) {
+func (s *Store) ClaimDigest(ctx context.Context, c DigestClaim, leaseSeconds, owner int64) (id int64, ok bool, err error) {
 	err = s.db.GetContext(ctx, &id, `
-		INSERT INTO sisnotify.digests AS g (night, audience, recipient_key, recipient, language, status, attempts, claimed_at, message_id)
-		VALUES ($1, $2, $3, $4, $5, 'sending', 1, now(), $6)
+		INSERT INTO sisnotify.digests AS g (night, audience, recipient_key, recipient, language, status, attempts, claimed_at, claimed_by, message_id)
+		VALUES ($1, $2, $3, $4, $5, 'sending', 1, now(), NULLIF($8::bigint, 0), $6)
 		ON CONFLICT (night, recipient_key) DO UPDATE
-		SET status = 'sending', attempts = g.attempts + 1, claimed_at = now(), audience = EXCLUDED.audience,
-		    recipient = EXCLUDED.recipient, language = EXCLUDED.language, updated_at = now()
-		WHERE g.status IN ('pending', 'cancelled') OR (g.status = 'sending' AND g.claimed_at < now() - $7 * interval '1 second')
-		RETURNING g.digest_id`, c.Night.String(), c.Audience, c.RecipientKey, c.Recipient, c.Language, c.MessageID, leaseSeconds)
+		SET status = 'sending', attempts = g.attempts + 1, claimed_at = now(), claimed_by = EXCLUDED.claimed_by,
+		    audience = EXCLUDED.audience, recipient = EXCLUDED.recipient, language = EXCLUDED.language, updated_at = now()
+		WHERE g.status IN ('pending', 'cancelled')
+		   OR (g.status = 'sending' AND (g.claimed_at < now() - $7 * interval '1 second' OR `+OwnerDead("g.claimed_by")+`))
+		RETURNING g.digest_id`, c.Night.String(), c.Audience, c.RecipientKey, c.Recipient, c.Language, c.MessageID, leaseSeconds, owner)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, false, nil
 	}

@@ -31,6 +31,11 @@ const ConsolePath = "/console/"
 // studentpage).
 const StudentPagePath = "/s/"
 
+// TwilioStatusPath is where Twilio posts SMS delivery receipts (package
+// receipts); SISNOTIFY_PUBLIC_URL + this path is the messages'
+// StatusCallback.
+const TwilioStatusPath = "/hooks/twilio/status"
+
 // HTTPOptions configure the HTTP side of `sisnotify serve`.
 type HTTPOptions struct {
 	// Addr is the listen address (SISNOTIFY_HTTP_ADDR); default
@@ -65,7 +70,10 @@ type HTTPOptions struct {
 	// StudentPage, when set, serves the student page under
 	// StudentPagePath.
 	StudentPage http.Handler
-	Log         *slog.Logger
+	// TwilioStatus, when set, takes Twilio's status callbacks (POST) at
+	// TwilioStatusPath.
+	TwilioStatus http.Handler
+	Log          *slog.Logger
 
 	// now replaces time.Now for the scrape cache (tests).
 	now func() time.Time
@@ -79,6 +87,7 @@ type HTTPOptions struct {
 //	/monitoring/  the asynq monitoring UI, read-only, behind basic auth
 //	/console/     the office console, when HTTPOptions.Console is set
 //	/s/           the student page, when HTTPOptions.StudentPage is set
+//	/hooks/twilio/status  Twilio's SMS receipts, when HTTPOptions.TwilioStatus is set
 //
 // Every other path is 404. HTTP is also an http.Handler (for tests).
 type HTTP struct {
@@ -199,6 +208,9 @@ func newHTTP(o HTTPOptions) (*HTTP, error) {
 	}
 	if o.StudentPage != nil {
 		mux.Handle(StudentPagePath, o.StudentPage)
+	}
+	if o.TwilioStatus != nil {
+		mux.Handle(TwilioStatusPath, o.TwilioStatus)
 	}
 	h.handler = mux
 	h.srv = &http.Server{

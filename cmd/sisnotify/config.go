@@ -14,6 +14,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/iec-almaty/sisnotify/integrations/mail"
+	"github.com/iec-almaty/sisnotify/integrations/mailbox"
 	"github.com/iec-almaty/sisnotify/integrations/sms"
 	"github.com/iec-almaty/sisnotify/jobs/config"
 	"github.com/iec-almaty/sisnotify/studentpage"
@@ -72,6 +73,9 @@ type Config struct {
 	// StaffEmails sign in to the console as office staff; default the
 	// office emails.
 	StaffEmails []string
+	// BounceIMAP is the bounce mailbox of SISNOTIFY_BOUNCE_IMAP_URL, which
+	// serve reads every minute; no Host: bounces are not read.
+	BounceIMAP mailbox.Config
 }
 
 // need says which variables a command cannot do without. office: the
@@ -154,6 +158,7 @@ func loadConfig(lookup func(string) (string, bool), n need) (*Config, error) {
 		OIDCClientSecret: e.str("SISNOTIFY_OIDC_CLIENT_SECRET", "", &errs),
 	}
 	smtpURL := e.str("SISNOTIFY_SMTP_URL", "", &errs)
+	bounceURL := e.str("SISNOTIFY_BOUNCE_IMAP_URL", "", &errs)
 	mailFrom := e.str("SISNOTIFY_MAIL_FROM", mail.DefaultFrom, &errs)
 	c.SMS = sms.Config{
 		Provider:         e.str("SISNOTIFY_SMS_PROVIDER", "outbox", &errs),
@@ -200,6 +205,12 @@ func loadConfig(lookup func(string) (string, bool), n need) (*Config, error) {
 		}
 	}
 	c.Mail.From, c.Mail.OutboxDir = mailFrom, c.OutboxDir
+	if bounceURL != "" {
+		// The mailbox package's own parser; its errors never quote the URL.
+		if c.BounceIMAP, err = mailbox.ParseURL(bounceURL); err != nil {
+			check(configErr("SISNOTIFY_BOUNCE_IMAP_URL: %v", err))
+		}
+	}
 	if a, err := netmail.ParseAddress(mailFrom); err != nil || a.Address == "" {
 		check(configErr("SISNOTIFY_MAIL_FROM: not an email address (want \"Name <address@host>\")"))
 	}

@@ -66,7 +66,9 @@ func newDelivery(a *app, cfg *Config, file *config.File, db *sqlx.DB) (*delivery
 	if err != nil {
 		return nil, fmt.Errorf("mail: %w", err)
 	}
-	texter, err := sms.New(cfg.SMS)
+	smsCfg := cfg.SMS
+	smsCfg.TwilioStatusCallback = twilioCallbackURL(cfg) // receipts come back to serve
+	texter, err := sms.New(smsCfg)
 	if err != nil {
 		mailer.Close()
 		return nil, &ConfigError{Msg: "SISNOTIFY_SMS_PROVIDER: " + err.Error()}
@@ -120,7 +122,7 @@ func (d *delivery) digest(cfg *Config) worker.DigestSender {
 	}
 	return worker.NightDigest(&jobs.Digest{
 		DB: d.deliverer.DB, Mail: d.mail, Templates: d.deliverer.Templates, Office: d.deliverer.Office,
-		OfficeLang: d.deliverer.OfficeLang, OfficeEmails: cfg.OfficeEmails, Location: cfg.Location, Log: d.deliverer.Log,
+		OfficeLang: d.deliverer.OfficeLang, OfficeEmails: cfg.OfficeEmails, Location: cfg.Location, Log: d.deliverer.Log, Owner: d.deliverer.Owner,
 		Steps: steps,
 	})
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/iec-almaty/sisnotify/console"
+	"github.com/iec-almaty/sisnotify/integrations/mailbox"
 	"github.com/iec-almaty/sisnotify/integrations/sis"
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/jobs/date"
@@ -54,6 +55,13 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	d.deliverer.Observe = metrics
 	mux := worker.NewMux(d.deliverer)
 	night.Register(mux)
+	poller, err := newReceiptPoller(a, cfg, db, d)
+	if err != nil {
+		return err
+	}
+	if poller != nil {
+		poller.Register(mux)
+	}
 	srv := worker.NewServer(worker.Options{Redis: d.rdb, Concurrency: deliveryConcurrency, ShutdownTimeout: *shutdown, Log: a.log})
 	if err := srv.Start(mux); err != nil {
 		return fmt.Errorf("serve: start workers: %w", err)
@@ -73,9 +81,13 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	hook, err := newTwilioHook(a, cfg, db)
+	if err != nil {
+		return err
+	}
 	http := worker.NewHTTP(worker.HTTPOptions{
 		Addr: cfg.HTTPAddr, User: cfg.HTTPUser, Password: cfg.HTTPPassword,
-		DB: db, Redis: d.rdb, Metrics: metrics, Console: cons, StudentPage: page, Log: a.log,
+		DB: db, Redis: d.rdb, Metrics: metrics, Console: cons, StudentPage: page, TwilioStatus: hook, Log: a.log,
 	})
 	if err := http.Start(ctx); err != nil {
 		return fmt.Errorf("serve: %w", err)
@@ -91,9 +103,21 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 		fmt.Fprintf(a.stdout, "serve: the night of %s had not run; started it\n", n)
 	}
 	watch := &worker.Watchdog{DB: db, Enqueue: d.enqueuer, Mail: d.mail, Ops: cfg.OpsEmails, Office: cfg.OfficeEmails, Since: time.Now(), Log: a.log}
-	done := make(chan struct{}, 2)
+	done := make(chan struct{}, 4) // the scheduler, the watchdog, the receipt poller, the bounce mailbox
 	go func() { _ = sched.Run(bg); done <- struct{}{} }()
 	go func() { watch.Run(bg, 5*time.Minute); done <- struct{}{} }()
+	if poller != nil {
+		go func() { poller.Run(bg); done <- struct{}{} }()
+	} else {
+		done <- struct{}{}
+	}
+	bounces := newBounces(a, cfg, db, metrics)
+	go func() {
+		if bounces != nil {
+			bounces.Run(bg, bouncePollEvery(a))
+		}
+		done <- struct{}{}
+	}()
 	a.log.InfoContext(ctx, "serving", "http", cfg.HTTPAddr, "schedule", cfg.Schedule, "timezone", cfg.TimezoneName, "monitoring_ui", cfg.HTTPUser != "")
 	fmt.Fprintf(a.stdout, "serve: http on %s, nights at %q (%s)\n", cfg.HTTPAddr, cfg.Schedule, cfg.TimezoneName)
 
@@ -101,8 +125,9 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	close(stopping)
 	a.log.InfoContext(context.Background(), "stopping: waiting for deliveries in flight", "timeout", shutdown.String())
 	stopBG()
-	<-done
-	<-done
+	for range cap(done) {
+		<-done
+	}
 	srv.Shutdown() // stops taking tasks, waits for those running, requeues the rest
 	stopped = true
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -112,6 +137,31 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	}
 	a.log.Info("stopped")
 	return nil
+}
+
+// newBounces reads the bounce mailbox of SISNOTIFY_BOUNCE_IMAP_URL; nil
+// when it is not set.
+func newBounces(a *app, cfg *Config, db *sqlx.DB, metrics *worker.Metrics) *jobs.Bounces {
+	if cfg.BounceIMAP.Host == "" {
+		return nil
+	}
+	box := cfg.BounceIMAP
+	a.log.Info("reading bounces", "mailbox", box) // Config's LogValue: no user, no password
+	return &jobs.Bounces{DB: db, Log: a.log, Observe: worker.NewBounceMetrics(metrics),
+		Open: func(ctx context.Context) (jobs.BounceMailbox, error) { return mailbox.Open(ctx, box) }}
+}
+
+// bouncePollEvery is how often serve reads the bounce mailbox: every
+// minute. SISNOTIFY_TEST_BOUNCE_EVERY (a duration from 100ms to 1m) makes
+// it shorter for the tests, which should not wait a minute; it is not a
+// setting (docs/configuration.md, the tests' variables).
+func bouncePollEvery(a *app) time.Duration {
+	if v, ok := a.lookup("SISNOTIFY_TEST_BOUNCE_EVERY"); ok {
+		if d, err := time.ParseDuration(v); err == nil && d >= 100*time.Millisecond && d <= time.Minute {
+			return d
+		}
+	}
+	return time.Minute
 }
 
 // newConsole is the office console over serve's database, queue and night

@@ -18,8 +18,11 @@ type Config struct {
 	APIURL string
 
 	TwilioAccountSID, TwilioAuthToken, TwilioFrom string
-	MobizonAPIKey, MobizonFrom                    string
-	WebhookURL                                    string
+	// TwilioStatusCallback is where Twilio posts delivery receipts
+	// (TwilioConfig.StatusCallback); empty: none asked for.
+	TwilioStatusCallback       string
+	MobizonAPIKey, MobizonFrom string
+	WebhookURL                 string
 	// OutboxDir is the outbox folder (SISNOTIFY_OUTBOX_DIR).
 	OutboxDir string
 
@@ -77,7 +80,7 @@ func New(cfg Config) (Sender, error) {
 	switch p := cfg.provider(); p {
 	case "twilio":
 		return NewTwilio(TwilioConfig{AccountSID: cfg.TwilioAccountSID, AuthToken: cfg.TwilioAuthToken,
-			From: cfg.TwilioFrom, BaseURL: cfg.APIURL, HTTPClient: cfg.HTTPClient})
+			From: cfg.TwilioFrom, BaseURL: cfg.APIURL, StatusCallback: cfg.TwilioStatusCallback, HTTPClient: cfg.HTTPClient})
 	case "mobizon":
 		return NewMobizon(MobizonConfig{APIKey: cfg.MobizonAPIKey, From: cfg.MobizonFrom,
 			BaseURL: cfg.APIURL, HTTPClient: cfg.HTTPClient})

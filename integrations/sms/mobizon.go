@@ -56,8 +56,9 @@ type MobizonConfig struct {
 // 429 and 5xx are retryable whatever the body says.
 type Mobizon struct {
 	endpoint
-	url  string
-	from string
+	url       string
+	statusURL string // getsmsstatus (Statuses)
+	from      string
 }
 
 // NewMobizon checks cfg and returns the provider.
@@ -73,8 +74,9 @@ func NewMobizon(cfg MobizonConfig) (*Mobizon, error) {
 	return &Mobizon{
 		endpoint: endpoint{provider: "mobizon", client: clientOr(cfg.HTTPClient),
 			secrets: []string{cfg.APIKey, url.QueryEscape(cfg.APIKey)}},
-		url:  base + "/service/message/sendsmsmessage?" + q.Encode(),
-		from: cfg.From,
+		url:       base + "/service/message/sendsmsmessage?" + q.Encode(),
+		statusURL: base + "/service/message/getsmsstatus?" + q.Encode(),
+		from:      cfg.From,
 	}, nil
 }
 

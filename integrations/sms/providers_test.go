@@ -129,6 +129,17 @@ func TestTwilioRequest(t *testing.T) {
 	if r.form.Get("MessagingServiceSid") != mg || r.form.Has("From") {
 		t.Errorf("form = %v", r.form)
 	}
+
+	// With a status callback, Twilio is told where to post receipts.
+	hook := "https://notify.uni.example/hooks/twilio/status"
+	tw3, _ := NewTwilio(TwilioConfig{AccountSID: accountSID, AuthToken: authToken, From: "+15005550006", BaseURL: r.URL, StatusCallback: hook})
+	if _, _, err := send(t, tw3, sms()); err != nil {
+		t.Fatal(err)
+	}
+	want.Set("StatusCallback", hook)
+	if string(r.raw) != want.Encode() {
+		t.Errorf("body = %s, want %s", r.raw, want.Encode())
+	}
 }
 
 func TestTwilioErrors(t *testing.T) {

@@ -23,13 +23,18 @@ type TwilioConfig struct {
 	// MessagingServiceSid instead of From.
 	From string
 	// BaseURL overrides DefaultTwilioURL (SISNOTIFY_SMS_API_URL).
-	BaseURL    string
-	HTTPClient *http.Client // nil: a shared client from NewHTTPClient
+	BaseURL string
+	// StatusCallback, when set, is sent with every message: the URL
+	// Twilio posts the message's delivery status to (SISNOTIFY_PUBLIC_URL
+	// + /hooks/twilio/status; see TwilioCallbacks).
+	StatusCallback string
+	HTTPClient     *http.Client // nil: a shared client from NewHTTPClient
 }
 
 // Twilio sends through Twilio's Messages API:
 // POST {base}/2010-04-01/Accounts/{AccountSid}/Messages.json with the form
-// fields To, From (or MessagingServiceSid) and Body, HTTP basic auth
+// fields To, From (or MessagingServiceSid), Body and, when configured,
+// StatusCallback, HTTP basic auth
 // AccountSid:AuthToken; 201 with the message's "sid" is success.
 //
 // Answers: 2xx sent; 401, 403, 408, 425, 429, 5xx and network errors
@@ -83,6 +88,9 @@ func (t *Twilio) Send(ctx context.Context, msg Message) (Result, bool, error) {
 		return Result{}, false, err
 	}
 	form := url.Values{"To": {to}, t.from: {t.cfg.From}, "Body": {msg.Text}}
+	if t.cfg.StatusCallback != "" {
+		form.Set("StatusCallback", t.cfg.StatusCallback)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, strings.NewReader(form.Encode()))
 	if err != nil {
 		return Result{}, false, &Error{Provider: t.provider, Detail: "building the request failed"}
