@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 PKGS := ./...
 
-.PHONY: build check test test-long lint demo bench bench-sync bench-deliver fuzz clean-testdb simulate
+.PHONY: build check test test-long lint demo bench bench-sync bench-deliver bench-rate fuzz clean-testdb simulate
 
 build:
 	$(GO) build -o sisnotify ./cmd/sisnotify
@@ -60,6 +60,11 @@ bench:
 # 10,000 notices through asynq, PostgreSQL, templates and SMTP.
 bench-deliver:
 	$(GO) test ./jobs/ -run '^$$' -bench BenchmarkDeliver -benchtime 1x -v
+
+# 1,000 emails at SISNOTIFY_MAIL_RATE=50/s through two serve replicas:
+# duration, the most emails in one second, duplicates, losses.
+bench-rate:
+	$(GO) test ./cmd/sisnotify/ -run '^$$' -bench BenchmarkServeMailRate -benchtime 1x -v -timeout 10m
 
 # Every fuzz target (func FuzzX in a *_test.go), FUZZTIME each, one at a
 # time: go test -fuzz runs one target of one package. A failing input is

@@ -77,6 +77,11 @@ type Deliverer struct {
 	// no link. SMS never carry one.
 	Links StudentLinker
 
+	// Pace, when set, holds each message to its provider's rate limit
+	// (package pace): a notice takes a token after it is claimed and found
+	// still due, before its provider is called. Nil: no limit.
+	Pace Pacer
+
 	// Observe, when set, counts each attempt's outcome (the /metrics
 	// side); the worker's task handler calls it.
 	Observe DeliveryObserver
@@ -88,6 +93,32 @@ type Deliverer struct {
 	claims  *batch.Combiner[int64, *store.ClaimedNotice]
 	records *batch.Combiner[store.NoticeOutcome, struct{}]
 }
+
+// Pacer hands out the tokens of the providers' rate limits across every
+// replica; *pace.Limiter implements it. Take returns 0 when a message of
+// channel may go now, or how long to postpone it; urgent messages (the
+// digests, the office's and the deans' notices) go before the students'.
+type Pacer interface {
+	Take(ctx context.Context, channel string, urgent bool) (time.Duration, error)
+}
+
+// ErrPostponed is a message the rate limit held back: not a failure, not
+// an attempt. The worker runs its task again after PostponedError.After.
+var ErrPostponed = errors.New("postponed by the rate limit")
+
+// PostponedError is ErrPostponed with how long to wait.
+type PostponedError struct{ After time.Duration }
+
+func (e *PostponedError) Error() string {
+	return fmt.Sprintf("%v: again in %s", ErrPostponed, e.After.Round(time.Millisecond))
+}
+
+// Is makes errors.Is(err, ErrPostponed) true.
+func (e *PostponedError) Is(target error) bool { return target == ErrPostponed }
+
+// pacerWaitOnError is how long a message waits when the limiter cannot
+// be asked (Redis away): it is not sent unmetered.
+const pacerWaitOnError = 5 * time.Second
 
 // ClaimOwner is the identity a claim records; *store.Owner implements it.
 type ClaimOwner interface {
@@ -115,6 +146,7 @@ const (
 	Retry     Outcome = "retry"     // temporarily: the queue retries
 	Cancelled Outcome = "cancelled" // the obligation closed before delivery
 	Skipped   Outcome = "skipped"   // not ours to send: already sent, claimed by another worker, or snoozed by the office
+	Postponed Outcome = "postponed" // held back by the rate limit: not an attempt, queued again
 )
 
 // ErrPermanent marks a failure that must not be retried.
@@ -268,6 +300,21 @@ func (d *Deliverer) deliver(ctx context.Context, id int64, last bool, channel *s
 		log.InfoContext(ctx, "notice cancelled: obligation closed")
 		return Cancelled, nil
 	}
+	if after, err := d.pace(ctx, n); err != nil || after > 0 {
+		// Nothing went out: the claim is given back uncounted.
+		self := int64(0)
+		if d.Owner != nil {
+			self = d.Owner.ID()
+		}
+		if _, rerr := d.store.ReleaseNoticeClaim(context.WithoutCancel(ctx), id, self); rerr != nil {
+			return Retry, fmt.Errorf("deliver %d: give back a postponed claim: %w", id, rerr)
+		}
+		if err != nil {
+			log.WarnContext(ctx, "notice postponed: the rate limiter did not answer", "err", err)
+			after = pacerWaitOnError
+		}
+		return Postponed, fmt.Errorf("deliver %d: %w", id, &PostponedError{After: after})
+	}
 	res, retryable, lang, version, hash, err := d.send(ctx, n)
 	if err == nil {
 		// The message is out: recording it must survive a database that
@@ -295,6 +342,15 @@ func (d *Deliverer) deliver(ctx context.Context, id int64, last bool, channel *s
 		return Failed, fmt.Errorf("deliver %d: %w: %w", id, ErrPermanent, err)
 	}
 	return Retry, fmt.Errorf("deliver %d: %w", id, err)
+}
+
+// pace takes the token of n's channel; urgent are the office's and the
+// deans' notices.
+func (d *Deliverer) pace(ctx context.Context, n *store.ClaimedNotice) (time.Duration, error) {
+	if d.Pace == nil {
+		return 0, nil
+	}
+	return d.Pace.Take(ctx, n.Channel, n.Audience != templates.AudienceStudent)
 }
 
 // recordAttempts and recordPause bound how long a sent notice waits for

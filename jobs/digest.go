@@ -59,8 +59,11 @@ import (
 // only, not years of history. Moot rows are not recorded in digest_rows
 // (that is the open obligations a digest listed, which the dry run plans).
 type Digest struct {
-	DB        *sqlx.DB
-	Mail      MailSender
+	DB   *sqlx.DB
+	Mail MailSender
+	// Pace, when set, holds each digest to the mail provider's rate limit,
+	// ahead of the students' notices (Deliverer.Pace); nil: no limit.
+	Pace      Pacer
 	Templates *templates.Set
 	Office    templates.Office
 	// OfficeLang is the language of the office digest and of deans
@@ -248,6 +251,10 @@ func (d *Digest) Run(ctx context.Context, night date.Date) (DigestResult, error)
 		}
 		if err != nil {
 			errs = append(errs, err)
+			if out == Postponed {
+				// The limit holds the others back as well.
+				break
+			}
 			if out == Retry && connectionLevel(err) {
 				// The server or the network is away: the other digests
 				// would wait for the same timeout. The retry sends them.
@@ -608,6 +615,19 @@ func (d *Digest) send(ctx context.Context, log *slog.Logger, night date.Date, r 
 		return d.release(ctx, id, fmt.Errorf("digest %s: %w", r.key, err))
 	}
 	hash := contentHash(out, attachments)
+	if d.Pace != nil {
+		after, err := d.Pace.Take(ctx, "email", true)
+		if err != nil || after > 0 {
+			if rerr := st.ReleaseDigestClaim(context.WithoutCancel(ctx), id); rerr != nil {
+				return Retry, 0, fmt.Errorf("digest %s: give back a postponed claim: %w", r.key, rerr)
+			}
+			if err != nil {
+				log.WarnContext(ctx, "digest postponed: the rate limiter did not answer", "err", err)
+				after = pacerWaitOnError
+			}
+			return Postponed, 0, fmt.Errorf("digest %s: %w", r.key, &PostponedError{After: after})
+		}
+	}
 	res, retryable, err := d.Mail.Send(ctx, mail.Message{
 		To: r.addr, Subject: out.Subject, Text: out.Text, HTML: out.HTML, MessageID: msgID,
 		Headers:     map[string]string{mail.HeaderKind: "digest", mail.HeaderAudience: r.audience},

@@ -155,7 +155,7 @@ func (h *harness) check(night date.Date, f fault, broken bool, code int, began t
 		}
 		at := map[string]time.Time{}
 		for i, hsh := range noticeHashes {
-			at[string(hsh)] = mails[noticeMail[i]].At
+			at[string(hsh)] = mails[noticeMail[i]].Received
 		}
 		for _, c := range closed {
 			if sent := at[string(c.Hash)]; sent.After(c.Closed) {

@@ -170,3 +170,13 @@ func (s *Store) FinishDigest(ctx context.Context, id int64, o DigestOutcome) err
 	}
 	return nil
 }
+
+// ReleaseDigestClaim gives digest id back (pending) as if it had not been
+// claimed: its attempts are not counted. The digest does this when the
+// provider's rate limit postpones it before it was sent.
+func (s *Store) ReleaseDigestClaim(ctx context.Context, id int64) error {
+	_, err := s.db.ExecContext(ctx, `UPDATE sisnotify.digests
+		SET status = 'pending', attempts = greatest(attempts - 1, 0), updated_at = now()
+		WHERE digest_id = $1 AND status = 'sending'`, id)
+	return err
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -201,4 +202,24 @@ func PendingNoticeErrors(ctx context.Context, q sqlx.QueryerContext, night date.
 		return nil, err
 	}
 	return rows, nil
+}
+
+// NoticesToGoByChannel counts, by channel, the notices of nights up to
+// night still to be sent (pending or sending) that may go at at: a
+// student SMS held for quiet hours until later is left out.
+func (s *Store) NoticesToGoByChannel(ctx context.Context, night date.Date, at time.Time) (map[string]int, error) {
+	var rows []struct {
+		Channel string `db:"channel"`
+		N       int    `db:"n"`
+	}
+	if err := s.db.SelectContext(ctx, &rows, `SELECT channel, count(*) AS n FROM sisnotify.notices
+		WHERE status IN ('pending', 'sending') AND night <= $1 AND (not_before IS NULL OR not_before <= $2)
+		GROUP BY channel`, night.String(), at); err != nil {
+		return nil, fmt.Errorf("count notices to go by channel: %w", err)
+	}
+	out := make(map[string]int, len(rows))
+	for _, r := range rows {
+		out[r.Channel] = r.N
+	}
+	return out, nil
 }

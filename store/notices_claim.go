@@ -222,3 +222,19 @@ func (s *Store) NoticeStatusOf(ctx context.Context, id int64) (NoticeStatus, boo
 // one that hangs, unless the caller says otherwise: after it another may
 // claim it, and the queue gives it a task again.
 const NoticeLease = 10 * time.Minute
+
+// ReleaseNoticeClaim gives notice id, claimed by owner (0: none), back
+// (pending) as if the claim had not happened: its attempts are not
+// counted and its history gets no line. The deliverer does this when the
+// provider's rate limit postpones the notice before anything was sent.
+// false: the notice was not so claimed (nothing changed).
+func (s *Store) ReleaseNoticeClaim(ctx context.Context, id, owner int64) (bool, error) {
+	res, err := s.db.ExecContext(ctx, `UPDATE sisnotify.notices
+		SET status = 'pending', attempts = greatest(attempts - 1, 0), claimed_by = NULL, updated_at = now()
+		WHERE notice_id = $1 AND status = 'sending' AND claimed_by IS NOT DISTINCT FROM NULLIF($2::bigint, 0)`, id, owner)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
+}

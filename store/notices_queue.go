@@ -66,6 +66,7 @@ type RescuableNotice struct {
 	ID       int64  `db:"notice_id"`
 	Key      string `db:"notice_key"`
 	Attempts int    `db:"attempts"`
+	Audience string `db:"audience"`
 }
 
 // RescuableNotices returns the notices of ids (those of orphaned tasks)
@@ -74,10 +75,10 @@ type RescuableNotice struct {
 // 30 s after the death).
 func (s *Store) RescuableNotices(ctx context.Context, lease time.Duration, ids []int64) ([]RescuableNotice, error) {
 	var rows []RescuableNotice
-	if err := s.db.SelectContext(ctx, &rows, `SELECT notice_id, notice_key, attempts FROM sisnotify.notices
+	if err := s.db.SelectContext(ctx, &rows, `SELECT notice_id, notice_key, attempts, audience FROM sisnotify.notices
 		WHERE notice_id = ANY($2) AND `+noticeClaimable("$1")+`
 		UNION
-		SELECT notice_id, notice_key, attempts FROM sisnotify.notices
+		SELECT notice_id, notice_key, attempts, audience FROM sisnotify.notices
 		WHERE status = 'sending' AND `+OwnerDead("claimed_by"), leaseSeconds(lease), pq.Array(ids)); err != nil {
 		return nil, err
 	}

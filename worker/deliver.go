@@ -16,8 +16,27 @@ import (
 // TypeDeliver is the asynq task type that delivers one notice.
 const TypeDeliver = "notice:deliver"
 
-// QueueNotices is the asynq queue of notice deliveries.
+// QueueNotices is the asynq queue of the students' notices.
 const QueueNotices = "notices"
+
+// QueueOffice is the asynq queue of the office's and the deans' notices
+// (the urgent office emails): served before QueueNotices (NewServer's
+// strict priority), so with a rate limit in force they are not stuck
+// behind a night of student mail. A notice's queue follows from its
+// audience, so each notice still has one task, TaskID its key, in one
+// queue.
+const QueueOffice = "office"
+
+// NoticeQueues are the queues of notice deliveries.
+var NoticeQueues = []string{QueueOffice, QueueNotices}
+
+// noticeQueue is the queue of a notice to audience.
+func noticeQueue(audience string) string {
+	if audience == "" || audience == "student" {
+		return QueueNotices
+	}
+	return QueueOffice
+}
 
 // deliverTimeout bounds one delivery task.
 const deliverTimeout = 2 * time.Minute
@@ -30,12 +49,19 @@ type DeliverPayload struct {
 }
 
 // deliverTask is the task that delivers notice id, and its options:
-// TaskID id (the notice key, or the key of a rescue), on the notices
+// TaskID id (the notice key, or the key of a rescue), on its audience's
 // queue, with maxRetry retries.
-func deliverTask(notice int64, id string, maxRetry int) (*asynq.Task, []asynq.Option) {
+//
+// asynq is told one retry more than maxRetry: the handler counts the
+// last try itself (deliverAttempt) and ends the task there (a failure is
+// recorded and not retried). The spare retry is for a postponement (the
+// rate limit): it is not counted, but asynq archives a task that returns
+// an error on its last retry whatever IsFailure says, and a notice
+// postponed then would be left pending with no task.
+func deliverTask(notice int64, id, audience string, maxRetry int) (*asynq.Task, []asynq.Option) {
 	payload, _ := json.Marshal(DeliverPayload{NoticeID: notice})
 	return asynq.NewTask(TypeDeliver, payload),
-		[]asynq.Option{asynq.TaskID(id), asynq.Queue(QueueNotices), asynq.MaxRetry(maxRetry), asynq.Timeout(deliverTimeout)}
+		[]asynq.Option{asynq.TaskID(id), asynq.Queue(noticeQueue(audience)), asynq.MaxRetry(maxRetry + 1), asynq.Timeout(deliverTimeout)}
 }
 
 // deliverHandler is the asynq handler of TypeDeliver over d: a permanent
@@ -48,7 +74,7 @@ func (h deliverHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err := json.Unmarshal(t.Payload(), &p); err != nil || p.NoticeID <= 0 {
 		return fmt.Errorf("deliver: bad payload: %w", asynq.SkipRetry)
 	}
-	a, ok := taskAttempt(ctx)
+	a, ok := deliverAttempt(ctx)
 	out, channel, err := h.d.DeliverOn(ctx, p.NoticeID, ok && a.Last())
 	if h.d.Observe != nil && channel != "" {
 		h.d.Observe.Delivered(channel, string(out))
@@ -57,6 +83,16 @@ func (h deliverHandler) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 	}
 	return err
+}
+
+// deliverAttempt is which try of its delivery task ctx runs, the spare
+// retry left out (deliverTask); false outside a task.
+func deliverAttempt(ctx context.Context) (jobs.Attempt, bool) {
+	a, ok := taskAttempt(ctx)
+	if ok && a.MaxRetry > 0 {
+		a.MaxRetry--
+	}
+	return a, ok
 }
 
 // taskAttempt is which try of its task ctx runs; false outside a task.
@@ -90,8 +126,10 @@ func (q *Queue) DeleteTask(queue, id string) error { return q.insp.DeleteTask(qu
 // key, whatever its state but running; a task (or a queue) that is not
 // there is not an error (jobs.TaskDeleter).
 func (q *Queue) DeleteNoticeTask(key string) error {
-	if err := q.insp.DeleteTask(QueueNotices, key); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
-		return err
+	for _, queue := range NoticeQueues {
+		if err := q.insp.DeleteTask(queue, key); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) && !errors.Is(err, asynq.ErrQueueNotFound) {
+			return err
+		}
 	}
 	return nil
 }

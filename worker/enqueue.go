@@ -82,7 +82,7 @@ func (q *Enqueuer) Run(ctx context.Context, now time.Time) (jobs.EnqueueResult, 
 		go func() {
 			defer wg.Done()
 			for n := range work {
-				task, opts := deliverTask(n.ID, n.Key, q.MaxRetry)
+				task, opts := deliverTask(n.ID, n.Key, n.Audience, q.MaxRetry)
 				if n.Channel == "sms" && n.Audience == "student" {
 					if at := jobs.HoldUntil(now, loc, q.Quiet, date.Date(n.DueOn)); !at.IsZero() {
 						opts = append(opts, asynq.ProcessAt(at))
@@ -157,22 +157,24 @@ func (q *Enqueuer) Run(ctx context.Context, now time.Time) (jobs.EnqueueResult, 
 func (q *Enqueuer) Rescue(ctx context.Context) (int, error) {
 	lease := q.lease()
 	var ids []int64
-	for page := 1; ; page++ {
-		tasks, err := q.Queue.insp.ListActiveTasks(QueueNotices, asynq.PageSize(500), asynq.Page(page))
-		if errors.Is(err, asynq.ErrQueueNotFound) {
-			return 0, nil
-		}
-		if err != nil {
-			return 0, fmt.Errorf("rescue: %w", err)
-		}
-		for _, t := range tasks {
-			var p DeliverPayload
-			if t.IsOrphaned && json.Unmarshal(t.Payload, &p) == nil && p.NoticeID > 0 {
-				ids = append(ids, p.NoticeID)
+	for _, queue := range NoticeQueues {
+		for page := 1; ; page++ {
+			tasks, err := q.Queue.insp.ListActiveTasks(queue, asynq.PageSize(500), asynq.Page(page))
+			if errors.Is(err, asynq.ErrQueueNotFound) {
+				break
 			}
-		}
-		if len(tasks) < 500 {
-			break
+			if err != nil {
+				return 0, fmt.Errorf("rescue: %w", err)
+			}
+			for _, t := range tasks {
+				var p DeliverPayload
+				if t.IsOrphaned && json.Unmarshal(t.Payload, &p) == nil && p.NoticeID > 0 {
+					ids = append(ids, p.NoticeID)
+				}
+			}
+			if len(tasks) < 500 {
+				break
+			}
 		}
 	}
 	// The notices of orphaned tasks that may be claimed, and those claimed
@@ -184,7 +186,7 @@ func (q *Enqueuer) Rescue(ctx context.Context) (int, error) {
 	}
 	n := 0
 	for _, r := range rows {
-		task, opts := deliverTask(r.ID, r.Key+"#"+strconv.Itoa(r.Attempts), q.MaxRetry)
+		task, opts := deliverTask(r.ID, r.Key+"#"+strconv.Itoa(r.Attempts), r.Audience, q.MaxRetry)
 		_, err := q.Queue.client.EnqueueContext(ctx, task, opts...)
 		switch {
 		case err == nil:

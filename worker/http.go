@@ -56,7 +56,7 @@ type HTTPOptions struct {
 	// deliveries record into them); nil: NewHTTP makes its own.
 	Metrics *Metrics
 	// Queues are reported in sisnotify_queue_tasks even before their first
-	// task; default the night and notices queues.
+	// task; default the night, office and notices queues.
 	Queues []string
 	// ReadyTimeout bounds each check of /readyz; default 2 s.
 	ReadyTimeout time.Duration
@@ -137,7 +137,7 @@ func newHTTP(o HTTPOptions) (*HTTP, error) {
 		o.Addr = "127.0.0.1:8080"
 	}
 	if o.Queues == nil {
-		o.Queues = []string{QueueNight, QueueNotices}
+		o.Queues = []string{QueueNight, QueueOffice, QueueNotices}
 	}
 	if o.ReadyTimeout <= 0 {
 		o.ReadyTimeout = 2 * time.Second

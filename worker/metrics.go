@@ -56,6 +56,8 @@ type Metrics struct {
 	phaseFailures *prometheus.CounterVec
 	phaseLastRun  *prometheus.GaugeVec
 	deliveries    *prometheus.CounterVec
+	finish        *prometheus.GaugeVec
+	late          *prometheus.GaugeVec
 	lastNight     atomic.Int64 // unix nanoseconds; 0: unknown
 }
 
@@ -76,15 +78,23 @@ func NewMetrics() *Metrics {
 	}, []string{"phase"})
 	m.deliveries = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "sisnotify_deliveries_total",
-		Help: "Delivery attempts by channel and outcome (sent, failed, retry, cancelled, skipped).",
+		Help: "Delivery attempts by channel and outcome (sent, failed, retry, cancelled, skipped, postponed by the rate limit).",
 	}, []string{"channel", "outcome"})
+	m.finish = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sisnotify_delivery_expected_finish_seconds",
+		Help: "When the last notice of each channel queued by the last night is expected to go at the configured rate limits (Unix time); set after each night's enqueue.",
+	}, []string{"channel"})
+	m.late = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sisnotify_delivery_late_notices",
+		Help: "Notices of each channel that the rate limits will let go only after the office opens, as forecast after the last night's enqueue.",
+	}, []string{"channel"})
 	night := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "sisnotify_last_successful_night_timestamp_seconds",
 		Help: "When the last successful night ended (Unix time); 0 when none is known. Read from PostgreSQL at start (sisnotify.nights, or sisnotify.syncs before that table exists), then set by the night runner.",
 	}, func() float64 {
 		return float64(m.lastNight.Load()) / 1e9
 	})
-	m.reg.MustRegister(m.phaseSeconds, m.phaseFailures, m.phaseLastRun, m.deliveries, night,
+	m.reg.MustRegister(m.phaseSeconds, m.phaseFailures, m.phaseLastRun, m.deliveries, m.finish, m.late, night,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Counters start at 0, so rate() and increase() see their first event.
@@ -92,7 +102,7 @@ func NewMetrics() *Metrics {
 		m.phaseFailures.WithLabelValues(p)
 	}
 	for _, ch := range []string{"email", "sms"} {
-		for _, o := range []jobs.Outcome{jobs.Sent, jobs.Failed, jobs.Retry, jobs.Cancelled, jobs.Skipped} {
+		for _, o := range []jobs.Outcome{jobs.Sent, jobs.Failed, jobs.Retry, jobs.Cancelled, jobs.Skipped, jobs.Postponed} {
 			m.deliveries.WithLabelValues(ch, string(o))
 		}
 	}
@@ -154,6 +164,16 @@ func (m *Metrics) Delivered(channel, outcome string) {
 		return
 	}
 	m.deliveries.WithLabelValues(channel, outcome).Inc()
+}
+
+// SetForecast records the forecast of channel's deliveries: when the last
+// should go, and how many will go after the office opens.
+func (m *Metrics) SetForecast(channel string, finish time.Time, late int) {
+	if m == nil {
+		return
+	}
+	m.finish.WithLabelValues(channel).Set(float64(finish.UnixNano()) / 1e9)
+	m.late.WithLabelValues(channel).Set(float64(late))
 }
 
 // LoadLastNight sets the last successful night from PostgreSQL: the end of

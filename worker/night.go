@@ -82,6 +82,9 @@ type Night struct {
 	// task is retried a second later by whichever replica runs.
 	Stopping <-chan struct{}
 	Now      func() time.Time
+	// Forecast, when set, says after the night's notices are queued
+	// whether the rate limits let them all go before the office opens.
+	Forecast *Forecast
 }
 
 // ErrStopping ends a task because the process is stopping.
@@ -230,6 +233,12 @@ func (n *Night) runPhase(ctx context.Context, phase string, night date.Date, for
 	start := time.Now()
 	counts, err := n.run(ctx, phase, night, force)
 	d := time.Since(start)
+	if errors.Is(err, jobs.ErrPostponed) {
+		// The rate limit held a digest back: the task runs again when it
+		// lets it, and that is not a failure of the night.
+		log.InfoContext(ctx, "night phase postponed by the rate limit", "err", err)
+		return counts, err
+	}
 	if err != nil {
 		last := final == nil || final(err)
 		log.ErrorContext(ctx, "night phase failed", "err", err, "final", last, "duration", d.Round(time.Millisecond))
@@ -299,7 +308,14 @@ func (n *Night) run(ctx context.Context, phase string, night date.Date, force bo
 		}
 		return res, tx.Commit(ctx)
 	case "deliver":
-		return n.Enqueue.Run(ctx, n.now())
+		res, err := n.Enqueue.Run(ctx, n.now())
+		if err == nil && n.Forecast != nil {
+			// A forecast that cannot be made does not fail the night.
+			if _, ferr := n.Forecast.Check(ctx, night, n.now()); ferr != nil {
+				n.log().WarnContext(ctx, "delivery forecast", "night", night.String(), "err", ferr)
+			}
+		}
+		return res, err
 	case "digest":
 		// The digest says what was sent: wait (a while) for the night's
 		// deliveries, which run on every replica.

@@ -26,7 +26,7 @@ type RunNowResult struct {
 const runNowWorkers = 16
 
 // RunNow moves the delivery tasks of keys (notice keys, which are their
-// TaskIDs on the notices queue) that wait for a retry or a scheduled time
+// TaskIDs on their audience's queue) that wait for a retry or a scheduled time
 // to pending, so that they are delivered now whatever their back-off:
 // what an operator asks for once an outage is over. The task keeps its
 // retry count, so the retries left are not reset. The caller chooses the
@@ -53,7 +53,13 @@ func RunNow(ctx context.Context, rdb redis.UniversalClient, keys []string) (RunN
 			defer wg.Done()
 			for i := range work {
 				a := answer{i: i}
-				info, err := insp.GetTaskInfo(QueueNotices, keys[i])
+				// The notice's task is on its audience's queue.
+				queue := QueueNotices
+				info, err := insp.GetTaskInfo(queue, keys[i])
+				if errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound) {
+					queue = QueueOffice
+					info, err = insp.GetTaskInfo(queue, keys[i])
+				}
 				switch {
 				case errors.Is(err, asynq.ErrTaskNotFound) || errors.Is(err, asynq.ErrQueueNotFound):
 				case err != nil:
@@ -62,7 +68,7 @@ func RunNow(ctx context.Context, rdb redis.UniversalClient, keys []string) (RunN
 					a.found = true
 					switch info.State {
 					case asynq.TaskStateRetry, asynq.TaskStateScheduled, asynq.TaskStateArchived:
-						err := insp.RunTask(QueueNotices, keys[i])
+						err := insp.RunTask(queue, keys[i])
 						switch {
 						case err == nil:
 							a.moved = true
@@ -72,7 +78,7 @@ func RunNow(ctx context.Context, rdb redis.UniversalClient, keys []string) (RunN
 							// Taken by a worker meanwhile ("already
 							// running" or "already pending"): not ours to
 							// move, and not an error.
-							if st, serr := insp.GetTaskInfo(QueueNotices, keys[i]); serr != nil || (st.State != asynq.TaskStateActive && st.State != asynq.TaskStatePending) {
+							if st, serr := insp.GetTaskInfo(queue, keys[i]); serr != nil || (st.State != asynq.TaskStateActive && st.State != asynq.TaskStatePending) {
 								a.err = err
 							}
 						}

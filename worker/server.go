@@ -3,6 +3,7 @@ package worker
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/iec-almaty/sisnotify/jobs"
+	"github.com/iec-almaty/sisnotify/pace"
 )
 
 // Options configure the asynq server of a worker process.
@@ -46,10 +48,25 @@ func NewServer(o Options) *asynq.Server {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	retryDelay := o.RetryDelay
 	return asynq.NewServerFromRedisClient(o.Redis, asynq.Config{
-		Concurrency:              o.Concurrency,
-		Queues:                   map[string]int{QueueNight: 4, QueueNotices: 6},
-		RetryDelayFunc:           o.RetryDelay,
+		Concurrency: o.Concurrency,
+		// Strict priority: the night's chain (the digests among it), then
+		// the office's and deans' notices, then the students'. With a rate
+		// limit in force the students' mail is what waits.
+		Queues:         map[string]int{QueueNight: 3, QueueOffice: 2, QueueNotices: 1},
+		StrictPriority: true,
+		// A task the rate limit postponed is no failure: asynq then does
+		// not count it as a retry (processor.go, rdb.Retry with
+		// isFailure false), and it runs again once the limit lets it.
+		IsFailure: func(err error) bool { return !errors.Is(err, jobs.ErrPostponed) },
+		RetryDelayFunc: func(n int, err error, t *asynq.Task) time.Duration {
+			var p *jobs.PostponedError
+			if errors.As(err, &p) {
+				return pace.Jitter(p.After)
+			}
+			return retryDelay(n, err, t)
+		},
 		ShutdownTimeout:          o.ShutdownTimeout,
 		DelayedTaskCheckInterval: time.Second,
 		// When the queues are empty asynq's fetch loop sleeps 0.5–1.5 times
@@ -64,6 +81,10 @@ func NewServer(o Options) *asynq.Server {
 			var p DeliverPayload
 			_ = json.Unmarshal(t.Payload(), &p)
 			retried, _ := asynq.GetRetryCount(ctx)
+			if errors.Is(err, jobs.ErrPostponed) {
+				log.DebugContext(ctx, "task postponed by the rate limit", "type", t.Type(), "notice_id", p.NoticeID, "err", err)
+				return
+			}
 			log.WarnContext(ctx, "task failed", "type", t.Type(), "notice_id", p.NoticeID, "retried", retried, "err", err)
 		}),
 	})

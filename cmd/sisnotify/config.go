@@ -17,6 +17,7 @@ import (
 	"github.com/iec-almaty/sisnotify/integrations/mailbox"
 	"github.com/iec-almaty/sisnotify/integrations/sms"
 	"github.com/iec-almaty/sisnotify/jobs/config"
+	"github.com/iec-almaty/sisnotify/pace"
 	"github.com/iec-almaty/sisnotify/studentpage"
 )
 
@@ -76,6 +77,10 @@ type Config struct {
 	// BounceIMAP is the bounce mailbox of SISNOTIFY_BOUNCE_IMAP_URL, which
 	// serve reads every minute; no Host: bounces are not read.
 	BounceIMAP mailbox.Config
+	// MailRate and SMSRate are the providers' limits
+	// (SISNOTIFY_MAIL_RATE, SISNOTIFY_SMS_RATE: "30/m,10000/d"), kept
+	// across every replica; none: no limit.
+	MailRate, SMSRate []pace.Limit
 }
 
 // need says which variables a command cannot do without. office: the
@@ -284,6 +289,14 @@ func loadConfig(lookup func(string) (string, bool), n need) (*Config, error) {
 		check(err)
 	} else if len(c.LinkKeys) > 0 && c.PublicURL == "" {
 		check(configErr("SISNOTIFY_LINK_KEYS needs SISNOTIFY_PUBLIC_URL: the links in student emails start with it"))
+	}
+	for _, r := range []struct {
+		name string
+		to   *[]pace.Limit
+	}{{"SISNOTIFY_MAIL_RATE", &c.MailRate}, {"SISNOTIFY_SMS_RATE", &c.SMSRate}} {
+		if *r.to, err = pace.Parse(e.str(r.name, "", &errs)); err != nil {
+			check(configErr("%s: %v (want N/s, N/m, N/h or N/d, comma-separated, such as 30/m,10000/d)", r.name, err))
+		}
 	}
 	if !e.bad["SISNOTIFY_CONFIG"] {
 		c.File, err = config.Load(c.ConfigPath)

@@ -15,6 +15,7 @@ import (
 	"github.com/iec-almaty/sisnotify/integrations/sms"
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/jobs/config"
+	"github.com/iec-almaty/sisnotify/pace"
 	"github.com/iec-almaty/sisnotify/store"
 	"github.com/iec-almaty/sisnotify/studentpage"
 	"github.com/iec-almaty/sisnotify/templates"
@@ -44,7 +45,14 @@ type delivery struct {
 	mail      mail.Sender
 	// links sign the student page's links; nil: no links, no page.
 	links *studentpage.Keys
+	// pace holds the sends to SISNOTIFY_MAIL_RATE and SISNOTIFY_SMS_RATE;
+	// nil: no limit.
+	pace *pace.Limiter
 }
+
+// digestPaceWait is how long a digest waits in its task for its turn
+// under the mail rate limit before the task is postponed.
+const digestPaceWait = time.Minute
 
 // linksOf is the student page's keys: nil unless both SISNOTIFY_PUBLIC_URL
 // and SISNOTIFY_LINK_KEYS are set.
@@ -109,6 +117,10 @@ func newDelivery(a *app, cfg *Config, file *config.File, db *sqlx.DB) (*delivery
 	if d.links != nil {
 		d.deliverer.Links = studentpage.Linker{Base: cfg.PublicURL, Keys: d.links}
 	}
+	if len(cfg.MailRate)+len(cfg.SMSRate) > 0 {
+		d.pace = pace.New(rdb, map[string][]pace.Limit{pace.Mail: cfg.MailRate, pace.SMS: cfg.SMSRate})
+		d.deliverer.Pace = d.pace
+	}
 	d.enqueuer = &worker.Enqueuer{DB: db, Queue: d.queue, MaxRetry: worker.MaxRetry, Quiet: cfg.QuietHours, Location: cfg.Location, Log: a.log}
 	return d, nil
 }
@@ -120,8 +132,12 @@ func (d *delivery) digest(cfg *Config) worker.DigestSender {
 	for rule, ladder := range d.deliverer.Ladders {
 		steps[rule] = len(ladder)
 	}
+	var p jobs.Pacer
+	if d.pace != nil {
+		p = d.pace.WithWait(digestPaceWait)
+	}
 	return worker.NightDigest(&jobs.Digest{
-		DB: d.deliverer.DB, Mail: d.mail, Templates: d.deliverer.Templates, Office: d.deliverer.Office,
+		DB: d.deliverer.DB, Mail: d.mail, Pace: p, Templates: d.deliverer.Templates, Office: d.deliverer.Office,
 		OfficeLang: d.deliverer.OfficeLang, OfficeEmails: cfg.OfficeEmails, Location: cfg.Location, Log: d.deliverer.Log, Owner: d.deliverer.Owner,
 		Steps: steps,
 	})

@@ -12,6 +12,7 @@ import (
 	"github.com/iec-almaty/sisnotify/integrations/sis"
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/jobs/date"
+	"github.com/iec-almaty/sisnotify/pace"
 	"github.com/iec-almaty/sisnotify/studentpage"
 	"github.com/iec-almaty/sisnotify/worker"
 	"github.com/jmoiron/sqlx"
@@ -51,6 +52,8 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 		Evaluate: &jobs.Evaluate{Config: file, OfficeEmails: cfg.OfficeEmails, Log: a.log},
 		Enqueue:  d.enqueuer,
 		Digest:   d.digest(cfg),
+		Forecast: &worker.Forecast{DB: db, Limits: map[string][]pace.Limit{pace.Mail: cfg.MailRate, pace.SMS: cfg.SMSRate},
+			Location: cfg.Location, Mail: d.mail, Ops: cfg.OpsEmails, Metrics: metrics, Log: a.log},
 	}
 	d.deliverer.Observe = metrics
 	mux := worker.NewMux(d.deliverer)

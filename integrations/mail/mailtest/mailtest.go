@@ -366,6 +366,9 @@ func (s *Server) accepted(m Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.count++
+	if m.Received.IsZero() {
+		m.Received = time.Now()
+	}
 	if !s.o.discard {
 		s.msgs = append(s.msgs, m)
 	}
@@ -464,7 +467,7 @@ func (ss *session) Data(r io.Reader) error {
 		if _, err := io.Copy(io.Discard, r); err != nil {
 			return err
 		}
-		s.accepted(Message{})
+		s.accepted(Message{Received: time.Now()})
 		return nil
 	}
 	b, err := io.ReadAll(r)
@@ -478,7 +481,6 @@ func (ss *session) Data(r io.Reader) error {
 		Data:   b,
 		TLS:    isTLS,
 		Authed: ss.authed,
-		At:     time.Now(),
 	})
 	return nil
 }

@@ -21,9 +21,9 @@ type Message struct {
 	Data   []byte   // the message as sent after DATA: header and body, CRLF line ends
 	TLS    bool     // it came over TLS (STARTTLS or implicit)
 	Authed bool     // the client had authenticated (WithAuth)
-	// At is when the server accepted it (the wall clock: for ordering
-	// against other events of a test, never for a rule's date).
-	At time.Time
+	// Received is when the server accepted it (after DATA), by the
+	// machine's clock: for tests that measure a sender's pace.
+	Received time.Time
 }
 
 // Header returns the first value of the named header field (any case),
