@@ -17,7 +17,7 @@ import (
 // check holds tonight against the invariants. What was sent is read from
 // the SMTP server's and the SMS stub's records; the worker's tables say
 // only what it meant to send and when an obligation closed.
-func (h *harness) check(night date.Date, f fault, broken bool, code int, began time.Time, inFlight int) {
+func (h *harness) check(night date.Date, f fault, broken bool, code int, began time.Time, inFlight int, sis map[string]sisStudent) {
 	t := h.t
 	fail := func(invariant, format string, args ...any) {
 		t.Helper()
@@ -166,6 +166,56 @@ func (h *harness) check(night date.Date, f fault, broken bool, code int, began t
 		}
 	}
 
+	// The SIS alone says when three rules are done for a student: checked
+	// in at the office after the last entry, registered after it, a
+	// passport valid for more than a year. No student notice of such a
+	// rule goes once the SIS the night read says so, and each step (by
+	// the entry or the expiry it is anchored on) goes on one night only.
+	type got struct {
+		student, rule string
+		level         int
+		channel       string
+		what          string
+	}
+	var received []got
+	for _, m := range mails {
+		if m.Header(mail.HeaderAudience) == "student" && m.Header(mail.HeaderKind) == "notice" {
+			level, _ := strconv.Atoi(m.Header(mail.HeaderLevel))
+			received = append(received, got{m.Header(mail.HeaderStudent), m.Header(mail.HeaderRule), level, "email", "email " + m.MessageID()})
+		}
+	}
+	for _, s := range smss {
+		received = append(received, got{s.Student, s.Rule, s.Level, "sms", "SMS of notice " + s.Reference})
+	}
+	for _, r := range received {
+		st, ok := sis[r.student]
+		if !ok {
+			continue
+		}
+		var done bool
+		var anchor string
+		switch r.rule {
+		case "arrival-check-in":
+			done, anchor = st.checkedIn(), st.entered
+		case "registration":
+			done, anchor = st.registered(), st.entered
+		case "passport-renewal":
+			done, anchor = st.passportValid(night), st.passport
+		default:
+			continue
+		}
+		if done {
+			h.sum.afterClose++
+			fail("nothing after an obligation closed", "%s of %s level %d to student %s, whom the SIS shows done (%+v)", r.what, r.rule, r.level, r.student, st)
+		}
+		key := r.rule + "|" + r.student + "|" + strconv.Itoa(r.level) + "|" + r.channel + "|" + anchor
+		if first, seen := h.steps[key]; seen && first != night {
+			h.sum.duplicates++
+			fail("a step goes once", "%s of %s level %d to student %s (anchored on %s), first sent on %s", r.what, r.rule, r.level, r.student, anchor, first)
+		}
+		h.steps[key] = night
+	}
+
 	// 1 and 6. What the worker recorded sent is in the record, and
 	// nothing due is left pending once the night and the day's retries
 	// have run (a notice held for later, by quiet hours or a snooze, is
@@ -224,3 +274,37 @@ func (h *harness) check(night date.Date, f fault, broken bool, code int, began t
 
 // bare is a Message-ID without its angle brackets, as the record keeps it.
 func bare(id string) string { return strings.TrimSuffix(strings.TrimPrefix(id, "<"), ">") }
+
+// sisStudent is what the SIS says of a student before a night.
+type sisStudent struct {
+	entered, checkIn, registeredOn, passport string // dates, "" for NULL
+}
+
+func (s sisStudent) checkedIn() bool  { return s.entered != "" && s.checkIn >= s.entered }
+func (s sisStudent) registered() bool { return s.entered != "" && s.registeredOn >= s.entered }
+func (s sisStudent) passportValid(night date.Date) bool {
+	return s.passport != "" && s.passport > night.AddDays(365).String()
+}
+
+// sisState reads what the night's sync will read of every student.
+func (h *harness) sisState() map[string]sisStudent {
+	rows, err := h.sisDB.QueryContext(h.ctx, `SELECT student_id, coalesce(entered_on::text, ''), coalesce(office_check_in_on::text, ''),
+		coalesce(registered_on::text, ''), coalesce(passport_expires_on::text, '') FROM sis.students`)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer rows.Close()
+	out := map[string]sisStudent{}
+	for rows.Next() {
+		var id string
+		var s sisStudent
+		if err := rows.Scan(&id, &s.entered, &s.checkIn, &s.registeredOn, &s.passport); err != nil {
+			h.t.Fatal(err)
+		}
+		out[id] = s
+	}
+	if err := rows.Err(); err != nil {
+		h.t.Fatal(err)
+	}
+	return out
+}

@@ -27,6 +27,7 @@ type smsMsg struct {
 	Reference string
 	Student   string
 	Rule      string
+	Level     int
 	At        time.Time
 }
 
@@ -46,6 +47,7 @@ func (s *smsStub) serve(w http.ResponseWriter, r *http.Request) {
 		Reference string `json:"reference"`
 		Metadata  struct {
 			Rule      string `json:"rule"`
+			Level     int    `json:"level"`
 			StudentID string `json:"student_id"`
 		} `json:"metadata"`
 	}
@@ -60,7 +62,7 @@ func (s *smsStub) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "try later", s.code)
 		return
 	}
-	s.msgs = append(s.msgs, smsMsg{Reference: body.Reference, Student: body.Metadata.StudentID, Rule: body.Metadata.Rule, At: time.Now()})
+	s.msgs = append(s.msgs, smsMsg{Reference: body.Reference, Student: body.Metadata.StudentID, Rule: body.Metadata.Rule, Level: body.Metadata.Level, At: time.Now()})
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write([]byte(`{"id":"stub-` + body.Reference + `"}`))
 }

@@ -143,12 +143,17 @@ type harness struct {
 	mailSeen, smsSeen int
 	seenMail          map[string]int // Message-ID → copies
 	seenSMS           map[string]int // reference → copies
+	// steps are the student steps of the three rules the SIS alone
+	// decides (arrival check-in, registration, passport renewal), by
+	// rule, student, level, channel and the SIS value they are anchored
+	// on, with the night each was received: a step goes once.
+	steps map[string]date.Date
 	rejected          map[string]bool
 }
 
 func newHarness(t *testing.T, cfg simConfig) *harness {
 	h := &harness{t: t, cfg: cfg, ctx: context.Background(), smtp: mailtest.NewServer(t), sms: newSMSStub(t),
-		rng: rand.New(rand.NewPCG(cfg.seed, 0xfa17)), seenMail: map[string]int{}, seenSMS: map[string]int{}, rejected: map[string]bool{}}
+		rng: rand.New(rand.NewPCG(cfg.seed, 0xfa17)), seenMail: map[string]int{}, seenSMS: map[string]int{}, steps: map[string]date.Date{}, rejected: map[string]bool{}}
 	h.redisServer, h.pg = testenv.StartRedis(t), testenv.StartPostgres(t)
 	sisDB, workerDB := testenv.New(t, ""), testenv.Database{URL: h.pg.URL()}
 	h.redis = h.redisServer.URL(0)
@@ -280,6 +285,7 @@ func (h *harness) night(night date.Date) {
 	if !broken {
 		f = h.draw()
 	}
+	sis := h.sisState()
 	h.sum.nights++
 	if f != faultNone {
 		h.sum.faults++
@@ -393,7 +399,7 @@ func (h *harness) night(night date.Date) {
 			t.Fatalf("seed %d night %s: notices retry --pending: %v\n%s", h.cfg.seed, night, err, tail(out))
 		}
 	}
-	h.check(night, f, broken, code, began, inFlight)
+	h.check(night, f, broken, code, began, inFlight, sis)
 	t.Logf("night %s: fault %q, exit %d, %d mails and %d SMS so far, %s", night, orNone(f), code, h.smtp.Count(), len(h.sms.Messages()), time.Since(began).Round(time.Millisecond))
 }
 
