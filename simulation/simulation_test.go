@@ -346,7 +346,7 @@ func (h *harness) night(night date.Date) {
 		}
 	case faultSMTPTemp:
 		h.smtp.TempFail(5 + h.rng.IntN(40))
-		out, err = h.run(3*time.Minute, nil, runArgs("20s")...)
+		out, err = h.run(3*time.Minute, nil, runArgs("5s")...)
 		h.smtp.TempFail(0)
 	case faultSMTPReject:
 		var addrs []string
@@ -365,7 +365,7 @@ func (h *harness) night(night date.Date) {
 			code = 500
 		}
 		h.sms.Fail(3+h.rng.IntN(10), code)
-		out, err = h.run(3*time.Minute, nil, runArgs("20s")...)
+		out, err = h.run(3*time.Minute, nil, runArgs("5s")...)
 		h.sms.Fail(0, 0)
 	case faultSISUnreachable:
 		out, err = h.run(3*time.Minute, []string{"SISNOTIFY_SIS_URL=postgres://postgres@127.0.0.1:1/sis?sslmode=disable&connect_timeout=2"}, args...)
