@@ -4,7 +4,7 @@ SHELL := /bin/bash
 GO ?= go
 PKGS := ./...
 
-.PHONY: build check test test-long lint demo bench bench-sync bench-deliver bench-rate fuzz clean-testdb
+.PHONY: build check test test-long lint demo bench bench-sync bench-deliver bench-rate fuzz clean-testdb simulate
 
 build:
 	$(GO) build -o sisnotify ./cmd/sisnotify
@@ -79,6 +79,24 @@ fuzz:
 	    $(GO) test $$dir -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 5s -parallel 1; \
 	  done; \
 	done
+
+# A simulated academic year under faults (package simulation): NIGHTS
+# nights from 1 September, STUDENTS students, SEED for the world and the
+# faults (FAULTS=0: none). It prints each night and ends with the summary
+# line; a broken invariant stops it with the seed, the night and the
+# evidence. `make test-long` runs its first nights.
+NIGHTS ?= 365
+STUDENTS ?= 2000
+SEED ?= 1
+FAULTS ?= 1
+
+simulate:
+	@sum=$$(mktemp); log=$$(mktemp); \
+	  SISNOTIFY_TEST_LONG=1 SISNOTIFY_SIM_NIGHTS=$(NIGHTS) SISNOTIFY_SIM_STUDENTS=$(STUDENTS) SISNOTIFY_SIM_SEED=$(SEED) \
+	  SISNOTIFY_SIM_FAULTS=$(FAULTS) SISNOTIFY_SIM_SUMMARY=$$sum \
+	  $(GO) test ./simulation/ -run '^TestSimulation$$' -count=1 -timeout 90m -v 2>&1 | tee $$log | grep --line-buffered -E 'night [0-9-]+:|invariant|FAIL|panic'; \
+	  if grep -q '^ok' $$log; then status=0; else status=1; tail -40 $$log; fi; \
+	  cat $$sum; rm -f $$sum $$log; exit $$status
 
 # Drops test databases that a killed test run left behind.
 clean-testdb:

@@ -43,9 +43,7 @@ import (
 	netmail "net/mail"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,38 +74,14 @@ const (
 
 // --- Redis -----------------------------------------------------------------
 
-// faultRedis is a redis-server process of the test's own, without
-// persistence: killed and started again on the same port it comes back
-// empty, as a Redis without AOF does after a crash.
-type faultRedis struct {
-	t    *testing.T
-	bin  string
-	port int
-	dir  string
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-}
-
-func startFaultRedis(t *testing.T) *faultRedis {
-	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server is not installed (apt-get install redis-server)")
-	}
-	r := &faultRedis{t: t, bin: bin, port: testenv.FreePort(t), dir: t.TempDir()}
-	r.start()
-	t.Cleanup(r.kill)
-	return r
-}
-
 // faultRedisURL is database 3 of a private redis-server, or of the shared
 // one (flushed, as testenv does) when redis-server is not installed.
 func faultRedisURL(t *testing.T) string {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
+	if !testenv.HaveRedisServer() {
 		return testenv.Redis(t, redisDB)
 	}
-	return startFaultRedis(t).URL()
+	return testenv.StartRedis(t).URL(redisDB)
 }
 
 // faultParallel lets a test run beside the other fault tests when every
@@ -115,42 +89,8 @@ func faultRedisURL(t *testing.T) string {
 // where each has databases of its own): most of their time is waiting
 // out a --timeout. On the shared Redis they run one at a time.
 func faultParallel(t *testing.T) {
-	if _, err := exec.LookPath("redis-server"); err == nil {
+	if testenv.HaveRedisServer() {
 		t.Parallel()
-	}
-}
-
-func (r *faultRedis) URL() string { return fmt.Sprintf("redis://127.0.0.1:%d/%d", r.port, redisDB) }
-
-// start runs the server and waits (10 s at most) until it answers.
-func (r *faultRedis) start() {
-	r.t.Helper()
-	cmd := exec.Command(r.bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--daemonize", "no", "--dir", r.dir)
-	if err := cmd.Start(); err != nil {
-		r.t.Fatal(err)
-	}
-	r.mu.Lock()
-	r.cmd = cmd
-	r.mu.Unlock()
-	c := redis.NewClient(&redis.Options{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port)), MaxRetries: -1})
-	defer c.Close()
-	for deadline := time.Now().Add(10 * time.Second); c.Ping(context.Background()).Err() != nil; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			r.t.Fatalf("redis-server on port %d did not answer in 10 s", r.port)
-		}
-	}
-}
-
-// kill SIGKILLs the server: it dies with everything it held.
-func (r *faultRedis) kill() {
-	r.mu.Lock()
-	cmd := r.cmd
-	r.cmd = nil
-	r.mu.Unlock()
-	if cmd != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
 	}
 }
 
@@ -163,99 +103,6 @@ func faultRedisClient(t *testing.T, url string) *redis.Client {
 	c := redis.NewClient(opt)
 	t.Cleanup(func() { c.Close() })
 	return c
-}
-
-// --- PostgreSQL ------------------------------------------------------------
-
-// faultPG is a PostgreSQL cluster of the test's own (initdb into a temp
-// folder), for the worker's database, so that the test can restart it.
-type faultPG struct {
-	t      *testing.T
-	bin    string   // the folder of initdb and pg_ctl
-	as     []string // runuser -u postgres -- when the test runs as root
-	data   string
-	socket string
-	logf   string
-	port   int
-}
-
-func startFaultPG(t *testing.T) *faultPG {
-	t.Helper()
-	found, _ := filepath.Glob("/usr/lib/postgresql/*/bin/initdb")
-	if path, err := exec.LookPath("initdb"); err == nil {
-		found = append(found, path)
-	}
-	if len(found) == 0 {
-		t.Skip("no PostgreSQL server binaries (initdb, pg_ctl) under /usr/lib/postgresql/*/bin or on PATH: apt-get install postgresql")
-	}
-	// The newest version: /usr/lib/postgresql/<major>/bin.
-	sort.Slice(found, func(i, j int) bool { return faultPGMajor(found[i]) < faultPGMajor(found[j]) })
-	p := &faultPG{t: t, bin: filepath.Dir(found[len(found)-1]), port: testenv.FreePort(t)}
-	base := t.TempDir()
-	if os.Geteuid() == 0 {
-		// initdb refuses to run as root: run the cluster as the postgres
-		// user, in a folder it owns, under parents it may traverse.
-		u, err := user.Lookup("postgres")
-		if err != nil {
-			t.Skip("running as root and there is no postgres user to run initdb as")
-		}
-		if _, err := exec.LookPath("runuser"); err != nil {
-			t.Skip("running as root without runuser to run initdb as postgres")
-		}
-		uid, _ := strconv.Atoi(u.Uid)
-		gid, _ := strconv.Atoi(u.Gid)
-		for _, d := range []string{filepath.Dir(base), base} {
-			if err := os.Chmod(d, 0o755); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := os.Chown(base, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-		p.as = []string{"runuser", "-u", "postgres", "--"}
-	}
-	p.data, p.socket, p.logf = filepath.Join(base, "data"), base, filepath.Join(base, "postgres.log")
-	if out, err := p.command(time.Minute, filepath.Join(p.bin, "initdb"), "-D", p.data, "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"); err != nil {
-		t.Fatalf("initdb: %v\n%s", err, out)
-	}
-	if out, err := p.ctl("start"); err != nil {
-		t.Fatalf("pg_ctl start: %v\n%s\n%s", err, out, p.log())
-	}
-	t.Cleanup(func() { _, _ = p.ctl("stop", "-m", "immediate") })
-	return p
-}
-
-func faultPGMajor(initdb string) float64 {
-	v, _ := strconv.ParseFloat(filepath.Base(filepath.Dir(filepath.Dir(initdb))), 64)
-	return v
-}
-
-// URL is the cluster's postgres database, the worker's database here.
-func (p *faultPG) URL() string {
-	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", p.port)
-}
-
-// ctl runs pg_ctl with the cluster's folder, port and socket; start and
-// restart wait (30 s at most) until the server accepts connections.
-func (p *faultPG) ctl(args ...string) (string, error) {
-	opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off", p.port, p.socket)
-	args = append(args, "-D", p.data, "-l", p.logf, "-w", "-t", "30", "-o", opts)
-	return p.command(time.Minute, filepath.Join(p.bin, "pg_ctl"), args...)
-}
-
-func (p *faultPG) command(limit time.Duration, name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), limit)
-	defer cancel()
-	argv := append(append(append([]string{}, p.as...), name), args...)
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Dir = os.TempDir() // a folder the postgres user may enter
-	out, err := cmd.CombinedOutput()
-	return string(out), err
-}
-
-func (p *faultPG) log() string {
-	b, _ := os.ReadFile(p.logf)
-	return faultTail(string(b), 2000)
 }
 
 // --- the night's environment -------------------------------------------------
@@ -613,8 +460,8 @@ func TestFaultRedisFlushedMidNight(t *testing.T) {
 func TestFaultRedisRestartedMidNight(t *testing.T) {
 	testenv.Long(t, "runs the binary over 2,200 deliveries")
 	faultParallel(t)
-	rs := startFaultRedis(t)
-	e := newFaultEnv(t, rs.URL(), "")
+	rs := testenv.StartRedis(t)
+	e := newFaultEnv(t, rs.URL(redisDB), "")
 	e.students(1, 550, faultNight, true)
 
 	first := e.start("run", "--once", "--as-of", faultNight, "--timeout", "30s")
@@ -622,10 +469,10 @@ func TestFaultRedisRestartedMidNight(t *testing.T) {
 		first.kill()
 		t.Fatalf("the first run delivered only %d emails in 2 minutes\n%s", e.smtp.Count(), faultTail(first.output(), 4000))
 	}
-	rs.kill()
+	rs.Kill()
 	atKill := e.smtp.Count()
 	time.Sleep(2 * time.Second) // the worker meets a dead Redis for a while
-	rs.start()
+	rs.Start()
 	began := time.Now()
 	err := first.wait(t, 2*time.Minute)
 	ended := time.Since(began).Round(time.Second)
@@ -1132,7 +979,7 @@ func faultServeNightFails(t *testing.T, e *faultEnv, redisURL string) string {
 func TestFaultPostgresRestartedMidNight(t *testing.T) {
 	testenv.Long(t, "runs a PostgreSQL cluster and the binary over 2,200 deliveries")
 	faultParallel(t)
-	pg := startFaultPG(t)
+	pg := testenv.StartPostgres(t)
 	url := faultRedisURL(t)
 	e := newFaultEnv(t, url, pg.URL())
 	e.students(1, 550, faultNight, true)
@@ -1143,8 +990,8 @@ func TestFaultPostgresRestartedMidNight(t *testing.T) {
 		t.Fatalf("the first run delivered only %d emails in 2 minutes\n%s", e.smtp.Count(), faultTail(first.output(), 4000))
 	}
 	atRestart := e.smtp.Count()
-	if out, err := pg.ctl("restart", "-m", "fast"); err != nil {
-		t.Fatalf("pg_ctl restart: %v\n%s\n%s", err, out, pg.log())
+	if out, err := pg.Ctl("restart", "-m", "fast"); err != nil {
+		t.Fatalf("pg_ctl restart: %v\n%s\n%s", err, out, pg.Log())
 	}
 	err := first.wait(t, 2*time.Minute)
 	faultLogFirst(t, first, err)
