@@ -584,11 +584,12 @@ func TestBrowserStudentLinksRefused(t *testing.T) {
 	t.Logf("a form without its CSRF field: 403 %q, nothing recorded, no email", words["en"]["refused.title"])
 }
 
-// TestBrowserStudentPageThrottled: one client (127.0.0.2) floods the page
-// at about 100 requests a second, a spoofed X-Forwarded-For on each,
-// while the student's browser (127.0.0.1) keeps loading it: the flood
-// gets 429s once its burst is spent, the browser none. The page knows a
-// client by the connection's address only.
+// TestBrowserStudentPageThrottled: one client floods the page at about
+// 100 requests a second through the reverse proxy (127.0.0.2, which
+// appends the client's address, 198.51.100.7, to X-Forwarded-For), each
+// request with a different address of its own forged before it, while
+// the student's browser (127.0.0.1) keeps loading the page: the flood
+// gets 429s once its burst is spent, the browser none.
 func TestBrowserStudentPageThrottled(t *testing.T) {
 	testenv.Long(t, "drives the student page in headless Chromium")
 	r := newBrowserRig(t, DefaultRate)
@@ -612,7 +613,7 @@ func TestBrowserStudentPageThrottled(t *testing.T) {
 			<-tick.C
 			flooded.Go(func() {
 				req, _ := http.NewRequest("GET", target, nil)
-				req.Header.Set("X-Forwarded-For", fmt.Sprintf("203.0.113.%d", n%250+1))
+				req.Header.Set("X-Forwarded-For", fmt.Sprintf("203.0.113.%d, 198.51.100.7", n%250+1))
 				resp, err := flood.Do(req)
 				mu.Lock()
 				defer mu.Unlock()
@@ -647,7 +648,7 @@ func TestBrowserStudentPageThrottled(t *testing.T) {
 			total += n
 		}
 	}
-	t.Logf("flood from 127.0.0.2 for 2.5 s: %d requests (%.0f/s): %d served, %d throttled, %d errors; the browser at 127.0.0.1 meanwhile: %d loads, %d served",
+	t.Logf("flood of 198.51.100.7 through the proxy at 127.0.0.2 for 2.5 s: %d requests (%.0f/s): %d served, %d throttled, %d errors; the browser at 127.0.0.1 meanwhile: %d loads, %d served",
 		total, float64(total)/2.5, codes[200], codes[429], codes[-1], len(loads), browserOK)
 	if codes[-1] != 0 || codes[-2] != 0 || codes[200]+codes[429] != total {
 		t.Errorf("the flood: %v (-1: errors, -2: a 429 without Retry-After)", codes)

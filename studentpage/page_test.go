@@ -526,3 +526,33 @@ func TestStylesheet(t *testing.T) {
 		t.Fatalf("page.css: %d %s", w.Code, w.Header().Get("Content-Type"))
 	}
 }
+
+// The client a request counts against: the connection's address, or,
+// when the connection comes from a private address (the reverse proxy),
+// the address that proxy appended last to X-Forwarded-For; what a client
+// forges before it, or sends straight to a public address, names nobody.
+func TestClientOf(t *testing.T) {
+	for _, c := range []struct {
+		remote string
+		xff    []string
+		want   string
+	}{
+		{"192.0.2.10:5000", nil, "192.0.2.10"},
+		{"192.0.2.10:5000", []string{"198.51.100.7"}, "192.0.2.10"}, // public peer: the header is the client's own
+		{"127.0.0.1:5000", nil, "127.0.0.1"},
+		{"127.0.0.1:5000", []string{"198.51.100.7"}, "198.51.100.7"},
+		{"10.0.0.5:5000", []string{"203.0.113.9, 198.51.100.7"}, "198.51.100.7"}, // forged first, appended last
+		{"10.0.0.5:5000", []string{"203.0.113.9", "198.51.100.8"}, "198.51.100.8"},
+		{"[::1]:5000", []string{"2001:db8::7"}, "2001:db8::7"},
+		{"10.0.0.5:5000", []string{"not an address"}, "10.0.0.5"},
+	} {
+		req := httptest.NewRequest("GET", "/s/x", nil)
+		req.RemoteAddr = c.remote
+		for _, v := range c.xff {
+			req.Header.Add("X-Forwarded-For", v)
+		}
+		if got := clientOf(req); got != c.want {
+			t.Errorf("clientOf(%s, %q) = %s, want %s", c.remote, c.xff, got, c.want)
+		}
+	}
+}

@@ -221,10 +221,9 @@ func (h *Handler) lang(r *http.Request, st *store.StudentPageStudent) string {
 	return templates.Lang(st.Language)
 }
 
-// limited counts r against its client's rate and, over it, answers 429.
-// The client is r.RemoteAddr's host (X-Forwarded-For is not trusted:
-// behind a reverse proxy every client shares the proxy's limit); Redis
-// holds a hash of it. When Redis fails the request goes through (logged).
+// limited counts r against its client's rate (clientOf) and, over it,
+// answers 429; Redis holds a hash of the client's address. When Redis
+// fails the request goes through (logged).
 func (h *Handler) limited(w http.ResponseWriter, r *http.Request) bool {
 	if h.limiter == nil {
 		return false
@@ -245,12 +244,38 @@ func (h *Handler) limited(w http.ResponseWriter, r *http.Request) bool {
 }
 
 func limitKey(r *http.Request) string {
+	sum := sha256.Sum256([]byte("sisnotify student page\x00" + clientOf(r)))
+	return "sisnotify:student:rate:" + hex.EncodeToString(sum[:16])
+}
+
+// clientOf is the address a request counts against. It is the
+// connection's, unless that is a loopback or private address: then the
+// connection comes from the reverse proxy in front of the page (the
+// service's own address stays private), and the client is the last
+// address of X-Forwarded-For, the one that proxy appended. Whatever a
+// client writes into the header itself comes before it and is ignored; a
+// client that reaches a public address of the service directly cannot
+// name itself at all.
+func clientOf(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr
 	}
-	sum := sha256.Sum256([]byte("sisnotify student page\x00" + host))
-	return "sisnotify:student:rate:" + hex.EncodeToString(sum[:16])
+	if ip := net.ParseIP(host); ip == nil || !(ip.IsLoopback() || ip.IsPrivate()) {
+		return host
+	}
+	xff := r.Header.Values("X-Forwarded-For")
+	if len(xff) == 0 {
+		return host
+	}
+	last := xff[len(xff)-1]
+	if i := strings.LastIndexByte(last, ','); i >= 0 {
+		last = last[i+1:]
+	}
+	if a := strings.TrimSpace(last); net.ParseIP(a) != nil {
+		return a
+	}
+	return host
 }
 
 // message answers a short page of a title and a sentence.
