@@ -209,9 +209,16 @@ func (h *harness) check(night date.Date, f fault, broken bool, code int, began t
 			fail("nothing after an obligation closed", "%s of %s level %d to student %s, whom the SIS shows done (%+v)", r.what, r.rule, r.level, r.student, st)
 		}
 		key := r.rule + "|" + r.student + "|" + strconv.Itoa(r.level) + "|" + r.channel + "|" + anchor
-		if first, seen := h.steps[key]; seen && first != night {
+		// A step that repeats (passport renewal's third, every 30 days)
+		// goes again once its interval has passed.
+		every := 0
+		if rule, ok := rules.Lookup(rules.ID(r.rule)); ok && r.level >= 1 && r.level <= len(rule.Steps) {
+			every = rule.Steps[r.level-1].Repeat
+		}
+		if last, seen := h.steps[key]; seen && last != night && (every == 0 || night.Sub(last) < every) {
 			h.sum.duplicates++
-			fail("a step goes once", "%s of %s level %d to student %s (anchored on %s), first sent on %s", r.what, r.rule, r.level, r.student, anchor, first)
+			fail("a step goes once", "%s of %s level %d to student %s (anchored on %s), sent before on %s (repeats every %d days)",
+				r.what, r.rule, r.level, r.student, anchor, last, every)
 		}
 		h.steps[key] = night
 	}
