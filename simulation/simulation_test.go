@@ -100,7 +100,8 @@ func TestSimulation(t *testing.T) {
 		night := yearStart.AddDays(i)
 		h.night(night)
 	}
-	t.Logf("%d nights of %d students (seed %d) in %s", cfg.nights, cfg.students, cfg.seed, time.Since(start).Round(time.Second))
+	t.Logf("%d nights of %d students (seed %d) in %s; students reported %v on their page", cfg.nights, cfg.students, cfg.seed,
+		time.Since(start).Round(time.Second), h.reports)
 	line := h.sum.String()
 	t.Log(line)
 	if f := os.Getenv("SISNOTIFY_SIM_SUMMARY"); f != "" {
@@ -148,12 +149,16 @@ type harness struct {
 	// rule, student, level, channel and the SIS value they are anchored
 	// on, with the night each was received: a step goes once.
 	steps map[string]date.Date
-	rejected          map[string]bool
+	// page is the student page the links in student emails open;
+	// reports counts what the students reported there, by kind.
+	page     *studentPage
+	reports  map[string]int
+	rejected map[string]bool
 }
 
 func newHarness(t *testing.T, cfg simConfig) *harness {
 	h := &harness{t: t, cfg: cfg, ctx: context.Background(), smtp: mailtest.NewServer(t), sms: newSMSStub(t),
-		rng: rand.New(rand.NewPCG(cfg.seed, 0xfa17)), seenMail: map[string]int{}, seenSMS: map[string]int{}, steps: map[string]date.Date{}, rejected: map[string]bool{}}
+		rng: rand.New(rand.NewPCG(cfg.seed, 0xfa17)), seenMail: map[string]int{}, seenSMS: map[string]int{}, steps: map[string]date.Date{}, reports: map[string]int{}, rejected: map[string]bool{}}
 	h.redisServer, h.pg = testenv.StartRedis(t), testenv.StartPostgres(t)
 	sisDB, workerDB := testenv.New(t, ""), testenv.Database{URL: h.pg.URL()}
 	h.redis = h.redisServer.URL(0)
@@ -171,7 +176,7 @@ func newHarness(t *testing.T, cfg simConfig) *harness {
 		"SISNOTIFY_SIS_URL="+sisDB.URL, "SISNOTIFY_DB_URL="+workerDB.URL, "SISNOTIFY_REDIS_URL="+h.redis,
 		"SISNOTIFY_SMTP_URL="+h.smtp.URL(), "SISNOTIFY_SMS_PROVIDER=webhook", "SISNOTIFY_SMS_WEBHOOK_URL="+h.sms.URL(),
 		"SISNOTIFY_SMS_QUIET_HOURS=", "SISNOTIFY_OFFICE_EMAILS=office@uni.example", "SISNOTIFY_OPS_EMAILS=ops@uni.example",
-		"SISNOTIFY_OUTBOX_DIR="+t.TempDir(), "SISNOTIFY_CONFIG="+conf)
+		"SISNOTIFY_OUTBOX_DIR="+t.TempDir(), "SISNOTIFY_PUBLIC_URL="+publicURL, "SISNOTIFY_LINK_KEYS="+linkKey, "SISNOTIFY_CONFIG="+conf)
 	if out, err := h.run(2*time.Minute, nil, "demo", "--sis-only", "--students", strconv.Itoa(cfg.students),
 		"--seed", strconv.FormatUint(cfg.seed, 10), "--as-of", yearStart.AddDays(-1).String()); err != nil {
 		t.Fatalf("demo: %v\n%s", err, out)
@@ -181,6 +186,7 @@ func newHarness(t *testing.T, cfg simConfig) *harness {
 	}
 	t.Cleanup(func() { h.sisDB.Close() })
 	h.db = workerDB.Open(t)
+	h.startStudentPage()
 	h.world = newWorld(h.sisDB, cfg.seed)
 	return h
 }
@@ -399,7 +405,9 @@ func (h *harness) night(night date.Date) {
 			t.Fatalf("seed %d night %s: notices retry --pending: %v\n%s", h.cfg.seed, night, err, tail(out))
 		}
 	}
+	from := h.mailSeen
 	h.check(night, f, broken, code, began, inFlight, sis)
+	h.answerBack(night, h.smtp.Messages()[from:h.mailSeen])
 	t.Logf("night %s: fault %q, exit %d, %d mails and %d SMS so far, %s", night, orNone(f), code, h.smtp.Count(), len(h.sms.Messages()), time.Since(began).Round(time.Millisecond))
 }
 
