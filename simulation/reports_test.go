@@ -2,13 +2,16 @@ package simulation
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strings"
 	"time"
 
+	"github.com/iec-almaty/sisnotify/console"
 	"github.com/iec-almaty/sisnotify/integrations/mail"
 	"github.com/iec-almaty/sisnotify/integrations/mail/mailtest"
 	"github.com/iec-almaty/sisnotify/jobs/date"
@@ -144,4 +147,78 @@ func (h *harness) pagePost(path string, form url.Values) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// The office at the console: each morning it decides the students' open
+// done reports through the console's own forms (the break-glass login),
+// confirming most (the obligation closes) and rejecting some (the
+// reminders resume).
+const (
+	officeUser, officePass = "office", "simulation office password"
+	reportConfirm          = 0.7
+)
+
+var consoleCSRF = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func (h *harness) startConsole() {
+	almaty, _ := time.LoadLocation("Asia/Almaty")
+	c, err := console.New(console.Options{DB: h.db, StaffEmails: []string{"office@uni.example"},
+		BreakGlassUser: officeUser, BreakGlassPassword: officePass, Lang: "en", Location: almaty,
+		Now: func() time.Time { return h.page.now }})
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.console = httptest.NewServer(c)
+	h.t.Cleanup(h.console.Close)
+}
+
+// decideReports has the office confirm or reject every open done report.
+func (h *harness) decideReports(night date.Date) {
+	var open []struct {
+		ID      int64  `db:"report_id"`
+		Student string `db:"student_id"`
+	}
+	if err := h.db.Select(&open, `SELECT report_id, student_id FROM sisnotify.student_reports
+		WHERE kind = 'done' AND state = 'open' ORDER BY report_id`); err != nil {
+		h.t.Fatal(err)
+	}
+	for _, r := range open {
+		page, code := h.consoleDo(http.MethodGet, "/console/students/"+r.Student, nil)
+		csrf := consoleCSRF.FindStringSubmatch(page)
+		if code != http.StatusOK || csrf == nil {
+			h.t.Fatalf("seed %d night %s: the console's page of student %s: %d, form token found: %v", h.cfg.seed, night, r.Student, code, csrf != nil)
+		}
+		action := "reject"
+		if h.world.rng.Float64() < reportConfirm {
+			action = "confirm"
+		}
+		form := url.Values{"csrf": {csrf[1]}, "reason": {"checked by the simulated office"}}
+		if _, code := h.consoleDo(http.MethodPost, fmt.Sprintf("/console/reports/%d/%s", r.ID, action), form); code != http.StatusSeeOther {
+			h.t.Fatalf("seed %d night %s: %s report %d of student %s at the console: %d", h.cfg.seed, night, action, r.ID, r.Student, code)
+		}
+		h.reports[action+"ed"]++
+	}
+}
+
+func (h *harness) consoleDo(method, path string, form url.Values) (string, int) {
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, _ := http.NewRequestWithContext(context.Background(), method, h.console.URL+path, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	req.SetBasicAuth(officeUser, officePass)
+	c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := c.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return string(b), resp.StatusCode
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -152,6 +153,7 @@ type harness struct {
 	// page is the student page the links in student emails open;
 	// reports counts what the students reported there, by kind.
 	page     *studentPage
+	console  *httptest.Server // the office's console
 	reports  map[string]int
 	rejected map[string]bool
 }
@@ -187,6 +189,8 @@ func newHarness(t *testing.T, cfg simConfig) *harness {
 	t.Cleanup(func() { h.sisDB.Close() })
 	h.db = workerDB.Open(t)
 	h.startStudentPage()
+	h.startConsole()
+	h.startConsole()
 	h.world = newWorld(h.sisDB, cfg.seed)
 	return h
 }
@@ -408,6 +412,8 @@ func (h *harness) night(night date.Date) {
 	from := h.mailSeen
 	h.check(night, f, broken, code, began, inFlight, sis)
 	h.answerBack(night, h.smtp.Messages()[from:h.mailSeen])
+	h.decideReports(night)
+	h.decideReports(night)
 	t.Logf("night %s: fault %q, exit %d, %d mails and %d SMS so far, %s", night, orNone(f), code, h.smtp.Count(), len(h.sms.Messages()), time.Since(began).Round(time.Millisecond))
 }
 
