@@ -54,7 +54,7 @@ func (h *harness) check(night date.Date, f fault, broken bool, code int, began t
 			}
 		case id == officeDigestID:
 			offDigests++
-		case m.Header(mail.HeaderKind) == "":
+		case m.Header(mail.HeaderKind) == "alert":
 			for _, to := range m.To {
 				switch to {
 				case "ops@uni.example":
