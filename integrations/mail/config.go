@@ -5,12 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/mail"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/iec-almaty/sisnotify/integrations/internal/serverurl"
 )
 
 // Defaults for Config.
@@ -137,84 +137,20 @@ func (c Config) timeout() time.Duration {
 // repeat the URL or the password.
 func ParseURL(raw string) (Config, error) {
 	var cfg Config
-	raw = strings.TrimSpace(raw)
-	if raw == "" {
-		return cfg, errors.New("mail: SMTP URL is empty")
-	}
-	u, err := url.Parse(raw)
+	u, err := serverurl.Parse(raw, smtpURL)
 	if err != nil {
-		// url.Error repeats the whole URL, password included: drop it.
-		return cfg, errors.New("mail: SMTP URL does not parse (special characters in user or password must be percent-encoded)")
-	}
-	switch strings.ToLower(u.Scheme) {
-	case "smtp":
-		cfg.TLS, cfg.Port = TLSStartTLS, DefaultSMTPPort
-	case "smtps":
-		cfg.TLS, cfg.Port = TLSImplicit, DefaultSMTPSPort
-	case "":
-		return cfg, errors.New("mail: SMTP URL has no scheme: use smtp:// or smtps://")
-	default:
-		return cfg, fmt.Errorf("mail: SMTP URL scheme %q is not supported: use smtp:// or smtps://", u.Scheme)
-	}
-	if u.Opaque != "" {
-		return cfg, errors.New("mail: SMTP URL must look like smtp://user:pass@host:port")
-	}
-	cfg.Host = u.Hostname()
-	if cfg.Host == "" {
-		return cfg, errors.New("mail: SMTP URL has no host")
-	}
-	if p := u.Port(); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 1 || n > 65535 {
-			return cfg, errors.New("mail: SMTP URL port is not a number between 1 and 65535")
-		}
-		cfg.Port = n
+		return cfg, err
 	}
 	if u.Path != "" && u.Path != "/" {
 		return cfg, errors.New("mail: SMTP URL must not have a path")
 	}
-	if u.User != nil {
-		cfg.Username = u.User.Username()
-		cfg.Password, _ = u.User.Password()
-	}
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		return cfg, errors.New("mail: SMTP URL query does not parse")
-	}
-	for k, v := range q {
-		if k != "tls" {
-			return cfg, fmt.Errorf("mail: SMTP URL parameter %q is not supported (only tls)", k)
-		}
-		if len(v) != 1 {
-			return cfg, errors.New("mail: SMTP URL parameter tls is given more than once")
-		}
-	}
-	if q.Has("tls") {
-		switch mode := strings.ToLower(q.Get("tls")); {
-		case mode == "none" && cfg.TLS == TLSStartTLS:
-			if !isLoopback(cfg.Host) {
-				return cfg, fmt.Errorf("mail: tls=none is only allowed for a loopback host (127.0.0.0/8, ::1, localhost), not %q: use STARTTLS or smtps://", cfg.Host)
-			}
-			cfg.TLS = TLSNone
-		case mode == "starttls" && cfg.TLS == TLSStartTLS:
-		case mode == "tls" && cfg.TLS == TLSImplicit:
-		default:
-			return cfg, fmt.Errorf("mail: tls=%s is not valid with %s:// (smtp: starttls or none; smtps: tls)", q.Get("tls"), strings.ToLower(u.Scheme))
-		}
-	}
+	cfg.TLS, cfg.Host, cfg.Port, cfg.Username, cfg.Password = TLSMode(u.TLS), u.Host, u.Port, u.Username, u.Password
 	return cfg, nil
 }
 
-// isLoopback reports whether host is localhost or a loopback IP literal.
-// Names other than "localhost" are not resolved: what they point to can
-// change.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
+// smtpURL is what an SMTP URL looks like (the rules: serverurl).
+var smtpURL = serverurl.Kind{Pkg: "mail", Name: "SMTP URL", Plain: "smtp", Port: DefaultSMTPPort, Secure: "smtps", SecurePort: DefaultSMTPSPort,
+	Example: "smtp://user:pass@host:port", Encoded: "user or password"}
 
 // parseFrom parses the configured sender. The error does not repeat it.
 func parseFrom(from string) (*mail.Address, error) {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/iec-almaty/sisnotify/integrations/internal/serverurl"
 	gomail "github.com/wneessen/go-mail"
 	"github.com/wneessen/go-mail/smtp"
 )
@@ -58,7 +59,7 @@ func openPool(cfg Config, checks bool) (*Pool, error) {
 			cfg.Port = DefaultSMTPSPort
 		}
 	}
-	if cfg.TLS == TLSNone && !isLoopback(cfg.Host) {
+	if cfg.TLS == TLSNone && !serverurl.IsLoopback(cfg.Host) {
 		return nil, errors.New("mail: TLS can only be turned off for a loopback host")
 	}
 	from, err := parseFrom(cfg.from())

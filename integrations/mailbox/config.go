@@ -5,11 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/iec-almaty/sisnotify/integrations/internal/serverurl"
 )
 
 // Defaults for Config.
@@ -108,43 +108,11 @@ func (c Config) timeout() time.Duration {
 // the URL, the user or the password.
 func ParseURL(raw string) (Config, error) {
 	var cfg Config
-	raw = strings.TrimSpace(raw)
-	if raw == "" {
-		return cfg, errors.New("mailbox: IMAP URL is empty")
-	}
-	u, err := url.Parse(raw)
+	u, err := serverurl.Parse(raw, imapURL)
 	if err != nil {
-		// url.Error repeats the whole URL, password included: drop it.
-		return cfg, errors.New("mailbox: IMAP URL does not parse (special characters in user, password or mailbox must be percent-encoded)")
+		return cfg, err
 	}
-	switch strings.ToLower(u.Scheme) {
-	case "imap":
-		cfg.TLS, cfg.Port = TLSStartTLS, DefaultIMAPPort
-	case "imaps":
-		cfg.TLS, cfg.Port = TLSImplicit, DefaultIMAPSPort
-	case "":
-		return cfg, errors.New("mailbox: IMAP URL has no scheme: use imaps:// or imap://")
-	default:
-		return cfg, fmt.Errorf("mailbox: IMAP URL scheme %q is not supported: use imaps:// or imap://", u.Scheme)
-	}
-	if u.Opaque != "" {
-		return cfg, errors.New("mailbox: IMAP URL must look like imaps://user:pass@host:993/INBOX")
-	}
-	cfg.Host = u.Hostname()
-	if cfg.Host == "" {
-		return cfg, errors.New("mailbox: IMAP URL has no host")
-	}
-	if p := u.Port(); p != "" {
-		n, err := strconv.Atoi(p)
-		if err != nil || n < 1 || n > 65535 {
-			return cfg, errors.New("mailbox: IMAP URL port is not a number between 1 and 65535")
-		}
-		cfg.Port = n
-	}
-	if u.User != nil {
-		cfg.Username = u.User.Username()
-		cfg.Password, _ = u.User.Password()
-	}
+	cfg.TLS, cfg.Host, cfg.Port, cfg.Username, cfg.Password = TLSMode(u.TLS), u.Host, u.Port, u.Username, u.Password
 	if cfg.Username == "" || cfg.Password == "" {
 		return cfg, errors.New("mailbox: IMAP URL needs a user and a password (imaps://user:pass@host/INBOX)")
 	}
@@ -158,40 +126,9 @@ func ParseURL(raw string) (Config, error) {
 	if u.Fragment != "" {
 		return cfg, errors.New("mailbox: IMAP URL must not have a fragment")
 	}
-	q, err := url.ParseQuery(u.RawQuery)
-	if err != nil {
-		return cfg, errors.New("mailbox: IMAP URL query does not parse")
-	}
-	for k, v := range q {
-		if k != "tls" {
-			return cfg, fmt.Errorf("mailbox: IMAP URL parameter %q is not supported (only tls)", k)
-		}
-		if len(v) != 1 {
-			return cfg, errors.New("mailbox: IMAP URL parameter tls is given more than once")
-		}
-	}
-	if q.Has("tls") {
-		switch mode := strings.ToLower(q.Get("tls")); {
-		case mode == "none" && cfg.TLS == TLSStartTLS:
-			if !isLoopback(cfg.Host) {
-				return cfg, fmt.Errorf("mailbox: tls=none is only allowed for a loopback host (127.0.0.0/8, ::1, localhost), not %q: use STARTTLS or imaps://", cfg.Host)
-			}
-			cfg.TLS = TLSNone
-		case mode == "starttls" && cfg.TLS == TLSStartTLS:
-		case mode == "tls" && cfg.TLS == TLSImplicit:
-		default:
-			return cfg, fmt.Errorf("mailbox: tls=%s is not valid with %s:// (imap: starttls or none; imaps: tls)", q.Get("tls"), strings.ToLower(u.Scheme))
-		}
-	}
 	return cfg, nil
 }
 
-// isLoopback reports whether host is localhost or a loopback IP literal.
-// Other names are not resolved: what they point to can change.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
+// imapURL is what an IMAP URL looks like (the rules: serverurl).
+var imapURL = serverurl.Kind{Pkg: "mailbox", Name: "IMAP URL", Plain: "imap", Port: DefaultIMAPPort, Secure: "imaps", SecurePort: DefaultIMAPSPort,
+	Example: "imaps://user:pass@host:993/INBOX", Encoded: "user, password or mailbox"}
