@@ -1,7 +1,6 @@
 package simulation
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -13,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -202,47 +200,26 @@ func (h *harness) run(limit time.Duration, extra []string, args ...string) (stri
 	return p.wait(limit)
 }
 
-type proc struct {
-	cmd  *exec.Cmd
-	out  bytes.Buffer
-	done chan struct{}
-	err  error
-}
+// proc is a running sisnotify process.
+type proc struct{ *testenv.Process }
 
 func (h *harness) start(extra []string, args ...string) *proc {
-	p := &proc{cmd: exec.Command(binPath, args...), done: make(chan struct{})}
-	p.cmd.Env = append(append([]string(nil), h.env...), extra...)
-	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
-	if err := p.cmd.Start(); err != nil {
-		h.t.Fatal(err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	h.t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
+	return &proc{testenv.StartProcess(h.t, binPath, append(append([]string(nil), h.env...), extra...), args...)}
 }
 
+// wait waits for the process to end, limit at most (then it is killed),
+// and returns what it printed.
 func (p *proc) wait(limit time.Duration) (string, error) {
 	select {
-	case <-p.done:
-		return p.out.String(), p.err
+	case <-p.Done():
+		return p.Output(), p.Err()
 	case <-time.After(limit):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-		return p.out.String(), fmt.Errorf("still running after %s: killed", limit)
+		p.Kill()
+		return p.Output(), fmt.Errorf("still running after %s: killed", limit)
 	}
 }
 
-func (p *proc) kill() {
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
+func (p *proc) kill() { p.Kill() }
 
 func exitCode(err error) int {
 	var ee *exec.ExitError
@@ -316,7 +293,7 @@ func (h *harness) night(night date.Date) {
 		// end (a quiet night sends a few), whichever comes first.
 		for deadline := time.Now().Add(15 * time.Second); h.smtp.Count() < before+k && time.Now().Before(deadline); {
 			select {
-			case <-p.done:
+			case <-p.Done():
 				deadline = time.Now()
 			case <-time.After(5 * time.Millisecond):
 			}

@@ -32,7 +32,6 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -47,7 +46,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -179,32 +177,14 @@ func (e *faultEnv) environ() []string {
 // faultProc is a running sisnotify process.
 type faultProc struct {
 	name string
-	cmd  *exec.Cmd
-	out  bytes.Buffer // stdout and stderr; read only once done is closed
-	done chan struct{}
-	err  error
+	*testenv.Process
 }
 
 // start runs the binary with args in the background; it is killed at the
 // end of the test if still running.
 func (e *faultEnv) start(args ...string) *faultProc {
 	e.t.Helper()
-	p := &faultProc{name: strings.Join(args, " "), cmd: exec.Command(binary(e.t), args...), done: make(chan struct{})}
-	p.cmd.Env = e.environ()
-	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.out
-	if err := p.cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
-	go func() { p.err = p.cmd.Wait(); close(p.done) }()
-	e.t.Cleanup(func() {
-		select {
-		case <-p.done:
-		default:
-			_ = p.cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	return p
+	return &faultProc{name: strings.Join(args, " "), Process: testenv.StartProcess(e.t, binary(e.t), e.environ(), args...)}
 }
 
 // run runs the binary to its end, limit at most.
@@ -220,27 +200,23 @@ func (e *faultEnv) run(limit time.Duration, args ...string) (string, error) {
 func (p *faultProc) wait(t *testing.T, limit time.Duration) error {
 	t.Helper()
 	select {
-	case <-p.done:
-		return p.err
+	case <-p.Done():
+		return p.Err()
 	case <-time.After(limit):
 	}
-	_ = p.cmd.Process.Kill()
-	<-p.done
-	t.Fatalf("sisnotify %s still ran after %s: it hangs\n%s", p.name, limit, faultTail(p.output(), 4000))
+	p.Kill()
+	t.Fatalf("sisnotify %s still ran after %s: it hangs\n%s", p.name, limit, faultTail(p.Output(), 4000))
 	return nil
 }
 
 // kill SIGKILLs the process.
-func (p *faultProc) kill() {
-	_ = p.cmd.Process.Signal(syscall.SIGKILL)
-	<-p.done
-}
+func (p *faultProc) kill() { p.Kill() }
 
 // output is what the process printed; call it once the process ended.
 func (p *faultProc) output() string {
 	select {
-	case <-p.done:
-		return p.out.String()
+	case <-p.Done():
+		return p.Output()
 	default:
 		return ""
 	}
