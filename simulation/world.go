@@ -50,6 +50,7 @@ const (
 	movePerDay        = 0.0004
 	tripPerDay        = 0.0012
 	tripNoRequest     = 0.05 // a trip filed on the day of departure (late)
+	tripNeverFiled    = 0.03 // a trip never filed: the SIS only sees the new entry on return
 	tripCancel        = 0.08
 	tripReject        = 0.10
 	withdrawPerDay    = 0.00015
@@ -297,7 +298,15 @@ func (w *World) tripsFiled(ctx context.Context, day date.Date) error {
 		}
 		w.trips++
 		lead := 3 + w.rng.IntN(25)
-		if w.rng.Float64() < tripNoRequest {
+		switch r := w.rng.Float64(); {
+		case r < tripNeverFiled:
+			// Gone without a word; the border crossing back reaches the
+			// SIS as a new entry, and with it check-in and registration.
+			ret := day.AddDays(lead + 5 + w.rng.IntN(20))
+			w.later = append(w.later, lateWrite{on: ret, seq: len(w.later),
+				sql: `UPDATE sis.students SET entered_on = $2, updated_at = now() WHERE student_id = $1`, args: []any{id, ret.String()}})
+			continue
+		case r < tripNeverFiled+tripNoRequest:
 			lead = 0
 		}
 		dep := day.AddDays(lead)
