@@ -29,6 +29,7 @@ type RedisServer struct {
 	bin  string
 	port int
 	dir  string
+	args []string // more arguments of redis-server (a replica's --replicaof)
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 }
@@ -60,8 +61,9 @@ func (r *RedisServer) URL(db int) string { return fmt.Sprintf("redis://127.0.0.1
 // Start runs the server and waits (10 s at most) until it answers.
 func (r *RedisServer) Start() {
 	r.tb.Helper()
-	cmd := exec.Command(r.bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--daemonize", "no", "--dir", r.dir)
+	args := append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--daemonize", "no", "--dir", r.dir}, r.args...)
+	cmd := exec.Command(r.bin, args...)
 	if err := cmd.Start(); err != nil {
 		r.tb.Fatal(err)
 	}

@@ -1,0 +1,74 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/iec-almaty/sisnotify/integrations/testenv"
+)
+
+// The primary Redis dies (SIGKILL) in the middle of a night given a
+// redis-sentinel:// URL: the three sentinels promote the replica, the
+// binary's client finds the new primary through them, and the night
+// completes (the operator's rerun with --retry-now, if the first run gave
+// up, re-creates the tasks the old primary took with it): nothing lost,
+// nothing twice but for the deliveries in flight at the kill.
+func TestFaultRedisSentinelFailover(t *testing.T) {
+	testenv.Long(t, "runs a Redis primary, a replica, three sentinels and the binary over 800 deliveries")
+	if !testenv.HaveRedisServer() {
+		t.Skip("redis-server is not installed (apt-get install redis-server): the Sentinel test needs processes of its own")
+	}
+	faultParallel(t)
+	primary := testenv.StartRedis(t)
+	replica := testenv.StartRedisReplica(t, primary)
+	sentinels := testenv.StartSentinels(t, primary, "mymaster", 3, 1)
+	e := newFaultEnv(t, sentinels.URL(redisDB), "")
+	e.students(1, 200, faultNight, true) // 800 notices, 400 of them emails
+
+	first := e.start("run", "--once", "--as-of", faultNight, "--timeout", "60s")
+	if !e.smtp.WaitFor(100, 2*time.Minute) {
+		first.kill()
+		t.Fatalf("the first run delivered only %d emails in 2 minutes\n%s", e.smtp.Count(), faultTail(first.output(), 4000))
+	}
+	primary.Kill()
+	atKill, inFlightAtKill := e.smtp.Count(), e.inFlight()
+	killed := time.Now()
+	if atKill >= 400 {
+		t.Fatalf("%d emails before the primary died: the scenario did not happen", atKill)
+	}
+
+	// Sentinel promotes the replica: 1 s to judge the primary down, then
+	// the election.
+	var promoted time.Duration
+	for {
+		port, err := sentinels.PrimaryPort(context.Background())
+		if err == nil && port == replica.Port() {
+			promoted = time.Since(killed).Round(100 * time.Millisecond)
+			break
+		}
+		if time.Since(killed) > 30*time.Second {
+			first.kill()
+			t.Fatalf("the sentinels did not promote the replica (port %d) in 30 s: primary port %d, %v", replica.Port(), port, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Logf("the sentinels promoted the replica %s after the kill", promoted)
+
+	err := first.wait(t, 3*time.Minute)
+	faultLogFirst(t, first, err)
+	inFlight, pending := e.inFlight(), e.pending()
+	rerun := err != nil || pending > 0
+	if rerun {
+		// The operator's rerun, through the same sentinels, now pointing
+		// at the promoted replica.
+		if out, err := e.run(2*time.Minute, "run", "--once", "--retry-now", "--as-of", faultNight, "--timeout", "90s"); err != nil {
+			t.Fatalf("the second run: %v\n%s", err, faultTail(out, 4000))
+		}
+	}
+	f := e.figures()
+	maxDup := max(inFlight, inFlightAtKill)
+	f.report(t, "redis-sentinel-failover", maxDup, maxDup, "emails_at_kill", atKill, "promoted_after", promoted,
+		"pending_after_first_run", pending, "first_exit", faultExit(err), "rerun", rerun)
+	f.allSent(t, 800)
+}
