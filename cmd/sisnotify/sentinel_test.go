@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"testing"
 	"time"
 
@@ -71,4 +73,64 @@ func TestFaultRedisSentinelFailover(t *testing.T) {
 	f.report(t, "redis-sentinel-failover", maxDup, maxDup, "emails_at_kill", atKill, "promoted_after", promoted,
 		"pending_after_first_run", pending, "first_exit", faultExit(err), "rerun", rerun)
 	f.allSent(t, 800)
+}
+
+// serve given a redis-sentinel:// URL: /readyz says 503 while the primary
+// is dead and no replica is promoted yet, and 200 once the sentinels have
+// promoted one; the monitoring UI (which makes clients of its own from the
+// shared one's options) reads the queues before and after.
+func TestServeReadyzAcrossSentinelFailover(t *testing.T) {
+	testenv.Long(t, "runs a Redis primary, a replica, three sentinels and a serve process")
+	if !testenv.HaveRedisServer() {
+		t.Skip("redis-server is not installed (apt-get install redis-server): the Sentinel test needs processes of its own")
+	}
+	primary := testenv.StartRedis(t)
+	replica := testenv.StartRedisReplica(t, primary)
+	sentinels := testenv.StartSentinels(t, primary, "mymaster", 3, 1)
+	e := newServeEnv(t, "0 6 1 1 *")
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	e.env = append(e.env, "SISNOTIFY_REDIS_URL="+sentinels.URL(redisDB), // the last value wins
+		"SISNOTIFY_HTTP_ADDR="+addr, "SISNOTIFY_HTTP_USER=ops", "SISNOTIFY_HTTP_PASSWORD=break-glass-pass")
+	e.start(t)
+	get := func(path string) int {
+		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+		req.SetBasicAuth("ops", "break-glass-pass")
+		c := &http.Client{Timeout: 10 * time.Second}
+		resp, err := c.Do(req)
+		if err != nil {
+			return 0
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	waitFor(t, "serve's /readyz", 30*time.Second, func() bool { return get("/readyz") == 200 })
+	if code := get("/monitoring/api/queues"); code != 200 {
+		t.Fatalf("GET /monitoring/api/queues before the failover: %d", code)
+	}
+
+	primary.Kill()
+	killed := time.Now()
+	saw503 := false
+	for {
+		code := get("/readyz")
+		port, _ := sentinels.PrimaryPort(context.Background())
+		if code == 503 && port != replica.Port() {
+			saw503 = true
+		}
+		if code == 200 && port == replica.Port() {
+			break
+		}
+		if time.Since(killed) > 30*time.Second {
+			t.Fatalf("/readyz still %d 30 s after the primary died (sentinels name port %d, replica %d)", code, port, replica.Port())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	back := time.Since(killed).Round(100 * time.Millisecond)
+	if !saw503 {
+		t.Errorf("/readyz never said 503 while the primary was dead and not yet replaced")
+	}
+	if code := get("/monitoring/api/queues"); code != 200 {
+		t.Errorf("GET /monitoring/api/queues after the failover: %d", code)
+	}
+	figure(t, fmt.Sprintf("scenario=serve-sentinel-failover readyz_503_seen=%v readyz_200_after=%s", saw503, back))
 }
