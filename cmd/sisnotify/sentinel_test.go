@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -133,4 +134,32 @@ func TestServeReadyzAcrossSentinelFailover(t *testing.T) {
 		t.Errorf("GET /monitoring/api/queues after the failover: %d", code)
 	}
 	figure(t, fmt.Sprintf("scenario=serve-sentinel-failover readyz_503_seen=%v readyz_200_after=%s", saw503, back))
+}
+
+// A night over rediss:// (a Redis that speaks only TLS): the binary checks
+// the server's certificate, so it refuses a certificate it has no reason
+// to trust, and with the certificate's
+// issuer trusted (SSL_CERT_FILE) it delivers the night.
+func TestRunOverRediss(t *testing.T) {
+	testenv.Long(t, "runs a TLS redis-server and the binary")
+	rs, ca := testenv.StartRedisTLS(t)
+	e := newFaultEnv(t, rs.URL(redisDB), "")
+	e.students(1, 10, faultNight, false) // 20 email notices
+
+	out, err := e.run(time.Minute, "run", "--once", "--as-of", faultNight, "--timeout", "30s")
+	if faultExit(err) != 1 || !strings.Contains(out, "x509: certificate signed by unknown authority") {
+		t.Fatalf("run --once over rediss:// with an untrusted certificate: %v, want exit 1 saying why the certificate is refused\n%s", err, faultTail(out, 2000))
+	}
+	if n := e.smtp.Count(); n != 0 {
+		t.Fatalf("%d emails sent without a Redis", n)
+	}
+
+	e.extra = append(e.extra, "SSL_CERT_FILE="+ca)
+	if out, err := e.run(2*time.Minute, "run", "--once", "--as-of", faultNight, "--timeout", "60s"); err != nil {
+		t.Fatalf("run --once over rediss:// with the certificate trusted: %v\n%s", err, faultTail(out, 4000))
+	}
+	f := e.figures()
+	// The notices of the refused run waited in PostgreSQL: this run sent them.
+	f.report(t, "rediss", 0, 0)
+	f.allSent(t, 20)
 }
