@@ -402,7 +402,9 @@ func readOnly(next http.Handler) http.Handler {
 // monitoringConnOpt is the asynq.RedisConnOpt asynqmon needs. asynqmon
 // makes clients from it and closes them on Close, so it must not get the
 // shared client: it gets new clients with the shared one's options (its
-// address, credentials, TLS, database and dialer), and a small pool.
+// address, credentials, TLS, database and dialer), and a small pool. A
+// Sentinel client (redis.NewFailoverClient) is a *redis.Client whose
+// dialer asks the sentinels for the primary: its copies follow a failover.
 func monitoringConnOpt(c redis.UniversalClient) (asynq.RedisConnOpt, error) {
 	switch c.(type) {
 	case *redis.Client, *redis.ClusterClient:

@@ -10,11 +10,11 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/robfig/cron/v3"
 
 	"github.com/iec-almaty/sisnotify/integrations/mail"
 	"github.com/iec-almaty/sisnotify/integrations/mailbox"
+	"github.com/iec-almaty/sisnotify/integrations/redisurl"
 	"github.com/iec-almaty/sisnotify/integrations/sms"
 	"github.com/iec-almaty/sisnotify/jobs/config"
 	"github.com/iec-almaty/sisnotify/pace"
@@ -29,10 +29,11 @@ import (
 type Config struct {
 	SISURL string
 	DBURL  string
-	// RedisURL is SISNOTIFY_REDIS_URL as given (print it with redactURL);
-	// Redis is its parsed form.
+	// RedisURL is SISNOTIFY_REDIS_URL as given (print it with
+	// redisurl.Redact); Redis is its parsed form (one server or Sentinel),
+	// whose NewClient makes the process's Redis client.
 	RedisURL string
-	Redis    *redis.Options
+	Redis    redisurl.Options
 	// Mail is the SMTP server of SISNOTIFY_SMTP_URL (no Host: the outbox),
 	// the sender and the outbox folder.
 	Mail mail.Config
@@ -200,8 +201,9 @@ func loadConfig(lookup func(string) (string, bool), n need) (*Config, error) {
 		check(checkPostgres("SISNOTIFY_DB_URL", c.DBURL))
 	}
 	var err error
-	if c.Redis, err = redis.ParseURL(c.RedisURL); err != nil {
-		check(configErr("SISNOTIFY_REDIS_URL: not a Redis URL (want redis://host:6379/0)"))
+	// redisurl's errors never quote the URL nor its password.
+	if c.Redis, err = redisurl.Parse(c.RedisURL); err != nil {
+		check(configErr("SISNOTIFY_REDIS_URL: %v", err))
 	}
 	if smtpURL != "" {
 		// The mail package's own parser, so the check and the sender agree.

@@ -59,6 +59,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"DB URL of another scheme", map[string]string{"SISNOTIFY_DB_URL": "mysql://u:s3cret-pw@h/x"}, []string{"migrate"}, "SISNOTIFY_DB_URL: scheme"},
 		{"malformed SIS URL", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_SIS_URL": "::s3cret-pw"}, []string{"sync"}, "SISNOTIFY_SIS_URL: malformed URL"},
 		{"malformed Redis URL", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_REDIS_URL": "http://s3cret-pw@h"}, []string{"migrate"}, "SISNOTIFY_REDIS_URL"},
+		{"Sentinel URL without master", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_REDIS_URL": "redis-sentinel://:s3cret-pw@h1:26379,h2:26379/0"}, []string{"migrate"}, "SISNOTIFY_REDIS_URL: no master name"},
+		{"Sentinel URL with a bad port", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_REDIS_URL": "redis-sentinel://:s3cret-pw@h1:0,h2:26379/0?master=m"}, []string{"migrate"}, "SISNOTIFY_REDIS_URL: a sentinel address has a bad port"},
 		{"malformed SMTP URL", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_SMTP_URL": "ftp://u:s3cret-pw@h"}, []string{"migrate"}, "SISNOTIFY_SMTP_URL"},
 		{"clear-text SMTP to a remote host", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_SMTP_URL": "smtp://u:s3cret-pw@mail.example:25?tls=none"}, []string{"migrate"}, "SISNOTIFY_SMTP_URL: mail: tls=none is only allowed for a loopback host"},
 		{"malformed bounce mailbox URL", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_BOUNCE_IMAP_URL": "pop3://u:s3cret-pw@h/INBOX"}, []string{"migrate"}, "SISNOTIFY_BOUNCE_IMAP_URL: mailbox: IMAP URL scheme"},
@@ -172,7 +174,7 @@ func TestConfigDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.RedisURL != "redis://127.0.0.1:6379/0" || c.Redis.Addr != "127.0.0.1:6379" || c.SMS.Provider != "outbox" ||
+	if c.RedisURL != "redis://127.0.0.1:6379/0" || c.Redis.Single.Addr != "127.0.0.1:6379" || c.SMS.Provider != "outbox" ||
 		c.QuietHours.String() != "21:00-09:00" || c.TimezoneName != "Asia/Almaty" || c.Schedule != "0 6 * * *" || c.Cron == nil ||
 		c.ScheduleNote != "" || c.HTTPAddr != "127.0.0.1:8080" || c.OutboxDir != "./outbox" || c.Mail.OutboxDir != "./outbox" ||
 		c.SMS.OutboxDir != "./outbox" || c.Mail.Host != "" || c.Mail.From != "International Office <international@localhost>" ||
@@ -252,8 +254,8 @@ func TestConfigIsParsedOnce(t *testing.T) {
 	if c.Mail.Host != "mail.example" || c.Mail.Port != 2465 || c.Mail.Password != "s3cret-pw" {
 		t.Errorf("mail config %v", c.Mail)
 	}
-	if c.SMS.Provider != "mobizon" || c.SMS.MobizonAPIKey != "k" || c.Redis.Addr != "cache.example:6380" || c.Redis.DB != 4 {
-		t.Errorf("sms %v, redis %s/%d", c.SMS, c.Redis.Addr, c.Redis.DB)
+	if c.SMS.Provider != "mobizon" || c.SMS.MobizonAPIKey != "k" || c.Redis.Single.Addr != "cache.example:6380" || c.Redis.Single.DB != 4 {
+		t.Errorf("sms %v, redis %s/%d", c.SMS, c.Redis.Single.Addr, c.Redis.Single.DB)
 	}
 	c, err = loadConfig(envOf(map[string]string{"SISNOTIFY_SMS_QUIET_HOURS": "20:00-08:00"}), need{})
 	if err != nil || c.QuietHours.String() != "20:00-08:00" {
@@ -368,6 +370,20 @@ func TestUnreachableRedisNamesTheVariable(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "SISNOTIFY_REDIS_URL") || !strings.Contains(err.Error(), "127.0.0.1") || strings.Contains(err.Error(), "s3cret-pw") {
 		t.Errorf("error %q does not name SISNOTIFY_REDIS_URL and its host, or quotes the password", err)
+	}
+}
+
+// Sentinels nobody answers on are reported the same way.
+func TestUnreachableSentinelsNameTheVariable(t *testing.T) {
+	db := testenv.New(t, "")
+	env := map[string]string{"SISNOTIFY_DB_URL": db.URL,
+		"SISNOTIFY_REDIS_URL": fmt.Sprintf("redis-sentinel://:s3cret-pw@127.0.0.1:%d,127.0.0.1:%d/3?master=mymaster", testenv.FreePort(t), testenv.FreePort(t))}
+	_, _, err := runCmd(t, env, "notices", "retry")
+	if err == nil || exitStatus(err) != 1 {
+		t.Fatalf("notices retry without sentinels: %v, want a failure (exit 1)", err)
+	}
+	if !strings.Contains(err.Error(), "SISNOTIFY_REDIS_URL") || !strings.Contains(err.Error(), "redis-sentinel://:xxxxx@127.0.0.1:") || strings.Contains(err.Error(), "s3cret-pw") {
+		t.Errorf("error %q does not name SISNOTIFY_REDIS_URL and its sentinels, or quotes the password", err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/iec-almaty/sisnotify/integrations/mail"
+	"github.com/iec-almaty/sisnotify/integrations/redisurl"
 	"github.com/iec-almaty/sisnotify/integrations/sms"
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/jobs/config"
@@ -37,7 +38,7 @@ const (
 // handler.
 type delivery struct {
 	owner     *store.Owner
-	rdb       *redis.Client
+	rdb       redis.UniversalClient
 	redisURL  string // SISNOTIFY_REDIS_URL without its password
 	queue     *worker.Queue
 	deliverer *jobs.Deliverer
@@ -87,11 +88,10 @@ func newDelivery(a *app, cfg *Config, file *config.File, db *sqlx.DB) (*delivery
 		return nil, fmt.Errorf("templates: %w", err)
 	}
 	o := file.Office
-	opt := *cfg.Redis // a client of its own: NewClient fills in defaults
-	rdb := redis.NewClient(&opt)
+	rdb := cfg.Redis.NewClient() // the one client of the process
 	d := &delivery{
 		rdb:      rdb,
-		redisURL: redactURL(cfg.RedisURL),
+		redisURL: redisurl.Redact(cfg.RedisURL),
 		queue:    worker.NewQueue(rdb),
 		mail:     mailer,
 		deliverer: &jobs.Deliverer{

@@ -157,8 +157,7 @@ func retryPending(ctx context.Context, a *app, rdb redis.UniversalClient, db *sq
 // retryNow is `run --once --retry-now`: every pending notice that waits
 // for a retry goes now (retryPending), before the night's deliveries.
 func retryNow(ctx context.Context, a *app, cfg *Config, db *sqlx.DB) error {
-	opt := *cfg.Redis // parsed with the configuration
-	rdb := redis.NewClient(&opt)
+	rdb := cfg.Redis.NewClient() // parsed with the configuration
 	defer rdb.Close()
 	_, _, err := retryPending(ctx, a, rdb, db, store.NoticeFilter{})
 	return err

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net"
 	"os"
@@ -29,6 +30,8 @@ type RedisServer struct {
 	bin  string
 	port int
 	dir  string
+	args []string    // more arguments of redis-server (a replica's --replicaof)
+	tls  *tls.Config // a server that speaks only TLS (StartRedisTLS)
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 }
@@ -55,20 +58,26 @@ func StartRedis(tb testing.TB) *RedisServer {
 }
 
 // URL is database db of the server.
-func (r *RedisServer) URL(db int) string { return fmt.Sprintf("redis://127.0.0.1:%d/%d", r.port, db) }
+func (r *RedisServer) URL(db int) string {
+	if r.tls != nil {
+		return fmt.Sprintf("rediss://127.0.0.1:%d/%d", r.port, db)
+	}
+	return fmt.Sprintf("redis://127.0.0.1:%d/%d", r.port, db)
+}
 
 // Start runs the server and waits (10 s at most) until it answers.
 func (r *RedisServer) Start() {
 	r.tb.Helper()
-	cmd := exec.Command(r.bin, "--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--daemonize", "no", "--dir", r.dir)
+	args := append([]string{"--port", strconv.Itoa(r.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+		"--daemonize", "no", "--dir", r.dir}, r.args...)
+	cmd := exec.Command(r.bin, args...)
 	if err := cmd.Start(); err != nil {
 		r.tb.Fatal(err)
 	}
 	r.mu.Lock()
 	r.cmd = cmd
 	r.mu.Unlock()
-	c := redis.NewClient(&redis.Options{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port)), MaxRetries: -1})
+	c := redis.NewClient(&redis.Options{Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port)), MaxRetries: -1, TLSConfig: r.tls})
 	defer c.Close()
 	for deadline := time.Now().Add(10 * time.Second); c.Ping(context.Background()).Err() != nil; time.Sleep(20 * time.Millisecond) {
 		if time.Now().After(deadline) {
