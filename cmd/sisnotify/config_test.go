@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/iec-almaty/sisnotify/integrations/sis"
 	"github.com/iec-almaty/sisnotify/integrations/testenv"
 	"github.com/iec-almaty/sisnotify/jobs/config"
 	"github.com/iec-almaty/sisnotify/templates"
@@ -384,6 +385,23 @@ func TestUnreachableSentinelsNameTheVariable(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "SISNOTIFY_REDIS_URL") || !strings.Contains(err.Error(), "redis-sentinel://:xxxxx@127.0.0.1:") || strings.Contains(err.Error(), "s3cret-pw") {
 		t.Errorf("error %q does not name SISNOTIFY_REDIS_URL and its sentinels, or quotes the password", err)
+	}
+}
+
+// run --once with Redis away fails before its deliveries (exit 1), naming
+// SISNOTIFY_REDIS_URL without its password.
+func TestRunOnceWithoutRedisNamesTheVariable(t *testing.T) {
+	sisDB, db := testenv.New(t, ""), testenv.New(t, "")
+	s := sisDB.Open(t)
+	if _, err := s.Exec(sis.ReferenceSchema); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"SISNOTIFY_SIS_URL": sisDB.URL, "SISNOTIFY_DB_URL": db.URL, "SISNOTIFY_OFFICE_EMAILS": "office@uni.example",
+		"SISNOTIFY_OUTBOX_DIR": t.TempDir(), "SISNOTIFY_REDIS_URL": fmt.Sprintf("redis://:s3cret-pw@127.0.0.1:%d/3", testenv.FreePort(t))}
+	_, _, err := runCmd(t, env, "run", "--once", "--as-of", "2026-11-25")
+	if exitStatus(err) != 1 || !strings.Contains(err.Error(), "cannot reach Redis at redis://:xxxxx@127.0.0.1:") ||
+		!strings.Contains(err.Error(), "(SISNOTIFY_REDIS_URL)") || strings.Contains(err.Error(), "s3cret-pw") {
+		t.Fatalf("run --once without Redis: %v (exit %d); want exit 1 naming SISNOTIFY_REDIS_URL, its password hidden", err, exitStatus(err))
 	}
 }
 

@@ -129,6 +129,12 @@ func runNight(ctx context.Context, a *app, cfg *Config, file *config.File, db *s
 		n(evRes.FoundLate), n(evRes.Notices), evRes.Duration.Round(1e6))
 
 	dstart := time.Now()
+	// The deliveries need Redis: say so, naming the variable, rather than
+	// fail inside the enqueue with the client's error. The night's sync
+	// and evaluation stay done; a rerun goes on from here.
+	if err := d.reachable(ctx); err != nil {
+		return err
+	}
 	if res, err = phase("deliver"); err != nil {
 		return err
 	}
