@@ -393,7 +393,11 @@ func TestUnreachableSentinelsNameTheVariable(t *testing.T) {
 func TestRunOnceWithoutRedisNamesTheVariable(t *testing.T) {
 	sisDB, db := testenv.New(t, ""), testenv.New(t, "")
 	s := sisDB.Open(t)
-	if _, err := s.Exec(sis.ReferenceSchema); err != nil {
+	// One student who entered that day: the night has notices to queue.
+	if _, err := s.Exec(sis.ReferenceSchema + `
+		INSERT INTO sis.faculties VALUES ('ENG', 'Engineering', 'Dean', 'dean@uni.example', 'en');
+		INSERT INTO sis.students (student_id, given_name, family_name, email, preferred_language, visa_regime, faculty_id, enrollment_status, entered_on)
+		VALUES ('K00001', 'Given', 'Family', 'student@student.example', 'en', 'visa', 'ENG', 'active', '2026-11-25')`); err != nil {
 		t.Fatal(err)
 	}
 	env := map[string]string{"SISNOTIFY_SIS_URL": sisDB.URL, "SISNOTIFY_DB_URL": db.URL, "SISNOTIFY_OFFICE_EMAILS": "office@uni.example",
