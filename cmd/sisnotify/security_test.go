@@ -966,7 +966,10 @@ func (c *secCorpus) counts() map[string]int {
 	return n
 }
 
-var secIdPayload = regexp.MustCompile(`^\{"(notice_id":[0-9]+|night":"[0-9]{4}-[0-9]{2}-[0-9]{2}")\}$`)
+// secIdPayload is every shape a task's payload may have: a notice's id, a
+// night's date, or the period of an SMS receipt poll (a time, nothing of
+// anyone's).
+var secIdPayload = regexp.MustCompile(`^\{"(notice_id":[0-9]+|night":"[0-9]{4}-[0-9]{2}-[0-9]{2}"|period":"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z")\}$`)
 
 // addRedis adds every key of the Redis database and every value in it
 // (read as its type needs: GET, HGETALL, LRANGE, SMEMBERS, ZRANGE, XRANGE),
