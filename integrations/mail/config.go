@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
-	"strconv"
 	"strings"
 	"time"
 
@@ -23,31 +22,20 @@ const (
 	DefaultSMTPSPort   = 465 // smtps:// (implicit TLS)
 )
 
-// TLSMode says how the connection to the SMTP server is protected.
-type TLSMode int
+// TLSMode says how the connection to the server is protected (the modes
+// of every mail server URL: serverurl).
+type TLSMode = serverurl.TLS
 
 const (
 	// TLSStartTLS (smtp://) connects in plain text and requires STARTTLS
 	// before anything else; a server that does not offer it is refused.
-	TLSStartTLS TLSMode = iota
+	TLSStartTLS = serverurl.StartTLS
 	// TLSImplicit (smtps://) speaks TLS from the first byte.
-	TLSImplicit
-	// TLSNone (smtp://…?tls=none) never encrypts. ParseURL allows it only for
-	// loopback hosts: a local relay or a test sink.
-	TLSNone
+	TLSImplicit = serverurl.Implicit
+	// TLSNone (smtp://…?tls=none) never encrypts. ParseURL allows it only
+	// for loopback hosts: a local relay or a test sink.
+	TLSNone = serverurl.None
 )
-
-func (m TLSMode) String() string {
-	switch m {
-	case TLSStartTLS:
-		return "starttls"
-	case TLSImplicit:
-		return "tls"
-	case TLSNone:
-		return "none"
-	}
-	return "TLSMode(" + strconv.Itoa(int(m)) + ")"
-}
 
 // Config configures the mail senders. Use ParseURL to fill the SMTP part
 // (cmd/sisnotify reads SISNOTIFY_SMTP_URL and the rest of the environment);
@@ -144,7 +132,7 @@ func ParseURL(raw string) (Config, error) {
 	if u.Path != "" && u.Path != "/" {
 		return cfg, errors.New("mail: SMTP URL must not have a path")
 	}
-	cfg.TLS, cfg.Host, cfg.Port, cfg.Username, cfg.Password = TLSMode(u.TLS), u.Host, u.Port, u.Username, u.Password
+	cfg.TLS, cfg.Host, cfg.Port, cfg.Username, cfg.Password = u.TLS, u.Host, u.Port, u.Username, u.Password
 	return cfg, nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -27,31 +26,20 @@ const (
 	ProcessedKeyword = "$SisnotifyProcessed"
 )
 
-// TLSMode says how the connection to the IMAP server is protected.
-type TLSMode int
+// TLSMode says how the connection to the server is protected (the modes
+// of every mail server URL: serverurl).
+type TLSMode = serverurl.TLS
 
 const (
 	// TLSStartTLS (imap://) connects in plain text and requires STARTTLS
 	// before anything else; a server that does not offer it is refused.
-	TLSStartTLS TLSMode = iota
+	TLSStartTLS = serverurl.StartTLS
 	// TLSImplicit (imaps://) speaks TLS from the first byte.
-	TLSImplicit
-	// TLSNone (imap://…?tls=none) never encrypts; ParseURL allows it only
+	TLSImplicit = serverurl.Implicit
+	// TLSNone (imap://…?tls=none) never encrypts. ParseURL allows it only
 	// for loopback hosts.
-	TLSNone
+	TLSNone = serverurl.None
 )
-
-func (m TLSMode) String() string {
-	switch m {
-	case TLSStartTLS:
-		return "starttls"
-	case TLSImplicit:
-		return "tls"
-	case TLSNone:
-		return "none"
-	}
-	return "TLSMode(" + strconv.Itoa(int(m)) + ")"
-}
 
 // Config is the bounce mailbox: where it is and how to log in.
 type Config struct {
@@ -112,7 +100,7 @@ func ParseURL(raw string) (Config, error) {
 	if err != nil {
 		return cfg, err
 	}
-	cfg.TLS, cfg.Host, cfg.Port, cfg.Username, cfg.Password = TLSMode(u.TLS), u.Host, u.Port, u.Username, u.Password
+	cfg.TLS, cfg.Host, cfg.Port, cfg.Username, cfg.Password = u.TLS, u.Host, u.Port, u.Username, u.Password
 	if cfg.Username == "" || cfg.Password == "" {
 		return cfg, errors.New("mailbox: IMAP URL needs a user and a password (imaps://user:pass@host/INBOX)")
 	}

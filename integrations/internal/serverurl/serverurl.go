@@ -15,8 +15,8 @@ import (
 	"strings"
 )
 
-// TLS says how a connection is protected; the packages that use this
-// one give the same values names of their own.
+// TLS says how a connection is protected (mail.TLSMode and
+// mailbox.TLSMode name it).
 type TLS int
 
 const (
@@ -24,6 +24,18 @@ const (
 	Implicit            // TLS from the first byte
 	None                // never encrypted: loopback hosts only
 )
+
+func (m TLS) String() string {
+	switch m {
+	case StartTLS:
+		return "starttls"
+	case Implicit:
+		return "tls"
+	case None:
+		return "none"
+	}
+	return "TLSMode(" + strconv.Itoa(int(m)) + ")"
+}
 
 // Kind describes a server's URLs.
 type Kind struct {

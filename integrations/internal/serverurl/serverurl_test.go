@@ -4,27 +4,7 @@ import (
 	"testing"
 
 	"github.com/iec-almaty/sisnotify/integrations/internal/serverurl"
-	"github.com/iec-almaty/sisnotify/integrations/mail"
-	"github.com/iec-almaty/sisnotify/integrations/mailbox"
 )
-
-// The packages that parse with serverurl convert its TLS to theirs by
-// value: the values must stay the same.
-func TestTLSValuesMatch(t *testing.T) {
-	for _, c := range []struct {
-		s       serverurl.TLS
-		mail    mail.TLSMode
-		mailbox mailbox.TLSMode
-	}{
-		{serverurl.StartTLS, mail.TLSStartTLS, mailbox.TLSStartTLS},
-		{serverurl.Implicit, mail.TLSImplicit, mailbox.TLSImplicit},
-		{serverurl.None, mail.TLSNone, mailbox.TLSNone},
-	} {
-		if int(c.s) != int(c.mail) || int(c.s) != int(c.mailbox) {
-			t.Errorf("serverurl %d, mail %d, mailbox %d", c.s, c.mail, c.mailbox)
-		}
-	}
-}
 
 func TestParse(t *testing.T) {
 	k := serverurl.Kind{Pkg: "x", Name: "X URL", Plain: "x", Port: 1, Secure: "xs", SecurePort: 2, Example: "x://h", Encoded: "user"}
