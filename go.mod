@@ -31,6 +31,7 @@ require (
 
 require (
 	github.com/golang/mock v1.6.0 // indirect
+	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	github.com/pkg/errors v0.9.1 // indirect
 )
 

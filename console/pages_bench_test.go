@@ -16,6 +16,7 @@ import (
 	"github.com/iec-almaty/sisnotify/integrations/sis/sisdemo"
 	"github.com/iec-almaty/sisnotify/integrations/testenv"
 	"github.com/iec-almaty/sisnotify/internal/nighttest"
+	"github.com/iec-almaty/sisnotify/internal/workerdb"
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/migrations"
 )
@@ -84,7 +85,7 @@ func benchDB(b *testing.B) *sqlx.DB {
 
 // open is a pool on url, closed when b ends.
 func open(b *testing.B, url string) *sqlx.DB {
-	db, err := sqlx.Open("postgres", url)
+	db, err := workerdb.Open(url)
 	if err != nil {
 		b.Fatal(err)
 	}

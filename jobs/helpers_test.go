@@ -8,6 +8,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/iec-almaty/sisnotify/integrations/testenv"
+	"github.com/iec-almaty/sisnotify/internal/workerdb"
 	"github.com/iec-almaty/sisnotify/jobs/config"
 	"github.com/iec-almaty/sisnotify/jobs/date"
 )
@@ -37,7 +38,7 @@ func withUser(t *testing.T, raw, user string) string {
 
 func openAs(t *testing.T, raw, user string) *sqlx.DB {
 	t.Helper()
-	db, err := sqlx.Open("postgres", withUser(t, raw, user))
+	db, err := workerdb.Open(withUser(t, raw, user))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -235,10 +235,10 @@ func (ev *Evaluation) Stage(o *rules.Obligation) {
 	l.Str(o.StudentID)
 	l.Nullable(o.PeriodID)
 	l.Date(o.Due)
-	l.Int(int64(o.Level))
+	l.Int32(int32(o.Level))
 	l.Date(o.StepDate)
-	l.Int(int64(o.RepeatEvery))
-	l.Int(int64(o.Actions))
+	l.Int32(int32(o.RepeatEvery))
+	l.Int32(int32(o.Actions))
 	l.Nullable(o.Moot)
 	ev.lines = append(ev.lines, append([]byte(nil), l.B...))
 }
@@ -259,7 +259,7 @@ func (ev *Evaluation) CopyStaged(ctx context.Context) error {
 		return fmt.Errorf("evaluate: %w", err)
 	}
 	for _, l := range lines {
-		if err := cp.Line(ctx, l); err != nil {
+		if err := cp.Row(l); err != nil {
 			_ = cp.Finish()
 			return fmt.Errorf("evaluate: stage: %w", err)
 		}

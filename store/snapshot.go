@@ -13,13 +13,18 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/iec-almaty/sisnotify/internal/workerdb"
 	"github.com/iec-almaty/sisnotify/jobs/validate"
 	"github.com/iec-almaty/sisnotify/store/internal/pgcopy"
 )
@@ -79,9 +84,10 @@ type TableCounts struct {
 // the snapshot's current hashes.
 type SyncWriter struct {
 	db     *sqlx.DB
-	conn   *sql.Conn // the write transaction
-	read   *sql.Conn // hash cursors
+	conn   *txConn        // the write transaction
+	read   *pgconn.PgConn // the snapshot's keys and hashes, as committed
 	syncID int64
+	now    time.Time // the transaction's now()
 	counts map[Entity]*TableCounts
 	dups   []dupProblem
 	// faculties are the faculty ids of the SIS tonight (a handful): the
@@ -113,7 +119,7 @@ func BeginSync(ctx context.Context, db *sqlx.DB, asOf string) (*SyncWriter, erro
 		return nil, err
 	}
 	w := &SyncWriter{db: db, conn: conn, counts: map[Entity]*TableCounts{}, faculties: map[string]bool{}}
-	if err := conn.QueryRowContext(ctx, `INSERT INTO sisnotify.syncs (as_of) VALUES ($1) RETURNING sync_id`, asOf).Scan(&w.syncID); err != nil {
+	if err := conn.QueryRowContext(ctx, `INSERT INTO sisnotify.syncs (as_of) VALUES ($1) RETURNING sync_id, now()`, asOf).Scan(&w.syncID, &w.now); err != nil {
 		w.Rollback()
 		return nil, fmt.Errorf("snapshot: record sync: %w", err)
 	}
@@ -127,7 +133,13 @@ func BeginSync(ctx context.Context, db *sqlx.DB, asOf string) (*SyncWriter, erro
 			return nil, fmt.Errorf("snapshot: staging %s: %w", t.entity, err)
 		}
 	}
-	if w.read, err = db.Conn(ctx); err != nil {
+	// The keys and hashes are read in binary through pgconn, every row
+	// into the same buffers: a million rows a night cost no allocation.
+	url, err := workerdb.MustURL(db)
+	if err == nil {
+		w.read, err = pgconn.Connect(ctx, url)
+	}
+	if err != nil {
 		w.Rollback()
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
@@ -143,7 +155,7 @@ func (w *SyncWriter) Rollback() {
 	w.done = true
 	ctx := context.Background()
 	if w.read != nil {
-		w.read.Close()
+		w.read.Close(ctx)
 	}
 	_, _ = w.conn.ExecContext(ctx, `ROLLBACK`)
 	_, _ = w.conn.ExecContext(ctx, `SELECT pg_advisory_unlock($1)`, int64(lockKey))
@@ -166,21 +178,19 @@ func (w *SyncWriter) Table(ctx context.Context, e Entity) (*TableWriter, error) 
 	t := tables[e]
 	c := &TableCounts{}
 	w.counts[e] = c
-	rows, err := w.read.QueryContext(ctx, fmt.Sprintf(`SELECT %s, row_hash, removed_at IS NOT NULL FROM %s ORDER BY %s`, t.key, t.name, t.key))
-	if err != nil {
-		return nil, fmt.Errorf("snapshot: read %s hashes: %w", e, err)
-	}
+	rows := w.read.ExecParams(ctx, fmt.Sprintf(`SELECT %s, row_hash, removed_at IS NOT NULL FROM %s ORDER BY %s`, t.key, t.name, t.key),
+		nil, nil, nil, []int16{pgx.BinaryFormatCode})
 	var prev int64
 	if e == EntityStudent && w.Guard != nil {
 		if err := w.conn.QueryRowContext(ctx, `SELECT count(*) FROM sisnotify.students WHERE removed_at IS NULL`).Scan(&prev); err != nil {
-			rows.Close()
+			_, _ = rows.Close()
 			return nil, fmt.Errorf("snapshot: %w", err)
 		}
 	}
-	tw := &TableWriter{w: w, t: t, counts: c, rows: rows, prevPresent: prev}
+	tw := &TableWriter{w: w, t: t, counts: c, rows: rows, prevPresent: prev, ctx: ctx}
 	tw.advance()
 	if err := tw.start(ctx); err != nil {
-		rows.Close()
+		tw.closeRows()
 		return nil, err
 	}
 	return tw, nil
@@ -227,9 +237,9 @@ func (tw *TableWriter) canLoadDirectly(ctx context.Context) (bool, error) {
 // them (directColumns or the staging columns).
 func (tw *TableWriter) startRows(ctx context.Context) (*pgcopy.Copy, error) {
 	if tw.direct {
-		return pgcopy.Start(ctx, tw.w.conn, tw.t.name, directColumns(tw.t))
+		return pgcopy.Start(ctx, tw.w.conn.Conn, tw.t.name, directColumns(tw.t))
 	}
-	return pgcopy.Start(ctx, tw.w.conn, tw.t.stage, tw.t.columns+", row_hash, problems")
+	return pgcopy.Start(ctx, tw.w.conn.Conn, tw.t.stage, tw.t.columns+", row_hash, problems")
 }
 
 // directColumns are the columns a direct load writes: what the merge's
@@ -258,10 +268,10 @@ type TableWriter struct {
 	w      *SyncWriter
 	t      table
 	counts *TableCounts
-	rows   *sql.Rows
+	rows   *pgconn.ResultReader
 	copy   *pgcopy.Copy
 	cur    struct {
-		id      string
+		id      []byte // valid until the next advance
 		hash    int64
 		removed bool
 	}
@@ -270,27 +280,43 @@ type TableWriter struct {
 	removed []string
 	lastID  []byte
 	// direct: the table was empty and its rows go straight into it; their
-	// problems wait in pending (COPY lines) for a pause of the rows' COPY.
+	// problems wait in pending (encoded rows) for a pause of the rows' COPY.
 	direct  bool
 	pending []byte
 	started bool
 	// prevPresent counts the table's rows before the sync (for the guard).
 	prevPresent int64
+	// ctx is the one the table was started with (Table): a COPY lives
+	// from its start to its Finish, across calls of Write that may come
+	// with shorter-lived contexts.
+	ctx context.Context
 }
 
 func (tw *TableWriter) advance() {
 	tw.has = false
-	if tw.err != nil || !tw.rows.Next() {
-		if tw.err == nil {
-			tw.err = tw.rows.Err()
-		}
+	if tw.err != nil || tw.rows == nil {
 		return
 	}
-	if err := tw.rows.Scan(&tw.cur.id, &tw.cur.hash, &tw.cur.removed); err != nil {
-		tw.err = err
+	if !tw.rows.NextRow() {
+		_, tw.err = tw.rows.Close()
+		tw.rows = nil
 		return
 	}
+	v := tw.rows.Values()
+	if len(v) != 3 || len(v[1]) != 8 || len(v[2]) != 1 {
+		tw.err = errors.New("unexpected row of keys and hashes")
+		return
+	}
+	tw.cur.id, tw.cur.hash, tw.cur.removed = v[0], int64(binary.BigEndian.Uint64(v[1])), v[2][0] == 1
 	tw.has = true
+}
+
+// closeRows ends the read of keys and hashes, if it has not ended.
+func (tw *TableWriter) closeRows() {
+	if tw.rows != nil {
+		_, _ = tw.rows.Close()
+		tw.rows = nil
+	}
 }
 
 // ErrOrder is returned by Next when keys do not increase.
@@ -318,16 +344,16 @@ func (tw *TableWriter) Next(id []byte, hash uint64) (changed bool, err error) {
 	if tw.t.entity == EntityFaculty {
 		tw.w.faculties[string(id)] = true
 	}
-	for tw.has && tw.cur.id < string(id) {
+	for tw.has && bytes.Compare(tw.cur.id, id) < 0 {
 		if !tw.cur.removed {
-			tw.removed = append(tw.removed, tw.cur.id)
+			tw.removed = append(tw.removed, string(tw.cur.id))
 		}
 		tw.advance()
 	}
 	if tw.err != nil {
 		return false, fmt.Errorf("snapshot: read %s hashes: %w", tw.t.entity, tw.err)
 	}
-	if tw.has && tw.cur.id == string(id) {
+	if tw.has && bytes.Equal(tw.cur.id, id) {
 		same := tw.cur.hash == int64(hash) && !tw.cur.removed
 		tw.advance()
 		if same {
@@ -350,14 +376,11 @@ func (tw *TableWriter) Direct() bool { return tw.direct }
 // Write writes one row encoded by the table's Encoder. It must not be
 // called from two goroutines at once.
 func (tw *TableWriter) Write(ctx context.Context, e *Encoded) error {
-	if err := tw.copy.Line(ctx, e.Line.B); err != nil {
+	if err := tw.copy.Row(e.Line.B); err != nil {
 		return fmt.Errorf("snapshot: write %s: %w", tw.t.entity, err)
 	}
 	if len(e.Problems) == 0 {
 		return nil
-	}
-	if len(tw.pending) > 0 {
-		tw.pending = append(tw.pending, '\n')
 	}
 	tw.pending = append(tw.pending, e.Problems...)
 	if len(tw.pending) < maxPendingProblems {
@@ -374,11 +397,11 @@ func (tw *TableWriter) writeProblems(ctx context.Context, resume bool) error {
 	}
 	tw.copy = nil
 	if len(tw.pending) > 0 {
-		pc, err := pgcopy.Start(ctx, tw.w.conn, "sisnotify.data_problems", problemColumns)
+		pc, err := pgcopy.Start(tw.ctx, tw.w.conn.Conn, "sisnotify.data_problems", problemColumns)
 		if err != nil {
 			return fmt.Errorf("snapshot: %s problems: %w", tw.t.entity, err)
 		}
-		err = pc.Lines(ctx, tw.pending)
+		err = pc.Rows(tw.pending)
 		if ferr := pc.Finish(); err == nil {
 			err = ferr
 		}
@@ -390,7 +413,7 @@ func (tw *TableWriter) writeProblems(ctx context.Context, resume bool) error {
 	if !resume {
 		return nil
 	}
-	cp, err := tw.startRows(ctx)
+	cp, err := tw.startRows(tw.ctx)
 	if err != nil {
 		return fmt.Errorf("snapshot: write %s: %w", tw.t.entity, err)
 	}
@@ -402,12 +425,12 @@ func (tw *TableWriter) writeProblems(ctx context.Context, resume bool) error {
 func (tw *TableWriter) Close(ctx context.Context) error {
 	for tw.has {
 		if !tw.cur.removed {
-			tw.removed = append(tw.removed, tw.cur.id)
+			tw.removed = append(tw.removed, string(tw.cur.id))
 		}
 		tw.advance()
 	}
 	rerr := tw.err
-	tw.rows.Close()
+	tw.closeRows()
 	if tw.copy == nil {
 		return fmt.Errorf("snapshot: %s closed twice or after a failed write", tw.t.entity)
 	}
@@ -517,7 +540,7 @@ func (w *SyncWriter) SyncID() int64 { return w.syncID }
 // Conn is the connection of the sync's transaction: after Finish, a caller
 // may read the new snapshot and write more through it before Commit (a dry
 // run evaluates in it and rolls everything back).
-func (w *SyncWriter) Conn() *sql.Conn { return w.conn }
+func (w *SyncWriter) Conn() *sql.Conn { return w.conn.Conn }
 
 // Finish recomputes the problems that span rows or tables (unknown
 // faculties, travel of unknown students, duplicate ids), without
@@ -611,7 +634,7 @@ func (w *SyncWriter) Commit(ctx context.Context, counts []byte) error {
 		return fmt.Errorf("snapshot: commit: %w", err)
 	}
 	w.done = true
-	w.read.Close()
+	w.read.Close(context.Background())
 	_, _ = c.ExecContext(context.Background(), `SELECT pg_advisory_unlock($1)`, int64(lockKey))
 	c.Close()
 	return nil

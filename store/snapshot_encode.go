@@ -2,17 +2,18 @@ package store
 
 import (
 	"encoding/json"
+	"time"
 
 	"github.com/iec-almaty/sisnotify/jobs/validate"
 	"github.com/iec-almaty/sisnotify/store/internal/pgcopy"
 )
 
-// Encoded is one validated row ready for TableWriter.Write: its COPY line
-// and, for a direct load, the COPY lines of its problems. Reuse it: its
+// Encoded is one validated row ready for TableWriter.Write: its COPY row
+// and, for a direct load, the COPY rows of its problems. Reuse it: its
 // buffers are kept.
 type Encoded struct {
 	Line     pgcopy.Line
-	Problems []byte // data_problems lines separated by '\n' (direct load)
+	Problems []byte // data_problems rows, one after another (direct load)
 	problem  pgcopy.Line
 }
 
@@ -22,6 +23,9 @@ type Encoder struct {
 	entity Entity
 	direct bool
 	syncID int64
+	// now is the transaction's now(), for the direct load's "changed at"
+	// columns.
+	now time.Time
 	// faculties present after the sync, for a direct load of students
 	// (read only).
 	faculties map[string]bool
@@ -29,7 +33,7 @@ type Encoder struct {
 
 // Encoder returns the encoder of the table's rows.
 func (tw *TableWriter) Encoder() Encoder {
-	e := Encoder{entity: tw.t.entity, direct: tw.direct, syncID: tw.w.syncID}
+	e := Encoder{entity: tw.t.entity, direct: tw.direct, syncID: tw.w.syncID, now: tw.w.now}
 	if tw.direct && tw.t.entity == EntityStudent && tw.w.directStudents {
 		e.faculties = tw.w.faculties
 	}
@@ -60,12 +64,12 @@ func (e Encoder) Student(out *Encoded, s *validate.Student, hash uint64, problem
 	l.Date(s.ExtensionRequestedOn)
 	l.Date(s.MovedOn)
 	l.Date(s.AddressRegisteredOn)
-	l.Nullable(s.UpdatedAt)
+	l.Timestamp(s.UpdatedAt)
 	if !e.direct {
 		return e.stage(out, hash, problems)
 	}
-	l.Int(int64(hash))
-	l.Int(e.syncID)
+	l.Int64(int64(hash))
+	l.Int64(e.syncID)
 	// When each deadline-relevant fact changed: now, for the facts the
 	// row has (the merge's CASE WHEN … IS NOT NULL THEN now()).
 	e.since(l, s.PassportExpiresOn != 0)
@@ -80,15 +84,14 @@ func (e Encoder) Student(out *Encoded, s *validate.Student, hash uint64, problem
 	return nil
 }
 
-// since appends now when the row has the fact, else NULL. PostgreSQL
-// reads the input "now" as the transaction's start, the very value of the
-// merge's now(), and parses it faster than a written-out timestamp.
+// since appends now when the row has the fact, else NULL: the
+// transaction's start, the very value of the merge's now().
 func (e Encoder) since(l *pgcopy.Line, has bool) {
 	if !has {
 		l.Null()
 		return
 	}
-	l.Str("now")
+	l.Timestamp(e.now)
 }
 
 // Travel encodes a new or changed travel request.
@@ -108,12 +111,12 @@ func (e Encoder) Travel(out *Encoded, t *validate.Travel, hash uint64, problems 
 	l.Date(t.ReturnedOn)
 	l.Date(t.ReturnCheckInOn)
 	l.Bool(t.Cancelled, true)
-	l.Nullable(t.UpdatedAt)
+	l.Timestamp(t.UpdatedAt)
 	if !e.direct {
 		return e.stage(out, hash, problems)
 	}
-	l.Int(int64(hash))
-	l.Int(e.syncID)
+	l.Int64(int64(hash))
+	l.Int64(e.syncID)
 	e.problems(out, t.ID, problems)
 	return nil
 }
@@ -146,7 +149,7 @@ func (e Encoder) finish(out *Encoded, id string, hash uint64, problems []validat
 	if !e.direct {
 		return e.stage(out, hash, problems)
 	}
-	out.Line.Int(int64(hash))
+	out.Line.Int64(int64(hash))
 	e.problems(out, id, problems)
 	return nil
 }
@@ -156,7 +159,7 @@ func (e Encoder) finish(out *Encoded, id string, hash uint64, problems []validat
 func (e Encoder) stage(out *Encoded, hash uint64, problems []validate.Problem) error {
 	out.Problems = out.Problems[:0]
 	l := &out.Line
-	l.Int(int64(hash))
+	l.Int64(int64(hash))
 	if len(problems) == 0 {
 		l.Null()
 		return nil
@@ -165,11 +168,11 @@ func (e Encoder) stage(out *Encoded, hash uint64, problems []validate.Problem) e
 	if err != nil {
 		return err
 	}
-	l.Str(string(js))
+	l.JSONB(js)
 	return nil
 }
 
-// problems encodes a directly loaded row's problems as data_problems lines.
+// problems encodes a directly loaded row's problems as data_problems rows.
 func (e Encoder) problems(out *Encoded, id string, problems []validate.Problem) {
 	out.Problems = out.Problems[:0]
 	for _, pr := range problems {
@@ -177,7 +180,7 @@ func (e Encoder) problems(out *Encoded, id string, problems []validate.Problem) 
 	}
 }
 
-// appendProblem adds one data_problems line to out.Problems.
+// appendProblem adds one data_problems row to out.Problems.
 func (e Encoder) appendProblem(out *Encoded, id string, pr validate.Problem) {
 	p := &out.problem
 	p.Reset()
@@ -187,10 +190,7 @@ func (e Encoder) appendProblem(out *Encoded, id string, pr validate.Problem) {
 	p.Str(pr.Code)
 	p.Str(pr.Severity)
 	p.Str(pr.Message)
-	p.Int(e.syncID)
-	if len(out.Problems) > 0 {
-		out.Problems = append(out.Problems, '\n')
-	}
+	p.Int64(e.syncID)
 	out.Problems = append(out.Problems, p.B...)
 }
 

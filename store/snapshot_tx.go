@@ -5,14 +5,18 @@ import (
 	"database/sql"
 	"fmt"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
+
+	"github.com/iec-almaty/sisnotify/internal/workerdb"
 )
 
 // SnapshotTx is a transaction on a dedicated connection that holds the snapshot
 // lock, for the stages after a sync (evaluation) that must not overlap with
 // a sync or with each other.
 type SnapshotTx struct {
-	conn *sql.Conn
+	conn *txConn
 	done bool
 }
 
@@ -26,11 +30,51 @@ func BeginSnapshotTx(ctx context.Context, db *sqlx.DB) (*SnapshotTx, error) {
 	return &SnapshotTx{conn: conn}, nil
 }
 
-// lockedTx takes a connection, the snapshot lock on it (a session lock:
-// released by the caller, or when the connection closes) and begins a
-// transaction with plain SQL, so COPY through the driver joins it.
-func lockedTx(ctx context.Context, db *sqlx.DB) (*sql.Conn, error) {
-	conn, err := db.Conn(ctx)
+// txConn is the connection of a snapshot transaction: one pgx connection
+// (through pgx's database/sql driver, so the rest of the store's SQL runs
+// on it unchanged) of its own small pool, which closes with it. A
+// snapshot transaction writes in bulk with binary COPY (pgcopy), which
+// lib/pq, the driver of the rest of the worker's database, cannot do.
+type txConn struct {
+	*sql.Conn
+	pool *sql.DB
+}
+
+// Close closes the connection and its pool.
+func (c *txConn) Close() error {
+	err := c.Conn.Close()
+	if perr := c.pool.Close(); err == nil {
+		err = perr
+	}
+	return err
+}
+
+// openTxConn opens a pgx connection to the database db was opened on
+// (workerdb.Open).
+func openTxConn(ctx context.Context, db *sqlx.DB) (*txConn, error) {
+	url, err := workerdb.MustURL(db)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := pgx.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("the worker database's URL: %w", err)
+	}
+	pool := stdlib.OpenDB(*cfg)
+	conn, err := pool.Conn(ctx)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &txConn{conn, pool}, nil
+}
+
+// lockedTx opens a connection (openTxConn), takes the snapshot lock on it
+// (a session lock: released by the caller, or when the connection closes)
+// and begins a transaction with plain SQL, so COPY through the driver
+// joins it.
+func lockedTx(ctx context.Context, db *sqlx.DB) (*txConn, error) {
+	conn, err := openTxConn(ctx, db)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
@@ -52,7 +96,7 @@ func lockedTx(ctx context.Context, db *sqlx.DB) (*sql.Conn, error) {
 }
 
 // Conn is the transaction's connection.
-func (t *SnapshotTx) Conn() *sql.Conn { return t.conn }
+func (t *SnapshotTx) Conn() *sql.Conn { return t.conn.Conn }
 
 // Commit commits and releases the lock.
 func (t *SnapshotTx) Commit(ctx context.Context) error {

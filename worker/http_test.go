@@ -23,6 +23,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/iec-almaty/sisnotify/integrations/testenv"
+	"github.com/iec-almaty/sisnotify/internal/workerdb"
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/migrations"
 )
@@ -204,7 +205,7 @@ func TestReadyzFailsWhenPostgreSQLIsUnavailable(t *testing.T) {
 		}
 	})
 	t.Run("server unreachable", func(t *testing.T) {
-		db, err := sqlx.Open("postgres", fmt.Sprintf("postgres://sisnotify:secret@127.0.0.1:%d/sisnotify?sslmode=disable&connect_timeout=1", testenv.FreePort(t)))
+		db, err := workerdb.Open(fmt.Sprintf("postgres://sisnotify:secret@127.0.0.1:%d/sisnotify?sslmode=disable&connect_timeout=1", testenv.FreePort(t)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -58,6 +58,7 @@ import (
 	"github.com/iec-almaty/sisnotify/integrations/mail/mailtest"
 	"github.com/iec-almaty/sisnotify/integrations/sis"
 	"github.com/iec-almaty/sisnotify/integrations/testenv"
+	"github.com/iec-almaty/sisnotify/internal/workerdb"
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/jobs/date"
 	"github.com/iec-almaty/sisnotify/worker"
@@ -139,7 +140,7 @@ func newFaultEnv(t *testing.T, redisURL, dbURL string) *faultEnv {
 
 func faultOpen(t *testing.T, url string) *sqlx.DB {
 	t.Helper()
-	db, err := sqlx.Open("postgres", url)
+	db, err := workerdb.Open(url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/iec-almaty/sisnotify/integrations/mail/mailtest"
 	"github.com/iec-almaty/sisnotify/integrations/testenv"
+	"github.com/iec-almaty/sisnotify/internal/workerdb"
 )
 
 // The feed guard holds a night whose SIS lost 30 % of its students (nothing
@@ -85,7 +86,7 @@ func shrunkSIS(t *testing.T, drop string) (map[string]string, *sqlx.DB, *mailtes
 
 func openURL(t *testing.T, url string) *sqlx.DB {
 	t.Helper()
-	db, err := sqlx.Open("postgres", url)
+	db, err := workerdb.Open(url)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq" // the worker's database driver
 
+	"github.com/iec-almaty/sisnotify/internal/workerdb"
 	"github.com/iec-almaty/sisnotify/jobs/date"
 	"github.com/iec-almaty/sisnotify/migrations"
 )
@@ -165,7 +166,7 @@ const dbConnections = 24
 
 // openDB opens the worker's database and brings its schema up to date.
 func openDB(ctx context.Context, a *app, url string) (*sqlx.DB, error) {
-	db, err := sqlx.Open("postgres", url)
+	db, err := workerdb.Open(url)
 	if err != nil {
 		return nil, fmt.Errorf("open SISNOTIFY_DB_URL: %w", err)
 	}
@@ -200,7 +201,7 @@ func cmdMigrate(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	db, err := sqlx.Open("postgres", cfg.DBURL)
+	db, err := workerdb.Open(cfg.DBURL)
 	if err != nil {
 		return fmt.Errorf("open SISNOTIFY_DB_URL: %w", err)
 	}

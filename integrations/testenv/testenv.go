@@ -28,6 +28,8 @@ import (
 	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq" // the driver every sisnotify database uses
 	"github.com/redis/go-redis/v9"
+
+	"github.com/iec-almaty/sisnotify/internal/workerdb"
 )
 
 // Prefix starts the name of every database this package creates.
@@ -76,7 +78,7 @@ type Database struct {
 // Open connects to the database with sqlx and closes the pool at cleanup.
 func (d Database) Open(tb testing.TB) *sqlx.DB {
 	tb.Helper()
-	db, err := sqlx.Open("postgres", d.URL)
+	db, err := workerdb.Open(d.URL)
 	if err != nil {
 		tb.Fatalf("open %s: %v", d.Name, err)
 	}
@@ -157,7 +159,7 @@ func NewTemplate(ctx context.Context, name string, build func(ctx context.Contex
 		return Template{}, err
 	}
 	if build != nil {
-		db, err := sqlx.Open("postgres", d.URL)
+		db, err := workerdb.Open(d.URL)
 		if err == nil {
 			err = build(ctx, db)
 			db.Close()
@@ -283,7 +285,7 @@ var (
 
 // Clean drops the test databases older than age that crashed runs left.
 func Clean(ctx context.Context, age time.Duration) ([]string, error) {
-	admin, err := sqlx.Open("postgres", AdminURL())
+	admin, err := workerdb.Open(AdminURL())
 	if err != nil {
 		return nil, err
 	}

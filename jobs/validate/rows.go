@@ -1,6 +1,8 @@
 package validate
 
 import (
+	"time"
+
 	"github.com/iec-almaty/sisnotify/integrations/sis"
 	"github.com/iec-almaty/sisnotify/jobs/date"
 )
@@ -26,7 +28,7 @@ type Student struct {
 	OfficeCheckInOn, RegisteredOn               date.Date
 	RegistrationExpiresOn, ExtensionRequestedOn date.Date
 	MovedOn, AddressRegisteredOn                date.Date
-	UpdatedAt                                   string
+	UpdatedAt                                   time.Time // zero for none
 }
 
 // inScopeStatuses are the statuses some rule applies to; a missing faculty
@@ -101,7 +103,7 @@ type Travel struct {
 	ReturnCheckInOn                    date.Date
 	ExitVisaReady, ExitVisaKnown       bool
 	Cancelled                          bool
-	UpdatedAt                          string
+	UpdatedAt                          time.Time // zero for none
 	// Reason is the student's stated reason for the trip, cleaned as free
 	// text; "" when the SIS has none (NULL or blank).
 	Reason string

@@ -211,21 +211,23 @@ func Bool(field string, raw []byte, null bool, problems []Problem) (value, known
 }
 
 // Timestamp reads updated_at; it is informational, so an unreadable value
-// is dropped with a warning.
-func Timestamp(field string, raw []byte, null bool, problems []Problem) (string, []Problem) {
+// is dropped with a warning (the zero time). A timestamp without an offset
+// is taken as UTC.
+func Timestamp(field string, raw []byte, null bool, problems []Problem) (time.Time, []Problem) {
 	if null {
-		return "", problems
+		return time.Time{}, problems
 	}
 	s := string(raw)
+	layouts := []string{"2006-01-02 15:04:05.999999999-07", "2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05.999999999", time.RFC3339Nano}
 	if isPostgresTimestamp(raw) {
-		return s, problems
+		layouts = layouts[:1]
 	}
-	for _, layout := range []string{"2006-01-02 15:04:05.999999999-07", "2006-01-02 15:04:05.999999999-07:00", "2006-01-02 15:04:05.999999999", time.RFC3339Nano} {
-		if _, err := time.Parse(layout, s); err == nil {
-			return s, problems
+	for _, layout := range layouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, problems
 		}
 	}
-	return "", append(problems, Problem{field, CodeBadTimestamp, Warning, "not a timestamp; ignored"})
+	return time.Time{}, append(problems, Problem{field, CodeBadTimestamp, Warning, "not a timestamp; ignored"})
 }
 
 // isPostgresTimestamp reports whether b is a timestamp as PostgreSQL
