@@ -51,7 +51,7 @@ type connector struct {
 }
 
 func (c connector) Connect(ctx context.Context) (driver.Conn, error) { return c.pq.Connect(ctx) }
-func (c connector) Driver() driver.Driver                             { return urlDriver{url: c.url} }
+func (c connector) Driver() driver.Driver                            { return urlDriver{url: c.url} }
 
 // urlDriver is lib/pq's driver, carrying the URL.
 type urlDriver struct {
