@@ -1,13 +1,11 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"time"
 
 	"github.com/iec-almaty/sisnotify/jobs/config"
@@ -193,10 +191,7 @@ func fetchStudents(ctx context.Context, ev *store.Evaluation, batch []rules.Stud
 	_, err := ev.FetchStudents(ctx, func(r *store.EvalStudent) error {
 		s := rules.Student{ID: r.ID, FacultyID: r.FacultyID, HasEmail: r.HasEmail, HasPhone: r.HasPhone}
 		s.Status, s.Regime, s.Language = rules.ParseStatus(r.Status), rules.ParseRegime(r.Regime), rules.ParseLanguage(r.Language)
-		var days [10]date.Date
-		if err := parseDays(days[:], r.Days); err != nil {
-			return fmt.Errorf("evaluate: read student %s: %w", s.ID, err)
-		}
+		days := &r.Days
 		s.PassportExpiresOn, s.PlannedEntryOn, s.InvitationDocsOn = days[0], days[1], days[2]
 		s.EnteredOn, s.OfficeCheckInOn, s.RegisteredOn = days[3], days[4], days[5]
 		s.RegistrationExpiresOn, s.ExtensionRequestedOn = days[6], days[7]
@@ -205,40 +200,6 @@ func fetchStudents(ctx context.Context, ev *store.Evaluation, batch []rules.Stud
 		return nil
 	})
 	return batch, err
-}
-
-// parseDays reads the day numbers of a store row (EvalStudent.Days,
-// EvalTravel.Days) into dst: exactly len(dst) day
-// numbers separated by commas.
-func parseDays(dst []date.Date, b []byte) error {
-	for i := range dst {
-		end := bytes.IndexByte(b, ',')
-		if end < 0 {
-			end = len(b)
-		}
-		if i < len(dst)-1 && end == len(b) || i == len(dst)-1 && end != len(b) {
-			// The column's dates are the student's: say how many, not which.
-			return fmt.Errorf("want %d day numbers, got %d", len(dst), bytes.Count(b, []byte{','})+i+1)
-		}
-		// ParseInt copies its input only into an error: the conversion does
-		// not allocate (TestParseDays checks).
-		v, err := strconv.ParseInt(string(b[:end]), 10, 32)
-		if err != nil {
-			return dayNumError(i, err)
-		}
-		dst[i] = date.Date(v)
-		b = b[min(end+1, len(b)):]
-	}
-	return nil
-}
-
-// dayNumError reports the i-th day number as malformed, without its value
-// (the dates are the student's).
-func dayNumError(i int, err error) error {
-	if ne := (*strconv.NumError)(nil); errors.As(err, &ne) {
-		err = ne.Err
-	}
-	return fmt.Errorf("day number %d: %w", i+1, err)
 }
 
 // travelCursor hands out travel requests grouped by student, in the
@@ -289,10 +250,7 @@ func (c *travelCursor) fetch(ctx context.Context) error {
 	n, err := c.ev.FetchTravel(ctx, func(r *store.EvalTravel) error {
 		t := rules.Travel{ID: r.ID, StudentID: r.StudentID, Cancelled: r.Cancelled}
 		t.Kind, t.DeanDecision = rules.ParseTravelKind(r.Kind), rules.ParseDecision(r.DeanDecision)
-		var days [6]date.Date
-		if err := parseDays(days[:], r.Days); err != nil {
-			return fmt.Errorf("evaluate: read travel request %s: %w", t.ID, err)
-		}
+		days := &r.Days
 		t.SubmittedOn, t.DepartureOn, t.ReturnOn = days[0], days[1], days[2]
 		t.DepartedOn, t.ReturnedOn, t.ReturnCheckInOn = days[3], days[4], days[5]
 		t.ExitVisaReady = rules.TriOf(r.ExitVisaReady.Valid, r.ExitVisaReady.Bool)

@@ -3,12 +3,18 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
+	"errors"
 	"fmt"
 	"strconv"
-	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/iec-almaty/sisnotify/jobs/date"
 	"github.com/iec-almaty/sisnotify/jobs/rules"
+	"github.com/iec-almaty/sisnotify/jobs/validate"
 	"github.com/iec-almaty/sisnotify/store/internal/pgcopy"
 )
 
@@ -30,6 +36,8 @@ type Evaluation struct {
 	lines [][]byte
 	// only is the one student of NewStudentEvaluation, "" for all.
 	only string
+	// faculties are the faculty ids read so far (FetchStudents).
+	faculties map[string]string
 }
 
 // NewEvaluation returns the evaluation on conn, which is in a transaction
@@ -95,33 +103,21 @@ func (ev *Evaluation) CreateStage(ctx context.Context) error {
 	return ev.reportsCreateStage(ctx)
 }
 
-// evalDayNums is the dayNum of each column, as one text column of day
-// numbers separated by commas. One column instead of one per date:
-// database/sql scans each column through its conversions, and at a
-// million students the scans of ten int columns cost more than the rules.
-func evalDayNums(cols ...string) string {
-	parts := make([]string, len(cols))
-	for i, c := range cols {
-		parts[i] = dayNum(c)
-	}
-	return "concat_ws(',', " + strings.Join(parts, ", ") + ")"
-}
-
 // OpenCursors declares the cursors of the snapshot's students
 // (FetchStudents) and travel requests (FetchTravel), both in student_id
 // order so that one pass over each pairs them.
 func (ev *Evaluation) OpenCursors(ctx context.Context) error {
 	if _, err := ev.conn.ExecContext(ctx, `DECLARE eval_students NO SCROLL CURSOR FOR
 		SELECT student_id, coalesce(faculty_id, ''), coalesce(enrollment_status, ''), coalesce(visa_regime, ''),
-		       coalesce(preferred_language, ''), email IS NOT NULL, phone IS NOT NULL, `+
-		evalDayNums("passport_expires_on", "planned_entry_on", "invitation_docs_on", "entered_on", "office_check_in_on",
-			"registered_on", "registration_expires_on", "extension_requested_on", "moved_on", "address_registered_on")+`
+		       coalesce(preferred_language, ''), email IS NOT NULL, phone IS NOT NULL,
+		       passport_expires_on, planned_entry_on, invitation_docs_on, entered_on, office_check_in_on,
+		       registered_on, registration_expires_on, extension_requested_on, moved_on, address_registered_on
 		FROM sisnotify.students WHERE removed_at IS NULL`+ev.onlyStudent("student_id")+` ORDER BY student_id`); err != nil {
 		return fmt.Errorf("evaluate: %w", err)
 	}
 	if _, err := ev.conn.ExecContext(ctx, `DECLARE eval_travel NO SCROLL CURSOR FOR
 		SELECT request_id, student_id, coalesce(kind, ''),
-		       `+evalDayNums("submitted_on", "departure_on", "return_on", "departed_on", "returned_on", "return_check_in_on")+`,
+		       submitted_on, departure_on, return_on, departed_on, returned_on, return_check_in_on,
 		       coalesce(dean_decision, ''), exit_visa_ready, cancelled
 		FROM sisnotify.travel_requests WHERE removed_at IS NULL`+ev.onlyStudent("student_id")+` ORDER BY student_id, request_id`); err != nil {
 		return fmt.Errorf("evaluate: %w", err)
@@ -140,17 +136,15 @@ func (ev *Evaluation) CloseCursors(ctx context.Context) error {
 }
 
 // EvalStudent is a row of the students cursor: the SIS's text of the
-// enumerations ("" for none), and the student's dates as Days.
+// enumerations ("" for none), and the student's dates.
 type EvalStudent struct {
 	ID, FacultyID, Status, Regime, Language string
 	HasEmail, HasPhone                      bool
-	// Days are the day numbers (date.Date, 0 for none) of, in order:
-	// passport_expires_on, planned_entry_on, invitation_docs_on,
-	// entered_on, office_check_in_on, registered_on,
-	// registration_expires_on, extension_requested_on, moved_on,
-	// address_registered_on; separated by commas. Valid only until the
-	// callback returns.
-	Days []byte
+	// Days are, in order (0 for none): passport_expires_on,
+	// planned_entry_on, invitation_docs_on, entered_on,
+	// office_check_in_on, registered_on, registration_expires_on,
+	// extension_requested_on, moved_on, address_registered_on.
+	Days [10]date.Date
 }
 
 // FetchStudents fetches the next batch of at most EvalFetchSize students
@@ -158,39 +152,29 @@ type EvalStudent struct {
 // what it keeps). It returns how many were fetched, 0 at the end; an
 // error of fn is returned as it is.
 func (ev *Evaluation) FetchStudents(ctx context.Context, fn func(*EvalStudent) error) (int, error) {
-	rows, err := ev.conn.QueryContext(ctx, `FETCH `+strconv.Itoa(EvalFetchSize)+` FROM eval_students`)
-	if err != nil {
-		return 0, fmt.Errorf("evaluate: read students: %w", err)
-	}
-	defer rows.Close()
 	var s EvalStudent
-	var d sql.RawBytes
-	n := 0
-	for rows.Next() {
-		if err := rows.Scan(&s.ID, &s.FacultyID, &s.Status, &s.Regime, &s.Language, &s.HasEmail, &s.HasPhone, &d); err != nil {
-			return n, fmt.Errorf("evaluate: read students: %w", err)
+	n, err := ev.fetch(ctx, "eval_students", 17, func(v [][]byte) error {
+		s.ID, s.FacultyID = string(v[0]), ev.faculty(v[1])
+		s.Status, s.Regime, s.Language = enum(v[2]), enum(v[3]), enum(v[4])
+		s.HasEmail, s.HasPhone = binBool(v[5]), binBool(v[6])
+		for i := range s.Days {
+			s.Days[i] = binDate(v[7+i])
 		}
-		s.Days = d
-		if err := fn(&s); err != nil {
-			return n, err
-		}
-		n++
-	}
-	if err := rows.Err(); err != nil {
+		return fn(&s)
+	})
+	if err != nil {
 		return n, fmt.Errorf("evaluate: read students: %w", err)
 	}
 	return n, nil
 }
 
 // EvalTravel is a row of the travel requests cursor: the SIS's text of
-// the enumerations ("" for none), and the request's dates as Days.
+// the enumerations ("" for none), and the request's dates.
 type EvalTravel struct {
 	ID, StudentID, Kind string
-	// Days are the day numbers (date.Date, 0 for none) of, in order:
-	// submitted_on, departure_on, return_on, departed_on, returned_on,
-	// return_check_in_on; separated by commas. Valid only until the
-	// callback returns.
-	Days          []byte
+	// Days are, in order (0 for none): submitted_on, departure_on,
+	// return_on, departed_on, returned_on, return_check_in_on.
+	Days          [6]date.Date
 	DeanDecision  string
 	ExitVisaReady sql.NullBool
 	Cancelled     bool
@@ -201,29 +185,104 @@ type EvalTravel struct {
 // copies what it keeps). It returns how many were fetched: fewer than
 // EvalFetchSize at the end. An error of fn is returned as it is.
 func (ev *Evaluation) FetchTravel(ctx context.Context, fn func(*EvalTravel) error) (int, error) {
-	rows, err := ev.conn.QueryContext(ctx, `FETCH `+strconv.Itoa(EvalFetchSize)+` FROM eval_travel`)
-	if err != nil {
-		return 0, fmt.Errorf("evaluate: read travel: %w", err)
-	}
-	defer rows.Close()
 	var t EvalTravel
-	var d sql.RawBytes
-	n := 0
-	for rows.Next() {
-		if err := rows.Scan(&t.ID, &t.StudentID, &t.Kind, &d, &t.DeanDecision, &t.ExitVisaReady, &t.Cancelled); err != nil {
-			return n, fmt.Errorf("evaluate: read travel: %w", err)
+	n, err := ev.fetch(ctx, "eval_travel", 12, func(v [][]byte) error {
+		t.ID, t.StudentID, t.Kind = string(v[0]), string(v[1]), enum(v[2])
+		for i := range t.Days {
+			t.Days[i] = binDate(v[3+i])
 		}
-		t.Days = d
-		if err := fn(&t); err != nil {
-			return n, err
-		}
-		n++
-	}
-	if err := rows.Err(); err != nil {
+		t.DeanDecision = enum(v[9])
+		t.ExitVisaReady = sql.NullBool{Valid: v[10] != nil, Bool: binBool(v[10])}
+		t.Cancelled = binBool(v[11])
+		return fn(&t)
+	})
+	if err != nil {
 		return n, fmt.Errorf("evaluate: read travel: %w", err)
 	}
 	return n, nil
 }
+
+// fetch fetches the next EvalFetchSize rows of cursor in PostgreSQL's
+// binary format through pgconn, on the transaction's own connection, and
+// calls fn with each row's values (valid until fn returns). Read this way
+// a row costs no conversion beyond what fn does: database/sql would
+// convert every column, and dates as text would be formatted by the
+// server and parsed here.
+func (ev *Evaluation) fetch(ctx context.Context, cursor string, cols int, fn func([][]byte) error) (n int, err error) {
+	err = ev.conn.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return errors.New("the snapshot transaction is not on a pgx connection")
+		}
+		rr := sc.Conn().PgConn().ExecParams(ctx, `FETCH `+strconv.Itoa(EvalFetchSize)+` FROM `+cursor, nil, nil, nil, []int16{pgx.BinaryFormatCode})
+		var ferr error
+		for ferr == nil && rr.NextRow() {
+			v := rr.Values()
+			if len(v) != cols {
+				ferr = fmt.Errorf("%d columns, want %d", len(v), cols)
+				break
+			}
+			if ferr = fn(v); ferr == nil {
+				n++
+			}
+		}
+		_, err := rr.Close()
+		if ferr != nil {
+			return ferr
+		}
+		return err
+	})
+	return n, err
+}
+
+// faculty returns the faculty id of b, the same string for every student
+// of a faculty (there are a handful).
+func (ev *Evaluation) faculty(b []byte) string {
+	if f, ok := ev.faculties[string(b)]; ok {
+		return f
+	}
+	if ev.faculties == nil {
+		ev.faculties = map[string]string{}
+	}
+	f := string(b)
+	if len(ev.faculties) < 10000 {
+		ev.faculties[f] = f
+	}
+	return f
+}
+
+// enums are the values of the cursors' enumerations the rules know: read
+// without allocating. Anything else is kept as it is.
+var enums = func() map[string]string {
+	m := map[string]string{}
+	for _, vs := range [][]string{validate.Languages, validate.Regimes, validate.Statuses, validate.TravelKinds, validate.Decisions, {""}} {
+		for _, v := range vs {
+			m[v] = v
+		}
+	}
+	return m
+}()
+
+func enum(b []byte) string {
+	if s, ok := enums[string(b)]; ok {
+		return s
+	}
+	return string(b)
+}
+
+// binBool reads a binary boolean; NULL is false.
+func binBool(b []byte) bool { return len(b) == 1 && b[0] == 1 }
+
+// binDate reads a binary date (days since 2000-01-01), 0 for NULL.
+func binDate(b []byte) date.Date {
+	if len(b) != 4 {
+		return 0
+	}
+	return pgEpochDays + date.Date(int32(binary.BigEndian.Uint32(b)))
+}
+
+// pgEpochDays is PostgreSQL's day 0, 2000-01-01.
+var pgEpochDays = date.Of(2000, time.January, 1)
 
 // Stage encodes one of tonight's obligations for the next CopyStaged.
 func (ev *Evaluation) Stage(o *rules.Obligation) {
