@@ -17,7 +17,6 @@ import (
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/jobs/date"
 	"github.com/iec-almaty/sisnotify/store"
-	"github.com/iec-almaty/sisnotify/templates"
 )
 
 // BenchmarkNight runs whole nights on generated SISes of 10,000, 100,000
@@ -276,11 +275,9 @@ func (nb *nightBench) night(title string, day date.Date) nightRun {
 	})
 	deliver.note = nb.deliveryNote(deliver, int64(r.smtp.Count()-sinkBefore))
 	digest := measure("digest", "obligations", func() int64 {
-		set, err := templates.New()
-		if err != nil {
-			b.Fatal(err)
-		}
-		d := &jobs.Digest{DB: e.db, Mail: r.d.Mail, Templates: set, OfficeEmails: []string{"office@uni.example"}, OfficeLang: "ru"}
+		// The deliverer's templates, as the worker's digest uses: the
+		// process builds its set once, not every night.
+		d := &jobs.Digest{DB: e.db, Mail: r.d.Mail, Templates: r.d.Templates, OfficeEmails: []string{"office@uni.example"}, OfficeLang: "ru"}
 		res, err := d.Run(ctx, day)
 		if err != nil {
 			b.Fatal(err)
