@@ -413,6 +413,18 @@ func (s *Snapshot) CopyRaw(ctx context.Context, t Table, w io.Writer) (int64, er
 	return cw.n, nil
 }
 
+// CopyPlain runs COPY (SELECT * FROM <t.Name>) TO STDOUT into w: t's rows
+// as the server stores them, with no ORDER BY and no casts. It is the
+// benchmark's baseline (make bench), the least a read of the SIS can cost;
+// the sync never runs it. It returns the bytes read.
+func (s *Snapshot) CopyPlain(ctx context.Context, t Table, w io.Writer) (int64, error) {
+	cw := &countingWriter{w: w}
+	if _, err := s.conn.CopyTo(ctx, cw, "COPY (SELECT * FROM "+t.Name+") TO STDOUT"); err != nil {
+		return cw.n, fmt.Errorf("read %s: %w", t.Name, err)
+	}
+	return cw.n, nil
+}
+
 type countingWriter struct {
 	w io.Writer
 	n int64

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bufio"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -60,4 +61,28 @@ func (c CPU) Utilization() float64 {
 		return 0
 	}
 	return float64(c.Busy) / float64(c.Total)
+}
+
+// CPUModel returns the CPU's model name from /proc/cpuinfo (Linux), or ""
+// where there is none (another system, or an architecture whose cpuinfo
+// names no "model name"). Benchmarks print it beside their figures.
+func CPUModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	return cpuModel(f)
+}
+
+// cpuModel returns the first "model name" of a /proc/cpuinfo.
+func cpuModel(r io.Reader) string {
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		key, value, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(key) == "model name" {
+			return strings.TrimSpace(value)
+		}
+	}
+	return ""
 }

@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -26,5 +27,15 @@ func TestMachineCPUCountsABusyLoop(t *testing.T) {
 	}
 	if u := d.Utilization(); u <= 0 || u > 1 {
 		t.Errorf("utilization %.2f, want in (0, 1]", u)
+	}
+}
+
+func TestCPUModelIsTheFirstModelName(t *testing.T) {
+	cpuinfo := "processor\t: 0\nvendor_id\t: AuthenticAMD\nmodel\t\t: 17\nmodel name\t: AMD EPYC 9654 96-Core Processor\n\nprocessor\t: 1\nmodel name\t: other\n"
+	if got, want := cpuModel(strings.NewReader(cpuinfo)), "AMD EPYC 9654 96-Core Processor"; got != want {
+		t.Errorf("cpuModel = %q, want %q", got, want)
+	}
+	if got := cpuModel(strings.NewReader("processor\t: 0\nBogoMIPS\t: 50.00\n")); got != "" {
+		t.Errorf("cpuModel of a cpuinfo without model name = %q, want \"\"", got)
 	}
 }
