@@ -91,7 +91,20 @@ func (s *Sync) logger() *slog.Logger {
 // Stage does the sync's work in a transaction it leaves open: the caller
 // commits it (w.Commit) or rolls it back (w.Rollback, as a dry run does
 // after evaluating in it through w.Conn()).
-func (s *Sync) Stage(ctx context.Context, asOf date.Date) (w *store.SyncWriter, res SyncResult, err error) {
+func (s *Sync) Stage(ctx context.Context, asOf date.Date) (*store.SyncWriter, SyncResult, error) {
+	w, res, err := s.stage(ctx, asOf, s.SIS)
+	if err != nil && errors.Is(err, store.ErrOrder) && !s.SIS.CollateC {
+		// The key's collation looked like byte order and is not: read
+		// again in byte order, as every night will have to.
+		s.logger().WarnContext(ctx, "the SIS's keys are not in byte order by their collation; reading them again with COLLATE \"C\"", "err", err)
+		r := *s.SIS
+		r.CollateC = true
+		return s.stage(ctx, asOf, &r)
+	}
+	return w, res, err
+}
+
+func (s *Sync) stage(ctx context.Context, asOf date.Date, reader *sis.Reader) (w *store.SyncWriter, res SyncResult, err error) {
 	start := time.Now()
 	res.AsOf = asOf.String()
 	log := s.logger()
@@ -109,7 +122,7 @@ func (s *Sync) Stage(ctx context.Context, asOf date.Date) (w *store.SyncWriter, 
 	}()
 	res.SyncID = w.SyncID()
 	check := validate.NewChecker(asOf)
-	err = s.SIS.Read(ctx, func(ctx context.Context, snap *sis.Snapshot) error {
+	err = reader.Read(ctx, func(ctx context.Context, snap *sis.Snapshot) error {
 		for _, t := range []struct {
 			table  sis.Table
 			entity store.Entity

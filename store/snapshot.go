@@ -180,14 +180,7 @@ func (w *SyncWriter) Table(ctx context.Context, e Entity) (*TableWriter, error) 
 	w.counts[e] = c
 	rows := w.read.ExecParams(ctx, fmt.Sprintf(`SELECT %s, row_hash, removed_at IS NOT NULL FROM %s ORDER BY %s`, t.key, t.name, t.key),
 		nil, nil, nil, []int16{pgx.BinaryFormatCode})
-	var prev int64
-	if e == EntityStudent && w.Guard != nil {
-		if err := w.conn.QueryRowContext(ctx, `SELECT count(*) FROM sisnotify.students WHERE removed_at IS NULL`).Scan(&prev); err != nil {
-			_, _ = rows.Close()
-			return nil, fmt.Errorf("snapshot: %w", err)
-		}
-	}
-	tw := &TableWriter{w: w, t: t, counts: c, rows: rows, prevPresent: prev, ctx: ctx}
+	tw := &TableWriter{w: w, t: t, counts: c, rows: rows, ctx: ctx}
 	tw.advance()
 	if err := tw.start(ctx); err != nil {
 		tw.closeRows()
@@ -284,7 +277,9 @@ type TableWriter struct {
 	direct  bool
 	pending []byte
 	started bool
-	// prevPresent counts the table's rows before the sync (for the guard).
+	// prevPresent counts the table's rows present before the sync (for
+	// the guard), as the keys and hashes are read: complete once they
+	// all are (Close).
 	prevPresent int64
 	// ctx is the one the table was started with (Table): a COPY lives
 	// from its start to its Finish, across calls of Write that may come
@@ -308,6 +303,9 @@ func (tw *TableWriter) advance() {
 		return
 	}
 	tw.cur.id, tw.cur.hash, tw.cur.removed = v[0], int64(binary.BigEndian.Uint64(v[1])), v[2][0] == 1
+	if !tw.cur.removed {
+		tw.prevPresent++
+	}
 	tw.has = true
 }
 
