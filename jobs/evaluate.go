@@ -139,50 +139,102 @@ func (e *Evaluate) engine(ctx context.Context, ev *store.Evaluation, log *slog.L
 // evaluateAll streams students with their travel requests (both in
 // student_id order) through the engine and stages the open, reached
 // obligations with COPY.
+//
+// The connection and the rules take turns otherwise, so one batch is
+// evaluated on another goroutine while this one fetches the next batch
+// and copies the previous batch's obligations: PostgreSQL produces and
+// stores rows while the rules run. Two batches are in memory at most.
 func (e *Evaluate) evaluateAll(ctx context.Context, ev *store.Evaluation, engine *rules.Engine, reps *studentReports, asOf date.Date) (students, open int64, err error) {
 	if err := ev.OpenCursors(ctx); err != nil {
 		return 0, 0, err
 	}
 	tr := &travelCursor{ev: ev}
-	var (
-		batch   []rules.Student
-		travels [][]rules.Travel
-		out     []rules.Obligation
-	)
-	for {
-		batch, err = fetchStudents(ctx, ev, batch[:0])
+	todo, done := make(chan *evalBatch, 1), make(chan *evalBatch, 1)
+	go func() {
+		defer close(done)
+		for b := range todo {
+			b.out = b.out[:0]
+			for i := range b.students {
+				reps.apply(&b.students[i])
+				b.out = engine.Evaluate(b.students[i], b.travels[i], asOf, b.out)
+			}
+			done <- b
+		}
+	}()
+	defer func() {
+		close(todo)
+		for range done {
+		}
+	}()
+	batches := [2]*evalBatch{{}, {}}
+	next := 0
+	fetch := func() (*evalBatch, error) {
+		b := batches[next]
+		next = 1 - next
+		if err := b.fetch(ctx, ev, tr); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	cur, err := fetch()
+	if err != nil {
+		return 0, 0, err
+	}
+	if len(cur.students) > 0 {
+		todo <- cur
+	}
+	// Each turn: cur is being evaluated. Fetch the next batch meanwhile,
+	// hand it over once cur is done, and copy cur's obligations while it
+	// is evaluated.
+	for len(cur.students) > 0 {
+		nb, err := fetch()
 		if err != nil {
 			return students, open, err
 		}
-		if len(batch) == 0 {
-			break
+		<-done // cur: the one batch in flight
+		if len(nb.students) > 0 {
+			todo <- nb
 		}
-		// Travel rows of this batch's students, in order.
-		travels = travels[:0]
-		for i := range batch {
-			ts, err := tr.upTo(ctx, batch[i].ID)
-			if err != nil {
-				return students, open, err
-			}
-			travels = append(travels, ts)
+		for j := range cur.out {
+			ev.Stage(&cur.out[j])
 		}
-		for i := range batch {
-			reps.apply(&batch[i])
-			out = engine.Evaluate(batch[i], travels[i], asOf, out[:0])
-			for j := range out {
-				ev.Stage(&out[j])
-			}
-		}
-		students += int64(len(batch))
-		open += int64(ev.Staged())
+		students += int64(len(cur.students))
+		open += int64(len(cur.out))
 		if err := ev.CopyStaged(ctx); err != nil {
 			return students, open, err
 		}
+		cur = nb
 	}
 	if err := ev.CloseCursors(ctx); err != nil {
 		return students, open, err
 	}
 	return students, open, nil
+}
+
+// evalBatch is one batch of students with their travel requests, and
+// the obligations the rules found for them.
+type evalBatch struct {
+	students []rules.Student
+	travels  [][]rules.Travel // travels[i] are students[i]'s
+	out      []rules.Obligation
+}
+
+// fetch reads the next batch of students and their travel requests into
+// b: no students at the end.
+func (b *evalBatch) fetch(ctx context.Context, ev *store.Evaluation, tr *travelCursor) error {
+	var err error
+	if b.students, err = fetchStudents(ctx, ev, b.students[:0]); err != nil {
+		return err
+	}
+	b.travels = b.travels[:0]
+	for i := range b.students {
+		ts, err := tr.upTo(ctx, b.students[i].ID)
+		if err != nil {
+			return err
+		}
+		b.travels = append(b.travels, ts)
+	}
+	return nil
 }
 
 // fetchStudents appends the next batch of students to batch: none at the
