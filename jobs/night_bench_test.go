@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/iec-almaty/sisnotify/integrations/mail/mailtest"
 	"github.com/iec-almaty/sisnotify/integrations/sis"
 	"github.com/iec-almaty/sisnotify/integrations/testenv"
@@ -196,6 +198,25 @@ func benchNight(b *testing.B, n int, showMachine bool) []float64 {
 	return figures
 }
 
+// redisUsed is Redis's used_memory (INFO memory), in bytes.
+func redisUsed(b *testing.B, rdb *redis.Client) int64 {
+	info, err := rdb.Info(context.Background(), "memory").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return n
+		}
+	}
+	b.Fatal("INFO memory has no used_memory")
+	return 0
+}
+
 // dayBetween does to the worker's database what the day between two
 // nights does: autovacuum vacuums and analyzes the tables the night
 // filled (within minutes, in production; here the next night would start
@@ -276,6 +297,7 @@ func (nb *nightBench) night(title string, day date.Date) nightRun {
 		return e.evaluate(b, day.String()).Students
 	})
 	var er jobs.EnqueueResult
+	redisBefore := redisUsed(b, r.rdb)
 	enqueue := measure("enqueue", "tasks", func() int64 {
 		var err error
 		if er, err = r.q.Run(ctx, day.Time(time.UTC).Add(12*time.Hour)); err != nil {
@@ -283,6 +305,10 @@ func (nb *nightBench) night(title string, day date.Date) nightRun {
 		}
 		return er.Pending
 	})
+	if er.Pending > 0 {
+		grew := redisUsed(b, r.rdb) - redisBefore
+		enqueue.note = fmt.Sprintf("Redis used %.1f MiB more, %d bytes a task", float64(grew)/(1<<20), grew/er.Pending)
+	}
 	sinkBefore := r.smtp.Count()
 	deliver := measure("deliver", "notices", func() int64 {
 		r.drain(b)

@@ -17,7 +17,7 @@ import (
 
 // pgxConn opens a connection of pgx's database/sql driver on a throwaway
 // database.
-func pgxConn(t *testing.T) *sql.Conn {
+func pgxConn(t testing.TB) *sql.Conn {
 	t.Helper()
 	cfg, err := pgx.ParseConfig(testenv.New(t, "").URL)
 	if err != nil {
