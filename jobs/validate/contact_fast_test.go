@@ -58,7 +58,8 @@ func FuzzSimpleEmail(f *testing.F) {
 }
 
 // Every timestamp the shortcut accepts, time.Parse accepts with
-// Timestamp's first layout; dates the shortcut parses are date.Parse's.
+// Timestamp's first layout, as the same instant; dates the shortcut
+// parses are date.Parse's.
 func TestValidationShortcutsAgreeWithTheFullPath(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	two := func(lo, hi int) string { return fmt.Sprintf("%02d", lo+rng.IntN(hi-lo+1)) }
@@ -73,10 +74,11 @@ func TestValidationShortcutsAgreeWithTheFullPath(t *testing.T) {
 		if rng.IntN(10) == 0 {
 			s = s[:rng.IntN(len(s))] + string(rune('0'+rng.IntN(80))) + s[rng.IntN(len(s)):]
 		}
-		if isPostgresTimestamp([]byte(s)) {
+		if got, ok := postgresTimestamp([]byte(s)); ok {
 			accepted++
-			if _, err := time.Parse("2006-01-02 15:04:05.999999999-07", s); err != nil {
-				t.Fatalf("isPostgresTimestamp(%q) = true, but time.Parse: %v", s, err)
+			want, err := time.Parse("2006-01-02 15:04:05.999999999-07", s)
+			if err != nil || !got.Equal(want) {
+				t.Fatalf("postgresTimestamp(%q) = %s, but time.Parse: %s, %v", s, got, want, err)
 			}
 		}
 		d := s[:min(10, len(s))]
@@ -101,9 +103,10 @@ func FuzzPostgresTimestamp(f *testing.F) {
 	f.Add("2026-10-04 05:47:00.123456789-11")
 	f.Add("0000-02-29 00:00:00+15")
 	f.Fuzz(func(t *testing.T, s string) {
-		if isPostgresTimestamp([]byte(s)) {
-			if _, err := time.Parse("2006-01-02 15:04:05.999999999-07", s); err != nil {
-				t.Fatalf("isPostgresTimestamp(%q) = true, but time.Parse: %v", s, err)
+		if got, ok := postgresTimestamp([]byte(s)); ok {
+			want, err := time.Parse("2006-01-02 15:04:05.999999999-07", s)
+			if err != nil || !got.Equal(want) {
+				t.Fatalf("postgresTimestamp(%q) = %s, but time.Parse: %s, %v", s, got, want, err)
 			}
 		}
 		if len(s) >= 10 {
