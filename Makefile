@@ -47,7 +47,7 @@ demo: build
 	./sisnotify demo
 
 # Syncs a generated 1,000,000-student SIS and prints rows/s, peak memory and
-# the ratio to a raw COPY of the same rows (see docs/benchmarks.md).
+# the ratio to the plain read of the same rows (see docs/benchmarks.md).
 bench-sync:
 	$(GO) test ./jobs/ -run '^$$' -bench BenchmarkSync -benchtime 1x -timeout 30m -v
 

@@ -4,8 +4,9 @@
 //
 // Every table is streamed with COPY ... TO STDOUT inside a single
 // REPEATABLE READ, READ ONLY transaction, ordered by its key in byte order
-// (COLLATE "C"), so a reader can merge it against its own copy row by row
-// and memory does not grow with the roster. The worker never writes to the
+// (by the key's own collation when that is byte order, else COLLATE "C"),
+// so a reader can merge it against its own copy row by row and memory
+// does not grow with the roster. The worker never writes to the
 // SIS; it needs a role with SELECT on these four tables (or views with these
 // names and columns) and nothing else.
 //
@@ -113,14 +114,11 @@ const (
 	PeriodEndsOn
 )
 
-// Select is the query that reads t: every column as text (dates as
-// YYYY-MM-DD), ordered by the key in byte order (COLLATE "C").
-func (t Table) Select() string { return t.selectOrdered(true) }
-
-// selectOrdered is Select, with the key's own collation instead of "C"
-// when collateC is false: the same order when that collation sorts as
-// bytes do (Snapshot.byteOrdered), and then the key's index can serve it
-// without a sort.
+// selectOrdered is the query that reads t: every column as text (dates
+// as YYYY-MM-DD), ordered by the key, COLLATE "C" when collateC is set,
+// else by the key's own collation: the same byte order when that
+// collation sorts as bytes do (Snapshot.byteOrdered), and then the key's
+// index can serve it without a sort.
 func (t Table) selectOrdered(collateC bool) string {
 	cols := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
@@ -132,9 +130,6 @@ func (t Table) selectOrdered(collateC bool) string {
 	}
 	return q
 }
-
-// CopyQuery is Select wrapped in COPY ... TO STDOUT.
-func (t Table) CopyQuery() string { return "COPY (" + t.Select() + ") TO STDOUT" }
 
 // Row is one row of a table as text. Its slices are valid only until the
 // callback that received it returns; copy what must outlive it.
