@@ -200,8 +200,10 @@ func (r *Reader) Read(ctx context.Context, fn func(ctx context.Context, s *Snaps
 	defer conn.Close(context.Background())
 	// JIT would compile the reads' expressions on every night's new
 	// connection (loading LLVM first) to save less than it costs on a
-	// stream of plain columns.
-	if err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL datestyle = 'ISO, YMD'; SET LOCAL jit = off").Close(); err != nil {
+	// stream of plain columns. A server older than JIT (before 11) has no
+	// such setting, and is left as it is.
+	if err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL datestyle = 'ISO, YMD'; "+
+		"SELECT set_config('jit', 'off', true) WHERE current_setting('jit', true) IS NOT NULL").Close(); err != nil {
 		return fmt.Errorf("begin SIS snapshot: %w", err)
 	}
 	if err := fn(ctx, &Snapshot{conn: conn, collateC: r.CollateC}); err != nil {
@@ -277,13 +279,17 @@ func (s *Snapshot) copyQuery(ctx context.Context, t Table) (string, error) {
 // as bytes do: "C" or "POSIX", or glibc's "C.UTF-8" (code point order,
 // which in UTF-8 is byte order), of the libc provider. Then ORDER BY the
 // key needs no COLLATE "C", and the key's index (the primary key's, on a
-// table) gives the rows in order without a sort: a third less time than
-// the sorted read on a million students. Were the judgement wrong, the
+// table) gives the rows in order without a sort: a fifth to a third less
+// time than the sorted read on a million students. Were the judgement wrong, the
 // caller's order check stops the sync (the snapshot's ErrOrder), and a
 // Reader with CollateC reads in byte order regardless.
+//
+// The catalog is read through to_jsonb where a column is younger than the
+// servers a SIS may still run (collprovider: PostgreSQL 10,
+// datlocprovider: 15), which then count as libc's.
 func (s *Snapshot) byteOrdered(ctx context.Context, t Table) (bool, error) {
 	rr := s.conn.ExecParams(ctx, `
-		SELECT coalesce(c.collcollate, ''), coalesce(c.collprovider::text, ''), a.attcollation = 100,
+		SELECT coalesce(c.collcollate, ''), coalesce(to_jsonb(c)->>'collprovider', 'c'), a.attcollation = 100,
 		       d.datcollate, coalesce(to_jsonb(d)->>'datlocprovider', 'c')
 		FROM pg_attribute a
 		LEFT JOIN pg_collation c ON c.oid = a.attcollation
