@@ -39,8 +39,8 @@ func TestFinish(t *testing.T) {
 		want   time.Duration
 	}{
 		{nil, 1000, 0},
-		// A pace: 2 at once, then N-2 per period.
-		{[]Limit{{50, time.Second}}, 1000, 998 * (time.Second / 48)},
+		// A pace: 2 at once, then N-1-m per period (m = 3 at 50/s).
+		{[]Limit{{50, time.Second}}, 1000, 998 * (time.Second / 46)},
 		{[]Limit{{30, time.Minute}}, 2, 0},
 		{[]Limit{{30, time.Minute}}, 30, 28 * (time.Minute / 28)},
 		{[]Limit{{3, time.Minute}}, 4, 3 * (time.Minute / 3)},
