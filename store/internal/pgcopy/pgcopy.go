@@ -70,8 +70,18 @@ func Start(ctx context.Context, conn *sql.Conn, table string, cols string) (*Cop
 			return err
 		})
 	}()
-	if err := <-started; err != nil {
-		<-c.done
+	// Raw may fail before it calls back (a closed connection): then only
+	// done says so.
+	select {
+	case err := <-started:
+		if err != nil {
+			<-c.done
+			return nil, fmt.Errorf("copy into %s: %w", table, err)
+		}
+	case err := <-c.done:
+		if err == nil {
+			err = errors.New("the connection ended the COPY before it began")
+		}
 		return nil, fmt.Errorf("copy into %s: %w", table, err)
 	}
 	return c, nil

@@ -113,3 +113,23 @@ func TestWrongTypeFails(t *testing.T) {
 		t.Errorf("rows = %d (%v), want 0 and the connection usable", n, err)
 	}
 }
+
+// A connection that is gone fails Start with an error at once, rather than
+// leaving it waiting for a COPY that never begins.
+func TestStartOnAClosedConnection(t *testing.T) {
+	conn := pgxConn(t)
+	conn.Close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := pgcopy.Start(context.Background(), conn, "t", "i")
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("Start on a closed connection: no error")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Start on a closed connection did not return within 5 s")
+	}
+}
