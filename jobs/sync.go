@@ -38,17 +38,41 @@ type Sync struct {
 	// Guard, when set, holds a night whose SIS looks broken (see
 	// store.Guard): the sync fails, the previous snapshot stays.
 	Guard *store.Guard
-	Log   *slog.Logger
+	// TrustUpdatedAt: the SIS moves a row's updated_at whenever the row
+	// changes (SISNOTIFY_SIS_UPDATED_AT=trusted), so a night may read
+	// only the students and travel requests whose updated_at moved since
+	// the last good sync (less changesMargin). A week after the last full
+	// read, after a change of validation (hashVersion), and whenever the
+	// SIS's count of keys shows a row the changes do not account for (one
+	// deleted), the sync reads in full.
+	TrustUpdatedAt bool
+	Log            *slog.Logger
 }
+
+const (
+	// changesMargin is how far before the last read's start a read of
+	// changes begins: an SIS transaction that began before that read and
+	// committed after it stamped its rows with its own start, and the
+	// clock of the SIS's application may differ from its database's.
+	changesMargin = 24 * time.Hour
+	// fullReadEvery: a read of changes needs a full read within this many
+	// days, so a change that did not move updated_at is found within a
+	// week.
+	fullReadEvery = 7
+)
 
 // SyncResult is what one sync did.
 type SyncResult struct {
-	SyncID   int64                              `json:"sync_id"`
-	AsOf     string                             `json:"as_of"`
-	Tables   map[store.Entity]store.TableCounts `json:"tables"`
-	Errors   int64                              `json:"problems_error"`
-	Warnings int64                              `json:"problems_warning"`
-	Duration time.Duration                      `json:"duration_ns"`
+	SyncID int64                              `json:"sync_id"`
+	AsOf   string                             `json:"as_of"`
+	Tables map[store.Entity]store.TableCounts `json:"tables"`
+	// ChangesSince, when set, is where the read of changes began: the
+	// students and travel requests whose updated_at is this or later
+	// were read, and the others kept as they were.
+	ChangesSince *time.Time    `json:"changes_since,omitempty"`
+	Errors       int64         `json:"problems_error"`
+	Warnings     int64         `json:"problems_warning"`
+	Duration     time.Duration `json:"duration_ns"`
 }
 
 // Changed is the number of rows new, changed or removed across tables.
@@ -121,8 +145,13 @@ func (s *Sync) stage(ctx context.Context, asOf date.Date, reader *sis.Reader) (w
 		}
 	}()
 	res.SyncID = w.SyncID()
+	since, changes, err := s.changesSince(ctx, w, res.AsOf)
+	if err != nil {
+		return nil, res, fmt.Errorf("sync: %w", err)
+	}
 	check := validate.NewChecker(asOf)
 	err = reader.Read(ctx, func(ctx context.Context, snap *sis.Snapshot) error {
+		w.SetRead(snap.Began(), hashVersion)
 		for _, t := range []struct {
 			table  sis.Table
 			entity store.Entity
@@ -135,25 +164,39 @@ func (s *Sync) stage(ctx context.Context, asOf date.Date, reader *sis.Reader) (w
 			{sis.TravelRequests, store.EntityTravel, sis.TravelUpdatedAt, (*validator).travel},
 		} {
 			tstart := time.Now()
-			tw, err := w.Table(ctx, t.entity)
-			if err != nil {
-				return err
-			}
-			err = streamTable(ctx, snap, tw, t.table, t.skip, check, t.encode)
-			if err != nil {
-				_ = tw.Close(ctx)
-				if errors.Is(err, store.ErrOrder) {
-					return fmt.Errorf("%s: %w: the SIS view must return rows ordered by key (COLLATE \"C\")", t.table.Name, err)
+			byChanges := changes && t.table.UpdatedAt() != ""
+			var tw *store.TableWriter
+			var err error
+			if byChanges {
+				var keys int64
+				if keys, err = snap.Keys(ctx, t.table); err == nil {
+					tw, err = w.TableChanges(ctx, t.entity, keys)
 				}
+			} else {
+				tw, err = w.Table(ctx, t.entity)
+			}
+			if err != nil {
 				return err
 			}
-			if err := tw.Close(ctx); err != nil {
+			err = syncTable(ctx, snap, tw, t.table, since, byChanges, t.skip, check, t.encode)
+			if byChanges && errors.Is(err, store.ErrIncomplete) {
+				log.InfoContext(ctx, "sync table: the changes do not account for every row; reading it in full", "table", string(t.entity), "err", err)
+				byChanges = false
+				if tw, err = w.Table(ctx, t.entity); err != nil {
+					return err
+				}
+				err = syncTable(ctx, snap, tw, t.table, since, false, t.skip, check, t.encode)
+			}
+			if err != nil {
 				return err
+			}
+			if byChanges {
+				res.ChangesSince = &since
 			}
 			c := w.Counts()[t.entity]
 			log.InfoContext(ctx, "sync table", "table", string(t.entity), "read", c.Read, "new", c.New,
 				"changed", c.Changed, "removed", c.Removed, "rejected", c.Rejected, "direct_load", tw.Direct(),
-				"duration", time.Since(tstart).Round(time.Millisecond))
+				"changes_only", byChanges, "duration", time.Since(tstart).Round(time.Millisecond))
 		}
 		return nil
 	})
@@ -166,6 +209,38 @@ func (s *Sync) stage(ctx context.Context, asOf date.Date, reader *sis.Reader) (w
 	res.Tables = w.Counts()
 	res.Duration = time.Since(start)
 	return w, res, nil
+}
+
+// changesSince decides whether tonight reads only changes, and from when.
+func (s *Sync) changesSince(ctx context.Context, w *store.SyncWriter, asOf string) (time.Time, bool, error) {
+	if !s.TrustUpdatedAt {
+		return time.Time{}, false, nil
+	}
+	last, ok, err := w.ChangesSince(ctx, asOf, fullReadEvery, hashVersion)
+	if err != nil || !ok {
+		if err == nil {
+			s.logger().InfoContext(ctx, "sync: reading the SIS in full (no full read of this version in the last week)", "days", fullReadEvery)
+		}
+		return time.Time{}, false, err
+	}
+	return last.Add(-changesMargin), true, nil
+}
+
+// syncTable streams one table into tw (its changes since since, or all
+// of it) and closes tw.
+func syncTable(ctx context.Context, snap *sis.Snapshot, tw *store.TableWriter, table sis.Table, since time.Time, byChanges bool, skip int, check *validate.Checker, encode encodeFunc) error {
+	stream := func(fn func(*sis.Row) error) error { return snap.Stream(ctx, table, fn) }
+	if byChanges {
+		stream = func(fn func(*sis.Row) error) error { return snap.StreamSince(ctx, table, since, fn) }
+	}
+	if err := streamTable(ctx, stream, tw, skip, check, encode); err != nil {
+		_ = tw.Close(ctx)
+		if errors.Is(err, store.ErrOrder) {
+			return fmt.Errorf("%s: %w: the SIS view must return rows ordered by key (COLLATE \"C\")", table.Name, err)
+		}
+		return err
+	}
+	return tw.Close(ctx)
 }
 
 // encodeFunc validates one changed row and encodes it for the table.
@@ -195,7 +270,7 @@ const (
 // changed are validated on every core (validation is the costly part of an
 // initial load) and written by one writer goroutine, while the stream goes
 // on reading: the SIS's COPY out and the snapshot's COPY in run at once.
-func streamTable(ctx context.Context, snap *sis.Snapshot, tw *store.TableWriter, table sis.Table, skip int, check *validate.Checker, encode encodeFunc) error {
+func streamTable(ctx context.Context, stream func(func(*sis.Row) error) error, tw *store.TableWriter, skip int, check *validate.Checker, encode encodeFunc) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	free := make(chan *rowBatch, batchDepth)
@@ -224,7 +299,7 @@ func streamTable(ctx context.Context, snap *sis.Snapshot, tw *store.TableWriter,
 
 	var h hasher
 	var cur *rowBatch
-	serr := snap.Stream(ctx, table, func(r *sis.Row) error {
+	serr := stream(func(r *sis.Row) error {
 		id := r.Bytes(0)
 		if len(id) == 0 {
 			tw.Reject()

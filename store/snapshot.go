@@ -14,6 +14,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -98,6 +99,15 @@ type SyncWriter struct {
 	// faculties found on the way (Encoder.Student), not by a scan.
 	directStudents bool
 	done           bool
+	// changesRead: a table was read by its changes (TableChanges), not
+	// in full; sisBegan is the SIS's clock at the read (SetRead).
+	changesRead bool
+	sisBegan    time.Time
+	hashVersion string
+	// present is, by table, the rows present once the sync commits;
+	// lastPresent the same count recorded by the last good sync
+	// (ChangesSince), which a read of changes starts from.
+	present, lastPresent map[Entity]int64
 	// Guard, when set, holds a sync whose students changed too much.
 	Guard *Guard
 	// GuardStats is what the guard measured (students only).
@@ -118,7 +128,7 @@ func BeginSync(ctx context.Context, db *sqlx.DB, asOf string) (*SyncWriter, erro
 	if err != nil {
 		return nil, err
 	}
-	w := &SyncWriter{db: db, conn: conn, counts: map[Entity]*TableCounts{}, faculties: map[string]bool{}}
+	w := &SyncWriter{db: db, conn: conn, counts: map[Entity]*TableCounts{}, faculties: map[string]bool{}, present: map[Entity]int64{}}
 	if err := conn.QueryRowContext(ctx, `INSERT INTO sisnotify.syncs (as_of) VALUES ($1) RETURNING sync_id, now()`, asOf).Scan(&w.syncID, &w.now); err != nil {
 		w.Rollback()
 		return nil, fmt.Errorf("snapshot: record sync: %w", err)
@@ -188,6 +198,35 @@ func (w *SyncWriter) Table(ctx context.Context, e Entity) (*TableWriter, error) 
 	}
 	return tw, nil
 }
+
+// TableChanges starts writing one table from a read of its changed rows
+// only: the SIS's rows whose updated_at moved since an earlier read, in
+// strictly increasing key order, as for Table. Rows not offered stay as
+// they are; rows offered unchanged are found unchanged by their hash at
+// Close. keys is the number of keys the SIS holds (sis.Snapshot.Keys): a
+// read of changes cannot see a row deleted from the SIS, so Close checks
+// that the snapshot then holds as many rows as the SIS, and fails with
+// ErrIncomplete when it does not, having written nothing; the caller then
+// reads the whole table with Table.
+func (w *SyncWriter) TableChanges(ctx context.Context, e Entity, keys int64) (*TableWriter, error) {
+	c := &TableCounts{}
+	w.counts[e] = c
+	last, ok := w.lastPresent[e]
+	if !ok {
+		return nil, fmt.Errorf("snapshot: %s: a read of changes needs the last sync's count of rows (ChangesSince)", e)
+	}
+	tw := &TableWriter{w: w, t: tables[e], counts: c, ctx: ctx, changes: true, sisKeys: keys, prevPresent: last}
+	var err error
+	if tw.copy, err = tw.startRows(ctx); err != nil {
+		return nil, fmt.Errorf("snapshot: %w", err)
+	}
+	w.changesRead = true
+	return tw, nil
+}
+
+// ErrIncomplete is returned by Close of a TableChanges writer when the
+// snapshot would not hold the SIS's rows, one for one.
+var ErrIncomplete = errors.New("a read of changes does not account for every row")
 
 // start chooses how the table's rows are written and starts their COPY:
 // into the staging table for the merge, or, when the snapshot table is
@@ -285,6 +324,13 @@ type TableWriter struct {
 	// from its start to its Finish, across calls of Write that may come
 	// with shorter-lived contexts.
 	ctx context.Context
+	// changes: only changed rows are offered (TableChanges); the SIS
+	// holds sisKeys keys.
+	changes bool
+	sisKeys int64
+	// revived counts rows the snapshot had marked removed that the SIS
+	// lists again.
+	revived int64
 }
 
 func (tw *TableWriter) advance() {
@@ -353,6 +399,9 @@ func (tw *TableWriter) Next(id []byte, hash uint64) (changed bool, err error) {
 	}
 	if tw.has && bytes.Equal(tw.cur.id, id) {
 		same := tw.cur.hash == int64(hash) && !tw.cur.removed
+		if tw.cur.removed {
+			tw.revived++
+		}
 		tw.advance()
 		if same {
 			return false, nil
@@ -444,6 +493,12 @@ func (tw *TableWriter) Close(ctx context.Context) error {
 		return fmt.Errorf("snapshot: read %s hashes: %w", tw.t.entity, rerr)
 	}
 	tw.counts.Removed = int64(len(tw.removed))
+	if tw.changes {
+		if err := tw.settleChanges(ctx); err != nil {
+			return err
+		}
+	}
+	tw.w.present[tw.t.entity] = tw.prevPresent + tw.counts.New + tw.revived - tw.counts.Removed
 	if tw.t.entity == EntityFaculty {
 		tw.w.facultiesDone = true
 	}
@@ -464,6 +519,50 @@ func (tw *TableWriter) Close(ctx context.Context) error {
 		}
 	}
 	return tw.merge(ctx)
+}
+
+// settleChanges compares the staged rows of a read of changes with the
+// snapshot: those whose hash is the snapshot's are unchanged and leave the
+// staging table; the rest are new or changed. Then the snapshot must hold
+// the SIS's keys one for one, else a row was deleted from the SIS (or
+// changed without its updated_at moving, and so left a view), and the
+// table is left untouched: ErrIncomplete.
+func (tw *TableWriter) settleChanges(ctx context.Context) error {
+	t := tw.t
+	var unchanged, fresh, revived int64
+	if err := tw.w.conn.QueryRowContext(ctx, fmt.Sprintf(`
+		SELECT count(*) FILTER (WHERE t.removed_at IS NULL AND t.row_hash = s.row_hash),
+		       count(*) FILTER (WHERE t.%[3]s IS NULL),
+		       count(*) FILTER (WHERE t.removed_at IS NOT NULL)
+		FROM %[2]s s LEFT JOIN %[1]s t ON t.%[3]s = s.%[3]s`, t.name, t.stage, t.key)).Scan(&unchanged, &fresh, &revived); err != nil {
+		return fmt.Errorf("snapshot: %s changes: %w", t.entity, err)
+	}
+	// The rows present are the last good sync's count: only a sync
+	// writes the snapshot's tables.
+	if after := tw.prevPresent + fresh + revived; after != tw.sisKeys {
+		if _, err := tw.w.conn.ExecContext(ctx, `TRUNCATE `+t.stage); err != nil {
+			return fmt.Errorf("snapshot: %s changes: %w", t.entity, err)
+		}
+		dups := tw.w.dups[:0]
+		for _, d := range tw.w.dups {
+			if d.entity != t.entity {
+				dups = append(dups, d)
+			}
+		}
+		tw.w.dups = dups
+		return fmt.Errorf("%s: %w: the SIS holds %d keys, the snapshot would hold %d", t.entity, ErrIncomplete, tw.sisKeys, after)
+	}
+	if unchanged > 0 {
+		if _, err := tw.w.conn.ExecContext(ctx, fmt.Sprintf(`DELETE FROM %[2]s s USING %[1]s t
+			WHERE t.%[3]s = s.%[3]s AND t.row_hash = s.row_hash AND t.removed_at IS NULL`, t.name, t.stage, t.key)); err != nil {
+			return fmt.Errorf("snapshot: %s changes: %w", t.entity, err)
+		}
+	}
+	// Next counted every row offered as new.
+	offered := tw.counts.New
+	tw.counts.New, tw.counts.Changed = fresh, offered-unchanged-fresh
+	tw.revived = revived
+	return nil
 }
 
 // merge moves the staged rows into the snapshot table, keeping when each
@@ -620,12 +719,64 @@ func (w *SyncWriter) crossChecks(ctx context.Context) error {
 	return nil
 }
 
+// SetRead records the SIS's clock when its snapshot was read (a later
+// read of changes reads from there, less a margin) and the version of
+// the row hashes the sync compared (a read of changes needs a full read
+// with the same version).
+func (w *SyncWriter) SetRead(began time.Time, hashVersion string) {
+	w.sisBegan, w.hashVersion = began, hashVersion
+}
+
+// ChangesSince returns the SIS clock of the last good sync's read, when
+// a read of changes may follow it: that sync recorded its read and the
+// rows it left in the tables read by changes, and some good sync read the
+// SIS in full with row hashes of hashVersion within the `within` days up
+// to asOf (YYYY-MM-DD). ok is false when the sync must read in full.
+func (w *SyncWriter) ChangesSince(ctx context.Context, asOf string, within int, hashVersion string) (since time.Time, ok bool, err error) {
+	var last sql.NullTime
+	var present []byte
+	var full bool
+	if err := w.conn.QueryRowContext(ctx, `
+		WITH last AS (SELECT sis_read_at, present FROM sisnotify.syncs WHERE status = 'ok' ORDER BY sync_id DESC LIMIT 1)
+		SELECT (SELECT sis_read_at FROM last), (SELECT present FROM last),
+		       EXISTS (SELECT 1 FROM sisnotify.syncs WHERE status = 'ok' AND full_read AND hash_version = $3
+		                 AND as_of > $1::date - $2::int AND as_of <= $1::date)`, asOf, within, hashVersion).Scan(&last, &present, &full); err != nil {
+		return time.Time{}, false, fmt.Errorf("snapshot: last read: %w", err)
+	}
+	if !last.Valid || !full || present == nil {
+		return time.Time{}, false, nil
+	}
+	counts := map[Entity]int64{}
+	if err := json.Unmarshal(present, &counts); err != nil {
+		return time.Time{}, false, fmt.Errorf("snapshot: last read: %w", err)
+	}
+	for _, e := range []Entity{EntityStudent, EntityTravel} {
+		if _, ok := counts[e]; !ok {
+			return time.Time{}, false, nil
+		}
+	}
+	w.lastPresent = counts
+	return last.Time, true, nil
+}
+
 // Commit marks the sync ok with its counts (JSON) and commits everything
 // written through Conn.
 func (w *SyncWriter) Commit(ctx context.Context, counts []byte) error {
 	defer w.Rollback()
 	c := w.conn
-	if _, err := c.ExecContext(ctx, `UPDATE sisnotify.syncs SET finished_at = clock_timestamp(), status = 'ok', counts = $2 WHERE sync_id = $1`, w.syncID, string(counts)); err != nil {
+	var began sql.NullTime
+	var version, present sql.NullString
+	if !w.sisBegan.IsZero() {
+		began = sql.NullTime{Time: w.sisBegan, Valid: true}
+		version = sql.NullString{String: w.hashVersion, Valid: true}
+		b, err := json.Marshal(w.present)
+		if err != nil {
+			return fmt.Errorf("snapshot: record sync: %w", err)
+		}
+		present = sql.NullString{String: string(b), Valid: true}
+	}
+	if _, err := c.ExecContext(ctx, `UPDATE sisnotify.syncs SET finished_at = clock_timestamp(), status = 'ok', counts = $2,
+		sis_read_at = $3, full_read = $4, hash_version = $5, present = $6 WHERE sync_id = $1`, w.syncID, string(counts), began, !w.changesRead, version, present); err != nil {
 		return fmt.Errorf("snapshot: record sync: %w", err)
 	}
 	if _, err := c.ExecContext(ctx, `COMMIT`); err != nil {

@@ -28,7 +28,10 @@ import (
 // value (for secrets mounted by Docker or Kubernetes).
 type Config struct {
 	SISURL string
-	DBURL  string
+	// TrustUpdatedAt is SISNOTIFY_SIS_UPDATED_AT=trusted: the SIS moves
+	// updated_at on every change, and a sync may read only changed rows.
+	TrustUpdatedAt bool
+	DBURL          string
 	// RedisURL is SISNOTIFY_REDIS_URL as given (print it with
 	// redisurl.Redact); Redis is its parsed form (one server or Sentinel),
 	// whose NewClient makes the process's Redis client.
@@ -162,6 +165,13 @@ func loadConfig(lookup func(string) (string, bool), n need) (*Config, error) {
 		OIDCClientID: e.str("SISNOTIFY_OIDC_CLIENT_ID", "", &errs),
 		// The secret is read like every other, and never printed.
 		OIDCClientSecret: e.str("SISNOTIFY_OIDC_CLIENT_SECRET", "", &errs),
+	}
+	switch v := e.str("SISNOTIFY_SIS_UPDATED_AT", "ignored", &errs); v {
+	case "ignored":
+	case "trusted":
+		c.TrustUpdatedAt = true
+	default:
+		errs = append(errs, configErr("SISNOTIFY_SIS_UPDATED_AT: %q is neither trusted nor ignored", printable(v)).Error())
 	}
 	smtpURL := e.str("SISNOTIFY_SMTP_URL", "", &errs)
 	bounceURL := e.str("SISNOTIFY_BOUNCE_IMAP_URL", "", &errs)

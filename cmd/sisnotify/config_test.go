@@ -67,6 +67,7 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{"malformed bounce mailbox URL", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_BOUNCE_IMAP_URL": "pop3://u:s3cret-pw@h/INBOX"}, []string{"migrate"}, "SISNOTIFY_BOUNCE_IMAP_URL: mailbox: IMAP URL scheme"},
 		{"clear-text IMAP to a remote host", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_BOUNCE_IMAP_URL": "imap://u:s3cret-pw@imap.example/INBOX?tls=none"}, []string{"migrate"}, "SISNOTIFY_BOUNCE_IMAP_URL: mailbox: tls=none is only allowed for a loopback host"},
 		{"bounce mailbox without password", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_BOUNCE_IMAP_URL": "imaps://bounces@imap.example/INBOX"}, []string{"migrate"}, "SISNOTIFY_BOUNCE_IMAP_URL: mailbox: IMAP URL needs a user and a password"},
+		{"SIS updated_at neither trusted nor ignored", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_SIS_UPDATED_AT": "yes"}, []string{"migrate"}, `SISNOTIFY_SIS_UPDATED_AT: "yes" is neither trusted nor ignored`},
 		{"unknown SMS provider", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_SMS_PROVIDER": "pigeon"}, []string{"migrate"}, "SISNOTIFY_SMS_PROVIDER: unknown provider"},
 		{"twilio without credentials", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_SMS_PROVIDER": "twilio"}, []string{"migrate"}, "SISNOTIFY_TWILIO_AUTH_TOKEN is required"},
 		{"mobizon without key", map[string]string{"SISNOTIFY_DB_URL": goodPG, "SISNOTIFY_SMS_PROVIDER": "mobizon"}, []string{"migrate"}, "SISNOTIFY_MOBIZON_API_KEY is required"},

@@ -53,7 +53,7 @@ func cmdRun(ctx context.Context, a *app, args []string) error {
 	}
 	defer db.Close()
 	day := asOf.asOf(cfg.Location)
-	sync := &jobs.Sync{SIS: sis.NewReader(cfg.SISURL), DB: db, Log: a.log, Guard: guard(rulesCfg, *force)}
+	sync := &jobs.Sync{SIS: sis.NewReader(cfg.SISURL), TrustUpdatedAt: cfg.TrustUpdatedAt, DB: db, Log: a.log, Guard: guard(rulesCfg, *force)}
 
 	if *dry {
 		// The whole night in one transaction that is rolled back.

@@ -48,7 +48,7 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	night := &worker.Night{
 		Stopping: stopping,
 		DB:       db, Client: d.queue.Client(), Log: a.log, Metrics: metrics,
-		Sync:     &jobs.Sync{SIS: sis.NewReader(cfg.SISURL), DB: db, Log: a.log, Guard: guard(file, false)},
+		Sync:     &jobs.Sync{SIS: sis.NewReader(cfg.SISURL), TrustUpdatedAt: cfg.TrustUpdatedAt, DB: db, Log: a.log, Guard: guard(file, false)},
 		Evaluate: &jobs.Evaluate{Config: file, OfficeEmails: cfg.OfficeEmails, Log: a.log},
 		Enqueue:  d.enqueuer,
 		Digest:   d.digest(cfg),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/iec-almaty/sisnotify/integrations/sis"
 	"github.com/iec-almaty/sisnotify/jobs"
@@ -27,7 +28,7 @@ func cmdSync(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	defer db.Close()
-	s := &jobs.Sync{SIS: sis.NewReader(cfg.SISURL), DB: db, Log: a.log}
+	s := &jobs.Sync{SIS: sis.NewReader(cfg.SISURL), TrustUpdatedAt: cfg.TrustUpdatedAt, DB: db, Log: a.log}
 	res, err := s.Run(ctx, asOf.asOf(cfg.Location))
 	if err != nil {
 		return err
@@ -49,5 +50,8 @@ func printSync(w io.Writer, res jobs.SyncResult) {
 	fmt.Fprintf(w, "sync %d as of %s: %s rows read, %s changed, %s rejected in %s\n",
 		res.SyncID, res.AsOf, n(read), n(changed), n(rejected), res.Duration.Round(1e6))
 	table(w, []string{"table", "read", "new", "changed", "removed", "rejected"}, rows)
+	if res.ChangesSince != nil {
+		fmt.Fprintf(w, "read only the students and travel requests whose updated_at is %s or later (SISNOTIFY_SIS_UPDATED_AT=trusted)\n", res.ChangesSince.UTC().Format(time.RFC3339))
+	}
 	fmt.Fprintf(w, "data problems now: %s errors, %s warnings (sisnotify.data_problems; listed in the office digest)\n", n(res.Errors), n(res.Warnings))
 }

@@ -21,7 +21,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
 )
@@ -114,17 +116,31 @@ const (
 	PeriodEndsOn
 )
 
+// UpdatedAt is the column of t that says when a row last changed
+// (updated_at), or "" when t has none (faculties, academic periods).
+func (t Table) UpdatedAt() string {
+	if c := t.Columns[len(t.Columns)-1]; c == "updated_at" {
+		return c
+	}
+	return ""
+}
+
 // selectOrdered is the query that reads t: every column as text (dates
 // as YYYY-MM-DD), ordered by the key, COLLATE "C" when collateC is set,
 // else by the key's own collation: the same byte order when that
 // collation sorts as bytes do (Snapshot.byteOrdered), and then the key's
-// index can serve it without a sort.
-func (t Table) selectOrdered(collateC bool) string {
+// index can serve it without a sort. where, when not empty, is the
+// query's WHERE clause.
+func (t Table) selectOrdered(collateC bool, where string) string {
 	cols := make([]string, len(t.Columns))
 	for i, c := range t.Columns {
 		cols[i] = c + "::text"
 	}
-	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + t.Name + " ORDER BY " + t.Columns[0]
+	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + t.Name
+	if where != "" {
+		q += " WHERE " + where
+	}
+	q += " ORDER BY " + t.Columns[0]
 	if collateC {
 		q += ` COLLATE "C"`
 	}
@@ -187,6 +203,7 @@ func NewReader(url string) *Reader { return &Reader{url: url} }
 type Snapshot struct {
 	conn     *pgconn.PgConn
 	collateC bool
+	began    time.Time
 }
 
 // Read connects, opens a REPEATABLE READ READ ONLY transaction, hands it to
@@ -206,7 +223,17 @@ func (r *Reader) Read(ctx context.Context, fn func(ctx context.Context, s *Snaps
 		"SELECT set_config('jit', 'off', true) WHERE current_setting('jit', true) IS NOT NULL").Close(); err != nil {
 		return fmt.Errorf("begin SIS snapshot: %w", err)
 	}
-	if err := fn(ctx, &Snapshot{conn: conn, collateC: r.CollateC}); err != nil {
+	res := conn.ExecParams(ctx, "SELECT extract(epoch FROM now())::numeric(20,6)::text", nil, nil, nil, nil).Read()
+	if res.Err != nil || len(res.Rows) != 1 {
+		_ = conn.Exec(context.Background(), "ROLLBACK").Close()
+		return fmt.Errorf("begin SIS snapshot: clock: %w", res.Err)
+	}
+	began, err := parseEpoch(string(res.Rows[0][0]))
+	if err != nil {
+		_ = conn.Exec(context.Background(), "ROLLBACK").Close()
+		return fmt.Errorf("begin SIS snapshot: clock: %w", err)
+	}
+	if err := fn(ctx, &Snapshot{conn: conn, collateC: r.CollateC, began: began}); err != nil {
 		_ = conn.Exec(context.Background(), "ROLLBACK").Close()
 		return err
 	}
@@ -214,6 +241,26 @@ func (r *Reader) Read(ctx context.Context, fn func(ctx context.Context, s *Snaps
 		return fmt.Errorf("end SIS snapshot: %w", err)
 	}
 	return nil
+}
+
+// parseEpoch reads seconds since 1970 with up to six decimals
+// ("1764061200.123456") as a time, to the microsecond.
+func parseEpoch(v string) (time.Time, error) {
+	sec, frac, _ := strings.Cut(v, ".")
+	s, err := strconv.ParseInt(sec, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("epoch %q: %w", v, err)
+	}
+	var us int64
+	if frac != "" {
+		if len(frac) > 6 {
+			return time.Time{}, fmt.Errorf("epoch %q: more than microseconds", v)
+		}
+		if us, err = strconv.ParseInt((frac + "000000")[:6], 10, 64); err != nil {
+			return time.Time{}, fmt.Errorf("epoch %q: %w", v, err)
+		}
+	}
+	return time.Unix(s, us*1000).UTC(), nil
 }
 
 // redact keeps a connection error from carrying the URL's password: pgconn
@@ -240,7 +287,46 @@ var ErrOrder = errors.New("rows out of key order")
 // whose column count is wrong stops the stream with an error: the table
 // does not match the reference schema.
 func (s *Snapshot) Stream(ctx context.Context, t Table, fn func(*Row) error) error {
-	q, err := s.copyQuery(ctx, t)
+	return s.stream(ctx, t, "", fn)
+}
+
+// StreamSince is Stream for the rows of t whose updated_at is since or
+// later. t must have the column (Table.UpdatedAt).
+func (s *Snapshot) StreamSince(ctx context.Context, t Table, since time.Time, fn func(*Row) error) error {
+	col := t.UpdatedAt()
+	if col == "" {
+		return fmt.Errorf("read %s: the table has no updated_at", t.Name)
+	}
+	// A literal, as COPY takes no parameters: written from a time.Time,
+	// it holds nothing but digits and separators.
+	return s.stream(ctx, t, col+" >= '"+since.UTC().Format("2006-01-02 15:04:05.999999")+"+00'::timestamptz", fn)
+}
+
+// Keys counts the rows of t that have a key (the rows a full Stream
+// would give a reader, duplicates included).
+func (s *Snapshot) Keys(ctx context.Context, t Table) (int64, error) {
+	res := s.conn.ExecParams(ctx, "SELECT count(*) FROM "+t.Name+" WHERE "+t.Columns[0]+" <> ''", nil, nil, nil, nil).Read()
+	if res.Err != nil {
+		return 0, fmt.Errorf("count %s: %w", t.Name, res.Err)
+	}
+	if len(res.Rows) != 1 || len(res.Rows[0]) != 1 {
+		return 0, fmt.Errorf("count %s: no count", t.Name)
+	}
+	n, err := strconv.ParseInt(string(res.Rows[0][0]), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("count %s: %w", t.Name, err)
+	}
+	return n, nil
+}
+
+// Began is the SIS's clock when the snapshot's transaction began: every
+// change committed before it is in the snapshot. A change committed
+// after it carries an updated_at of its own transaction's start, which
+// may be earlier (a reader of changes since Began reads back a margin).
+func (s *Snapshot) Began() time.Time { return s.began }
+
+func (s *Snapshot) stream(ctx context.Context, t Table, where string, fn func(*Row) error) error {
+	q, err := s.copyQuery(ctx, t, where)
 	if err != nil {
 		return err
 	}
@@ -263,7 +349,7 @@ func (s *Snapshot) Stream(ctx context.Context, t Table, fn func(*Row) error) err
 
 // copyQuery is the COPY that reads t in key order: by the key's own
 // collation when it sorts as bytes do, else COLLATE "C".
-func (s *Snapshot) copyQuery(ctx context.Context, t Table) (string, error) {
+func (s *Snapshot) copyQuery(ctx context.Context, t Table, where string) (string, error) {
 	collateC := s.collateC
 	if !collateC {
 		bytewise, err := s.byteOrdered(ctx, t)
@@ -272,7 +358,7 @@ func (s *Snapshot) copyQuery(ctx context.Context, t Table) (string, error) {
 		}
 		collateC = !bytewise
 	}
-	return "COPY (" + t.selectOrdered(collateC) + ") TO STDOUT", nil
+	return "COPY (" + t.selectOrdered(collateC, where) + ") TO STDOUT", nil
 }
 
 // byteOrdered reports whether t's key column has a collation that sorts
@@ -484,7 +570,7 @@ func hexVal(c byte) int {
 // anything: what the sync's read costs the SIS, for a benchmark. It
 // returns the bytes read.
 func (s *Snapshot) CopyRaw(ctx context.Context, t Table, w io.Writer) (int64, error) {
-	q, err := s.copyQuery(ctx, t)
+	q, err := s.copyQuery(ctx, t, "")
 	if err != nil {
 		return 0, err
 	}
