@@ -298,7 +298,9 @@ func (c *travelCursor) upTo(ctx context.Context, id string) ([]rules.Travel, err
 }
 
 func (c *travelCursor) fetch(ctx context.Context) error {
-	c.buf, c.pos = c.buf[:0:0], 0 // a new array: earlier slices stay valid
+	// A new array, sized for a whole fetch (earlier slices stay valid):
+	// growing it from nothing took a fifth of the fetching's CPU.
+	c.buf, c.pos = make([]rules.Travel, 0, store.EvalFetchSize), 0
 	n, err := c.ev.FetchTravel(ctx, func(r *store.EvalTravel) error {
 		t := rules.Travel{ID: r.ID, StudentID: r.StudentID, Cancelled: r.Cancelled}
 		t.Kind, t.DeanDecision = rules.ParseTravelKind(r.Kind), rules.ParseDecision(r.DeanDecision)
