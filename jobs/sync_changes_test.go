@@ -137,6 +137,9 @@ func TestSyncReadsOnlyChanges(t *testing.T) {
 	if c := gone.Tables[store.EntityTravel]; c.Read != 0 {
 		t.Fatalf("after a deletion: travel = %+v, want changes only (none)", c)
 	}
+	if v := e.snapshotText(t, `SELECT full_read::text FROM sisnotify.syncs ORDER BY sync_id DESC LIMIT 1`); v != "false" {
+		t.Fatalf("the deletion's night recorded full_read %s, want false (the travel requests read changes)", v)
+	}
 	if v := e.snapshotText(t, `SELECT (removed_at IS NOT NULL)::text FROM sisnotify.students WHERE student_id = 'S3'`); v != "true" {
 		t.Fatal("S3 is not removed from the snapshot")
 	}
@@ -144,8 +147,19 @@ func TestSyncReadsOnlyChanges(t *testing.T) {
 		t.Fatal("the removed student's problem stays")
 	}
 	// Still a read of changes since the last read: nothing more.
-	if res := e.syncChanges(t, day.AddDays(1)); res.ChangesSince == nil || res.Changed() != 0 {
+	day = day.AddDays(1)
+	if res := e.syncChanges(t, day); res.ChangesSince == nil || res.Changed() != 0 {
 		t.Fatalf("after the deletion's night: %+v, want changes only, none", res)
+	}
+	// A student leaves with their travel request: both tables are read in
+	// full, and the night counts as a full read.
+	e.exec(t, `DELETE FROM sis.travel_requests; DELETE FROM sis.students WHERE student_id = 'S2'`)
+	both := e.syncChanges(t, day.AddDays(1))
+	if both.ChangesSince != nil || both.Tables[store.EntityStudent].Removed != 1 || both.Tables[store.EntityTravel].Removed != 1 {
+		t.Fatalf("after deletions in both tables: %+v, want both read in full, 1 removed each", both)
+	}
+	if v := e.snapshotText(t, `SELECT full_read::text FROM sisnotify.syncs ORDER BY sync_id DESC LIMIT 1`); v != "true" {
+		t.Fatalf("a night that fell back to full reads recorded full_read %s", v)
 	}
 }
 

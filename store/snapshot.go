@@ -99,8 +99,8 @@ type SyncWriter struct {
 	// faculties found on the way (Encoder.Student), not by a scan.
 	directStudents bool
 	done           bool
-	// changesRead: a table was read by its changes (TableChanges), not
-	// in full; sisBegan is the SIS's clock at the read (SetRead).
+	// changesRead: a table was read by its changes (TableChanges) and
+	// not again in full; sisBegan is the SIS's clock at the read (SetRead).
 	changesRead bool
 	sisBegan    time.Time
 	hashVersion string
@@ -220,7 +220,6 @@ func (w *SyncWriter) TableChanges(ctx context.Context, e Entity, keys int64) (*T
 	if tw.copy, err = tw.startRows(ctx); err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
-	w.changesRead = true
 	return tw, nil
 }
 
@@ -558,6 +557,7 @@ func (tw *TableWriter) settleChanges(ctx context.Context) error {
 			return fmt.Errorf("snapshot: %s changes: %w", t.entity, err)
 		}
 	}
+	tw.w.changesRead = true
 	// Next counted every row offered as new.
 	offered := tw.counts.New
 	tw.counts.New, tw.counts.Changed = fresh, offered-unchanged-fresh
