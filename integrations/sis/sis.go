@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 )
 
 // Table names one SIS table (or view) and the columns read from it, in the
@@ -223,12 +224,16 @@ func (r *Reader) Read(ctx context.Context, fn func(ctx context.Context, s *Snaps
 		"SELECT set_config('jit', 'off', true) WHERE current_setting('jit', true) IS NOT NULL").Close(); err != nil {
 		return fmt.Errorf("begin SIS snapshot: %w", err)
 	}
-	res := conn.ExecParams(ctx, "SELECT extract(epoch FROM now())::numeric(20,6)::text", nil, nil, nil, nil).Read()
-	if res.Err != nil || len(res.Rows) != 1 {
-		_ = conn.Exec(context.Background(), "ROLLBACK").Close()
-		return fmt.Errorf("begin SIS snapshot: clock: %w", res.Err)
+	// The clock in binary: an instant, whatever the session's time zone.
+	var began time.Time
+	res := conn.ExecParams(ctx, "SELECT now()", nil, nil, nil, []int16{pgtype.BinaryFormatCode}).Read()
+	err = res.Err
+	if err == nil && (len(res.Rows) != 1 || len(res.Rows[0]) != 1) {
+		err = errors.New("no row")
 	}
-	began, err := parseEpoch(string(res.Rows[0][0]))
+	if err == nil {
+		err = pgtype.NewMap().Scan(pgtype.TimestamptzOID, pgtype.BinaryFormatCode, res.Rows[0][0], &began)
+	}
 	if err != nil {
 		_ = conn.Exec(context.Background(), "ROLLBACK").Close()
 		return fmt.Errorf("begin SIS snapshot: clock: %w", err)
@@ -241,26 +246,6 @@ func (r *Reader) Read(ctx context.Context, fn func(ctx context.Context, s *Snaps
 		return fmt.Errorf("end SIS snapshot: %w", err)
 	}
 	return nil
-}
-
-// parseEpoch reads seconds since 1970 with up to six decimals
-// ("1764061200.123456") as a time, to the microsecond.
-func parseEpoch(v string) (time.Time, error) {
-	sec, frac, _ := strings.Cut(v, ".")
-	s, err := strconv.ParseInt(sec, 10, 64)
-	if err != nil {
-		return time.Time{}, fmt.Errorf("epoch %q: %w", v, err)
-	}
-	var us int64
-	if frac != "" {
-		if len(frac) > 6 {
-			return time.Time{}, fmt.Errorf("epoch %q: more than microseconds", v)
-		}
-		if us, err = strconv.ParseInt((frac + "000000")[:6], 10, 64); err != nil {
-			return time.Time{}, fmt.Errorf("epoch %q: %w", v, err)
-		}
-	}
-	return time.Unix(s, us*1000).UTC(), nil
 }
 
 // redact keeps a connection error from carrying the URL's password: pgconn
