@@ -29,6 +29,14 @@
 //     and never opens one that is moot when first seen. A departure on the
 //     night itself is not moot.
 //   - Travel requests that are cancelled are no rule's subject.
+//   - EvaluateWake also reports the first later date on which the result
+//     may differ for the same facts: the nearest step date not reached yet,
+//     the day after a moot field's date, the start of an upcoming break,
+//     the end of a look-back window, and the next day while the reached
+//     step repeats. Before that date only a change of the facts (the
+//     student, the trips, the reports, the periods, the calendar or the
+//     configuration) changes the result: the night evaluates a student
+//     again on that date, or when the student's facts change.
 //   - A student's open reports (Student.Reports) of a rule's Reports kind
 //     are that rule's subjects (OnReport): subject id "R<report id>",
 //     anchor the report's date.
@@ -38,8 +46,11 @@ package rules
 
 import (
 	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/iec-almaty/sisnotify/jobs/calendar"
 	"github.com/iec-almaty/sisnotify/jobs/date"
@@ -119,6 +130,31 @@ func (e *Engine) Rules() []Rule {
 	return out
 }
 
+// Digest returns a digest of what the engine evaluates with besides the
+// facts: the enabled rules as configured, the academic periods and the
+// calendar's working days in the years it has data for. Two engines with
+// the same digest give the same results for the same facts (the same
+// program assumed).
+func (e *Engine) Digest() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%+v\n%+v\n%+v\n", e.rules, e.breaks, e.semesters)
+	first, last := e.cal.Years()
+	from, to := date.Of(first, time.January, 1), date.Of(last, time.December, 31)
+	fmt.Fprintf(h, "%s..%s\n", from, to)
+	bits := make([]byte, 0, (to-from)/8+1)
+	var b byte
+	for d := from; d <= to; d++ {
+		if e.cal.IsWorkingDay(d) {
+			b |= 1 << ((d - from) % 8)
+		}
+		if (d-from)%8 == 7 || d == to {
+			bits, b = append(bits, b), 0
+		}
+	}
+	h.Write(bits)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
 // Calendar returns the engine's working-day calendar.
 func (e *Engine) Calendar() *calendar.Calendar { return e.cal }
 
@@ -131,6 +167,16 @@ type facts struct {
 	rep     *Report
 	travels []Travel
 	asOf    date.Date
+	// next is the first date after asOf on which the result may differ
+	// (0: none seen yet).
+	next date.Date
+}
+
+// until notes that the result may differ from date d on.
+func (f *facts) until(d date.Date) {
+	if d > f.asOf && (f.next == 0 || d < f.next) {
+		f.next = d
+	}
 }
 
 func (f *facts) get(x Field) date.Date {
@@ -184,6 +230,17 @@ func (f *facts) get(x Field) date.Date {
 // exists on asOf, in catalog order, then in the order of travels and
 // breaks. travels are s's requests; one of another student is ignored.
 func (e *Engine) Evaluate(s Student, travels []Travel, asOf date.Date, out []Obligation) []Obligation {
+	out, _ = e.EvaluateWake(s, travels, asOf, out)
+	return out
+}
+
+// EvaluateWake is Evaluate, and also returns the first date after asOf on
+// which the result may differ while the facts stay as they are: on every
+// date from asOf to the day before wake, Evaluate returns the same
+// obligations. wake is 0 when no date alone changes the result. The date
+// is never late, and may be early: a step reached only after a later
+// step, say, still counts.
+func (e *Engine) EvaluateWake(s Student, travels []Travel, asOf date.Date, out []Obligation) (_ []Obligation, wake date.Date) {
 	f := facts{s: &s, travels: travels, asOf: asOf}
 	for i := range e.rules {
 		r := &e.rules[i]
@@ -211,6 +268,7 @@ func (e *Engine) Evaluate(s Student, travels []Travel, asOf date.Date, out []Obl
 			k, _ := slices.BinarySearchFunc(bs, asOf+1, func(p Period, d date.Date) int { return cmp.Compare(p.StartsOn, d) })
 			for ; k < len(bs); k++ {
 				f.p = &bs[k]
+				f.until(f.p.StartsOn) // a break that starts is out of scope
 				var reached bool
 				if out, reached = e.open(out, &f, s.ID); !reached {
 					break
@@ -227,7 +285,7 @@ func (e *Engine) Evaluate(s Student, travels []Travel, asOf date.Date, out []Obl
 			}
 		}
 	}
-	return out
+	return out, f.next
 }
 
 // open appends f's obligation when it is open and a step is reached; it
@@ -285,7 +343,12 @@ func (e *Engine) open(out []Obligation, f *facts, subjectID string) ([]Obligatio
 		}
 		at := st.At.Off.Apply(base, e.cal)
 		if at > f.asOf {
+			f.until(at)
 			continue
+		}
+		if st.Repeat > 0 {
+			// Whether tonight repeats the step is the record's to say.
+			f.until(f.asOf + 1)
 		}
 		o := Obligation{
 			Rule: r.ID, Subject: r.Subject, SubjectID: subjectID, StudentID: f.s.ID,
@@ -297,6 +360,8 @@ func (e *Engine) open(out []Obligation, f *facts, subjectID string) ([]Obligatio
 		if r.Moot.Field != noField {
 			if m := f.get(r.Moot.Field); m != 0 && m < f.asOf {
 				o.Moot = r.Moot.Reason
+			} else if m != 0 {
+				f.until(m + 1)
 			}
 		}
 		return append(out, o), true
@@ -326,12 +391,42 @@ func (e *Engine) holds(c *Cond, f *facts) bool {
 	case opEarlierTermTrip:
 		return f.t != nil && e.earlierTermTrip(f.t, f.travels)
 	case opBreakNotStarted:
-		return f.p != nil && f.asOf < f.p.StartsOn
+		if f.p == nil || f.asOf >= f.p.StartsOn {
+			return false
+		}
+		f.until(f.p.StartsOn)
+		return true
 	case opRecent:
 		a := f.get(c.a)
-		return a != 0 && a >= e.back(f.asOf, f.r.Window)
+		if a == 0 || a < e.back(f.asOf, f.r.Window) {
+			return false // for good: the window only moves on
+		}
+		f.until(e.windowPasses(a, f.r.Window))
+		return true
 	}
 	return false
+}
+
+// windowPasses returns the first date D whose look-back window w starts
+// after a: back(D, w) > a. back only moves forward with D, so a search
+// finds it.
+func (e *Engine) windowPasses(a date.Date, w Offset) date.Date {
+	if w.Unit == Days {
+		return a.AddDays(w.N + 1)
+	}
+	lo, hi := a, a.AddDays(max(w.N, 1)) // back(lo) <= a
+	for e.back(hi, w) <= a {
+		lo, hi = hi, hi.AddDays(int(hi-a)+31)
+	}
+	for hi-lo > 1 { // back(lo) <= a < back(hi)
+		mid := lo + (hi-lo)/2
+		if e.back(mid, w) <= a {
+			lo = mid
+		} else {
+			hi = mid
+		}
+	}
+	return hi
 }
 
 // back returns d − w.
