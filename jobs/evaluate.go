@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"time"
 
 	"github.com/iec-almaty/sisnotify/jobs/config"
@@ -19,17 +20,33 @@ import (
 // tonight and which were skipped, and creates tonight's notices in the
 // outbox. It reads the snapshot in batches through cursors and writes in
 // bulk, so memory does not grow with the roster.
+//
+// A night evaluates only the students whose obligations can have changed
+// since the last night (store.Evaluation.PlanWoken): the rules say when
+// each student's result next changes by the date alone. It evaluates
+// every student on the first night, when the rules' other inputs changed
+// (configuration, academic periods, calendar, program), once a week
+// (fullEvery), in a dry run, and when Full is set.
 type Evaluate struct {
 	Config       *config.File
 	OfficeEmails []string // one office urgent notice per address
 	Log          *slog.Logger
+	Full         bool // evaluate every student tonight
 }
+
+// fullEvery is how many days a night may rely on the wake dates before
+// it evaluates every student again: a safety net, like the sync's weekly
+// full read.
+const fullEvery = 7
 
 // EvalResult is what one evaluation did.
 type EvalResult struct {
-	AsOf         string        `json:"as_of"`
-	Students     int64         `json:"students"`
-	Reached      int64         `json:"reached"` // open in the rules' eyes, with a step reached tonight
+	AsOf     string `json:"as_of"`
+	Students int64  `json:"students"` // students evaluated
+	// Full: every student was evaluated; otherwise only those woken by
+	// their date, a change of their facts, an open obligation or a report.
+	Full         bool          `json:"full"`
+	Reached      int64         `json:"reached"` // open in the rules' eyes, with a step reached tonight, of the students evaluated
 	Open         int64         `json:"open"`    // open in sisnotify.obligations after tonight (a closed one never reopens)
 	Opened       int64         `json:"opened"`
 	Closed       int64         `json:"closed"`
@@ -78,6 +95,14 @@ func (e *Evaluate) Run(ctx context.Context, conn *sql.Conn, asOf date.Date, dryR
 	if err != nil {
 		return res, err
 	}
+	inputs := inputsDigest(engine)
+	if !dryRun {
+		if res.Full, err = e.plan(ctx, ev, asOf, inputs, reps); err != nil {
+			return res, err
+		}
+	} else {
+		res.Full = true
+	}
 	if res.Students, res.Reached, err = e.evaluateAll(ctx, ev, engine, reps, asOf); err != nil {
 		return res, err
 	}
@@ -100,11 +125,67 @@ func (e *Evaluate) Run(ctx context.Context, conn *sql.Conn, asOf date.Date, dryR
 	if res.Open, err = ev.OpenObligations(ctx); err != nil {
 		return res, err
 	}
+	if !dryRun {
+		if err := ev.SaveEvalState(ctx, asOf, res.Full, inputs); err != nil {
+			return res, err
+		}
+	}
 	res.Duration = time.Since(start)
-	log.InfoContext(ctx, "evaluate", "as_of", res.AsOf, "students", res.Students, "reached", res.Reached, "open", res.Open, "opened", res.Opened,
+	log.InfoContext(ctx, "evaluate", "as_of", res.AsOf, "students", res.Students, "full", res.Full, "reached", res.Reached, "open", res.Open, "opened", res.Opened,
 		"closed", res.Closed, "closed_moot", res.ClosedMoot, "found_late", res.FoundLate, "steps_due", res.StepsDue, "steps_skipped", res.StepsSkipped, "notices", res.Notices,
 		"dry_run", dryRun, "duration", res.Duration.Round(time.Millisecond))
 	return res, nil
+}
+
+// plan decides whether tonight evaluates every student or only the woken
+// ones, and prepares the evaluation for it; it reports whether it is
+// every student.
+func (e *Evaluate) plan(ctx context.Context, ev *store.Evaluation, asOf date.Date, inputs string, reps *studentReports) (full bool, err error) {
+	last, ok, err := ev.LastEvalState(ctx)
+	if err != nil {
+		return false, err
+	}
+	why := ""
+	switch {
+	case e.Full:
+		why = "asked"
+	case !ok:
+		why = "first night"
+	case last.Inputs != inputs:
+		why = "rules, periods, calendar or program changed"
+	case asOf < last.Night || asOf.Sub(last.FullOn) >= fullEvery:
+		why = "weekly"
+	}
+	if why != "" {
+		if e.Log != nil {
+			e.Log.InfoContext(ctx, "evaluate every student", "as_of", asOf.String(), "why", why)
+		}
+		return true, ev.PlanAll(ctx)
+	}
+	woken, err := ev.PlanWoken(ctx, asOf, last, reps.students())
+	if err != nil {
+		return false, err
+	}
+	if e.Log != nil {
+		e.Log.InfoContext(ctx, "evaluate woken students", "as_of", asOf.String(), "woken", woken, "last_night", last.Night.String(), "last_full", last.FullOn.String())
+	}
+	return false, nil
+}
+
+// inputsDigest is the digest of what tonight's results depend on besides
+// the facts: the engine's inputs and this program (a new build may
+// evaluate differently, so its first night evaluates every student).
+func inputsDigest(engine *rules.Engine) string {
+	prog := "sisnotify"
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		prog += " " + bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" || s.Key == "vcs.modified" {
+				prog += " " + s.Value
+			}
+		}
+	}
+	return engine.Digest() + " " + prog
 }
 
 // engine builds the rules with the configuration and tonight's academic
@@ -154,9 +235,12 @@ func (e *Evaluate) evaluateAll(ctx context.Context, ev *store.Evaluation, engine
 		defer close(done)
 		for b := range todo {
 			b.out = b.out[:0]
+			b.wakes = b.wakes[:0]
 			for i := range b.students {
 				reps.apply(&b.students[i])
-				b.out = engine.Evaluate(b.students[i], b.travels[i], asOf, b.out)
+				var wake date.Date
+				b.out, wake = engine.EvaluateWake(b.students[i], b.travels[i], asOf, b.out)
+				b.wakes = append(b.wakes, wake)
 			}
 			done <- b
 		}
@@ -198,6 +282,9 @@ func (e *Evaluate) evaluateAll(ctx context.Context, ev *store.Evaluation, engine
 		for j := range cur.out {
 			ev.Stage(&cur.out[j])
 		}
+		for j, wake := range cur.wakes {
+			ev.StageWake(cur.students[j].ID, wake)
+		}
 		students += int64(len(cur.students))
 		open += int64(len(cur.out))
 		if err := ev.CopyStaged(ctx); err != nil {
@@ -217,6 +304,7 @@ type evalBatch struct {
 	students []rules.Student
 	travels  [][]rules.Travel // travels[i] are students[i]'s
 	out      []rules.Obligation
+	wakes    []date.Date // wakes[i] is students[i]'s wake date
 }
 
 // fetch reads the next batch of students and their travel requests into

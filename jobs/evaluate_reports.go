@@ -20,6 +20,18 @@ type studentReports struct {
 	moved  map[string]date.Date      // the latest reported move
 	paused []int64                   // obligations whose student notices a done report pauses
 	lapsed []int64                   // done reports whose pause ran out
+	// reported are the students with open reports: a night evaluates them
+	// whatever their wake date.
+	reported map[string]bool
+}
+
+// students returns the students with open reports.
+func (sr *studentReports) students() []string {
+	ids := make([]string, 0, len(sr.reported))
+	for id := range sr.reported {
+		ids = append(ids, id)
+	}
+	return ids
 }
 
 // addressReportWindow is how close (in days) the SIS's moved_on must be to
@@ -38,8 +50,9 @@ func (e *Evaluate) loadReports(ctx context.Context, ev *store.Evaluation, cal *c
 	if e.Config != nil {
 		pause = e.Config.ReportPause
 	}
-	sr := &studentReports{rules: map[string][]rules.Report{}, moved: map[string]date.Date{}}
+	sr := &studentReports{rules: map[string][]rules.Report{}, moved: map[string]date.Date{}, reported: map[string]bool{}}
 	for _, r := range rows {
+		sr.reported[r.StudentID] = true
 		switch k := rules.ParseReportKind(r.Kind); k {
 		case rules.ReportLostDocuments, rules.ReportStatusChanged:
 			if r.ReportedOn != 0 {

@@ -145,7 +145,9 @@ func TestEvaluateCreatesDueNoticesOnce(t *testing.T) {
 	e.exec(t, `UPDATE sis.students SET registered_on = NULL WHERE student_id = 'S1'`)
 	e.sync(t)
 	returned := e.evaluate(t, "2026-11-28")
-	if returned.Notices != 0 || returned.Opened != 0 || returned.Reached == returned.Open {
+	// S1, whose facts changed, is the one student the night evaluates; the
+	// rules reach its registration again.
+	if returned.Notices != 0 || returned.Opened != 0 || returned.Full || returned.Students != 1 || returned.Reached != 1 {
 		t.Errorf("a closed obligation that came back: %+v; want it reached by the rules but kept closed, with no notice", returned)
 	}
 }

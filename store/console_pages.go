@@ -193,11 +193,10 @@ func (s *Store) ConsolePageTodayCounts(ctx context.Context, f ConsolePageFilter)
 }
 
 // ConsolePageLastNight is the last night the obligations were evaluated
-// on (their latest last_seen_on, read from the open ones, which each
-// evaluation touches), zero before the first.
+// on (lastNight), zero before the first.
 func (s *Store) ConsolePageLastNight(ctx context.Context) (date.Date, error) {
 	var d date.Date
-	if err := s.db.GetContext(ctx, &d, `SELECT `+dayNum("max(last_seen_on)")+` FROM sisnotify.obligations WHERE closed_at IS NULL`); err != nil {
+	if err := s.db.GetContext(ctx, &d, `SELECT `+dayNum(lastNight)); err != nil {
 		return 0, fmt.Errorf("console last night: %w", err)
 	}
 	return d, nil

@@ -21,12 +21,12 @@ import (
 // The caller (jobs.Digest) names what failed: the errors of these methods
 // are the driver's, except where a method says otherwise.
 
-// DigestLatestNights is the latest night evaluated (the newest
-// last_seen_on of the obligations) and the latest night with a digest
+// DigestLatestNights is the latest night evaluated (lastNight) and the
+// latest night with a digest
 // that was claimed, sent or failed, as YYYY-MM-DD; NULL for none.
 func (s *Store) DigestLatestNights(ctx context.Context) (evaluated, digested sql.NullString, err error) {
 	err = s.db.QueryRowxContext(ctx, `SELECT
-		(SELECT max(last_seen_on)::text FROM sisnotify.obligations),
+		`+lastNight+`::text,
 		(SELECT max(night)::text FROM sisnotify.digests WHERE status IN ('sending', 'sent', 'failed'))`).Scan(&evaluated, &digested)
 	return evaluated, digested, err
 }

@@ -36,6 +36,12 @@ type Evaluation struct {
 	lines [][]byte
 	// only is the one student of NewStudentEvaluation, "" for all.
 	only string
+	// woken: the cursors read the students of eval_set (PlanWoken).
+	woken bool
+	// wakes: StageWake stages wake dates (PlanAll, PlanWoken); wakeLines
+	// are those of the current batch.
+	wakes     bool
+	wakeLines [][]byte
 	// faculties are the faculty ids read so far (FetchStudents).
 	faculties map[string]string
 }
@@ -48,15 +54,21 @@ func NewEvaluation(conn *sql.Conn) *Evaluation { return &Evaluation{conn: conn} 
 // cursors reads: one round trip per batch, however large the roster.
 const EvalFetchSize = 5000
 
-// LastSeenNight is the latest night recorded in sisnotify.obligations
-// (max(last_seen_on), as YYYY-MM-DD), ok false when none is.
+// LastSeenNight is the latest night recorded (that of eval_state, or the
+// latest last_seen_on of sisnotify.obligations, as YYYY-MM-DD), ok false
+// when none is.
 func (ev *Evaluation) LastSeenNight(ctx context.Context) (night string, ok bool, err error) {
 	var last sql.NullString
-	if err := ev.conn.QueryRowContext(ctx, `SELECT max(last_seen_on)::text FROM sisnotify.obligations`).Scan(&last); err != nil {
+	if err := ev.conn.QueryRowContext(ctx, `SELECT `+lastNight+`::text`).Scan(&last); err != nil {
 		return "", false, fmt.Errorf("evaluate: %w", err)
 	}
 	return last.String, last.Valid, nil
 }
+
+// lastNight is the SQL of the latest night evaluated: the night of
+// eval_state (an evaluation of the woken students leaves the others'
+// last_seen_on as it was), or of a one-student evaluation since.
+const lastNight = `greatest((SELECT night FROM sisnotify.eval_state), (SELECT max(last_seen_on) FROM sisnotify.obligations))`
 
 // EvalPeriod is an academic period of the snapshot as the rules read it:
 // Kind is the SIS's text ("" for none); a date is 0 when missing.
@@ -112,14 +124,14 @@ func (ev *Evaluation) OpenCursors(ctx context.Context) error {
 		       coalesce(preferred_language, ''), email IS NOT NULL, phone IS NOT NULL,
 		       passport_expires_on, planned_entry_on, invitation_docs_on, entered_on, office_check_in_on,
 		       registered_on, registration_expires_on, extension_requested_on, moved_on, address_registered_on
-		FROM sisnotify.students WHERE removed_at IS NULL`+ev.onlyStudent("student_id")+` ORDER BY student_id`); err != nil {
+		FROM sisnotify.students WHERE removed_at IS NULL`+ev.onlyStudent("student_id")+ev.onlyWoken("student_id")+` ORDER BY student_id`); err != nil {
 		return fmt.Errorf("evaluate: %w", err)
 	}
 	if _, err := ev.conn.ExecContext(ctx, `DECLARE eval_travel NO SCROLL CURSOR FOR
 		SELECT request_id, student_id, coalesce(kind, ''),
 		       submitted_on, departure_on, return_on, departed_on, returned_on, return_check_in_on,
 		       coalesce(dean_decision, ''), exit_visa_ready, cancelled
-		FROM sisnotify.travel_requests WHERE removed_at IS NULL`+ev.onlyStudent("student_id")+` ORDER BY student_id, request_id`); err != nil {
+		FROM sisnotify.travel_requests WHERE removed_at IS NULL`+ev.onlyStudent("student_id")+ev.onlyWoken("student_id")+` ORDER BY student_id, request_id`); err != nil {
 		return fmt.Errorf("evaluate: %w", err)
 	}
 	return nil
@@ -306,27 +318,27 @@ func (ev *Evaluation) Stage(o *rules.Obligation) {
 func (ev *Evaluation) Staged() int { return len(ev.lines) }
 
 // CopyStaged copies the staged obligations into eval_obligations with one
-// COPY (none when there are none) and empties the stage.
+// COPY (none when there are none), and the staged wake dates into
+// sisnotify.eval_wakes with another, and empties the stage.
 func (ev *Evaluation) CopyStaged(ctx context.Context) error {
 	lines := ev.lines
 	ev.lines = ev.lines[:0]
-	if len(lines) == 0 {
-		return nil
-	}
-	cp, err := pgcopy.Start(ctx, ev.conn, "eval_obligations", "rule, subject_id, anchor, student_id, period_id, due_on, level, step_on, repeat_every, actions, moot")
-	if err != nil {
-		return fmt.Errorf("evaluate: %w", err)
-	}
-	for _, l := range lines {
-		if err := cp.Row(l); err != nil {
-			_ = cp.Finish()
+	if len(lines) > 0 {
+		cp, err := pgcopy.Start(ctx, ev.conn, "eval_obligations", "rule, subject_id, anchor, student_id, period_id, due_on, level, step_on, repeat_every, actions, moot")
+		if err != nil {
+			return fmt.Errorf("evaluate: %w", err)
+		}
+		for _, l := range lines {
+			if err := cp.Row(l); err != nil {
+				_ = cp.Finish()
+				return fmt.Errorf("evaluate: stage: %w", err)
+			}
+		}
+		if err := cp.Finish(); err != nil {
 			return fmt.Errorf("evaluate: stage: %w", err)
 		}
 	}
-	if err := cp.Finish(); err != nil {
-		return fmt.Errorf("evaluate: stage: %w", err)
-	}
-	return nil
+	return ev.copyWakes(ctx)
 }
 
 // OpenObligations counts the obligations open in sisnotify.obligations.

@@ -74,7 +74,8 @@ func (ev *Evaluation) Record(ctx context.Context, asOf date.Date, staleAfter int
 		return res, err
 	}
 	// Gone tonight: done, out of scope, replaced by a new anchor, or moot
-	// (the action can no longer be taken: the reason is the rule's).
+	// (the action can no longer be taken: the reason is the rule's). Of
+	// the students evaluated: the others' obligations are as they were.
 	if res.Closed, err = exec("close obligations", `
 		UPDATE sisnotify.obligations o
 		SET closed_on = $1, closed_at = now(),
@@ -82,7 +83,7 @@ func (ev *Evaluation) Record(ctx context.Context, asOf date.Date, staleAfter int
 		        WHEN EXISTS (SELECT 1 FROM eval_obligations e WHERE e.rule = o.rule AND e.subject_id = o.subject_id AND e.moot IS NULL)
 		            THEN '`+CloseNewAnchor+`'
 		        ELSE coalesce((SELECT min(e.moot) FROM eval_obligations e WHERE e.rule = o.rule AND e.subject_id = o.subject_id), '`+CloseResolved+`') END
-		WHERE o.closed_at IS NULL`+ev.onlyStudent("o.student_id")+`
+		WHERE o.closed_at IS NULL`+ev.onlyStudent("o.student_id")+ev.onlyWoken("o.student_id")+`
 		  AND NOT EXISTS (SELECT 1 FROM eval_obligations e WHERE e.rule = o.rule AND e.subject_id = o.subject_id AND e.anchor = o.anchor AND e.moot IS NULL)`, night); err != nil {
 		return res, err
 	}

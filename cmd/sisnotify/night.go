@@ -124,8 +124,12 @@ func runNight(ctx context.Context, a *app, cfg *Config, file *config.File, db *s
 		return err
 	}
 	evRes := res.(jobs.EvalResult)
-	fmt.Fprintf(a.stdout, "evaluate %s: %s students, %s open obligations (%s new, %s closed, %s of them moot), %s steps due, %s skipped, %s found late, %s notices created in %s\n",
-		evRes.AsOf, n(evRes.Students), n(evRes.Open), n(evRes.Opened), n(evRes.Closed), n(evRes.ClosedMoot), n(evRes.StepsDue), n(evRes.StepsSkipped),
+	which := "every student"
+	if !evRes.Full {
+		which = "the students whose dates came or facts changed"
+	}
+	fmt.Fprintf(a.stdout, "evaluate %s: %s students (%s), %s open obligations (%s new, %s closed, %s of them moot), %s steps due, %s skipped, %s found late, %s notices created in %s\n",
+		evRes.AsOf, n(evRes.Students), which, n(evRes.Open), n(evRes.Opened), n(evRes.Closed), n(evRes.ClosedMoot), n(evRes.StepsDue), n(evRes.StepsSkipped),
 		n(evRes.FoundLate), n(evRes.Notices), evRes.Duration.Round(1e6))
 
 	dstart := time.Now()
