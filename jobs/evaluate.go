@@ -160,9 +160,11 @@ func (e *Evaluate) plan(ctx context.Context, ev *store.Evaluation, asOf date.Dat
 		if e.Log != nil {
 			e.Log.InfoContext(ctx, "evaluate every student", "as_of", asOf.String(), "why", why)
 		}
-		return true, ev.PlanAll(ctx)
+		return true, ev.PlanAll(ctx, asOf.AddDays(fullEvery))
 	}
-	woken, err := ev.PlanWoken(ctx, asOf, last, reps.students())
+	// A wake date on or after the next night that evaluates everyone is of
+	// no use: most students' are, and are not written.
+	woken, err := ev.PlanWoken(ctx, asOf, last, reps.students(), last.FullOn.AddDays(fullEvery))
 	if err != nil {
 		return false, err
 	}

@@ -308,9 +308,15 @@ func (nb *nightBench) night(title string, day date.Date) nightRun {
 	}
 	sync.note = fmt.Sprintf("%s: %.2f× the plain read (the targets' baseline), %.2f× the sync's read",
 		how, ratio(sync.d, nr.plain.d), ratio(sync.d, nr.sorted.d))
+	var ev jobs.EvalResult
 	evaluate := measure("evaluate", "students", func() int64 {
-		return e.evaluate(b, day.String()).Students
+		ev = e.evaluate(b, day.String())
+		return ev.Students
 	})
+	evaluate.note = "every student"
+	if !ev.Full {
+		evaluate.note = fmt.Sprintf("%d students whose dates came or facts changed; the others cannot have changed", ev.Students)
+	}
 	var er jobs.EnqueueResult
 	redisBefore := redisUsed(b, r.rdb)
 	enqueue := measure("enqueue", "tasks", func() int64 {

@@ -38,10 +38,10 @@ type Evaluation struct {
 	only string
 	// woken: the cursors read the students of eval_set (PlanWoken).
 	woken bool
-	// wakes: StageWake stages wake dates (PlanAll, PlanWoken); wakeLines
-	// are those of the current batch.
-	wakes     bool
-	wakeLines [][]byte
+	// wakeBefore: StageWake stages the wake dates before it (PlanAll,
+	// PlanWoken; 0: none); wakeLines are those of the current batch.
+	wakeBefore date.Date
+	wakeLines  [][]byte
 	// faculties are the faculty ids read so far (FetchStudents).
 	faculties map[string]string
 }

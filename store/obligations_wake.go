@@ -66,12 +66,13 @@ func (ev *Evaluation) onlyWoken(col string) string {
 const reportsMargin = time.Hour
 
 // PlanAll prepares an evaluation of every student: the wake dates are
-// forgotten and StageWake writes them all again.
-func (ev *Evaluation) PlanAll(ctx context.Context) error {
+// forgotten and StageWake writes them again, those before wakeBefore (the
+// night that evaluates every student again: a later one is of no use).
+func (ev *Evaluation) PlanAll(ctx context.Context, wakeBefore date.Date) error {
 	if _, err := ev.conn.ExecContext(ctx, `TRUNCATE sisnotify.eval_wakes`); err != nil {
 		return fmt.Errorf("evaluate: wake dates: %w", err)
 	}
-	ev.wakes = true
+	ev.wakeBefore = wakeBefore
 	return nil
 }
 
@@ -79,10 +80,11 @@ func (ev *Evaluation) PlanAll(ctx context.Context) error {
 // the last night's state: it fills the temporary table eval_set, which the
 // cursors then read, with the students whose wake date is asOf or earlier
 // (those wake dates are used up), the students and the students of travel
-// requests changed or removed since the last night began, the students
-// with open obligations, and reported (the students with reports). It
-// returns how many students it woke.
-func (ev *Evaluation) PlanWoken(ctx context.Context, asOf date.Date, last EvalState, reported []string) (int64, error) {
+// requests that a sync changed or removed since the last night, the
+// students whose reports were made or decided since it began, and
+// reported (the students with open reports). StageWake then writes the
+// wake dates before wakeBefore. It returns how many students it woke.
+func (ev *Evaluation) PlanWoken(ctx context.Context, asOf date.Date, last EvalState, reported []string, wakeBefore date.Date) (int64, error) {
 	if _, err := ev.conn.ExecContext(ctx, `CREATE TEMP TABLE eval_set (student_id text COLLATE "C" PRIMARY KEY) ON COMMIT DROP`); err != nil {
 		return 0, fmt.Errorf("evaluate: woken students: %w", err)
 	}
@@ -102,15 +104,15 @@ func (ev *Evaluation) PlanWoken(ctx context.Context, asOf date.Date, last EvalSt
 	if _, err := ev.conn.ExecContext(ctx, `ANALYZE eval_set`); err != nil {
 		return 0, fmt.Errorf("evaluate: woken students: %w", err)
 	}
-	ev.woken, ev.wakes = true, true
+	ev.woken, ev.wakeBefore = true, wakeBefore
 	return n, nil
 }
 
 // StageWake stages student id's wake date, sent with the batch's
-// obligations by CopyStaged; a plan is needed first, and none is staged
-// for a one-student evaluation.
+// obligations by CopyStaged, when it comes before the plan's wakeBefore
+// (none without a plan: a one-student evaluation or a dry run).
 func (ev *Evaluation) StageWake(id string, on date.Date) {
-	if !ev.wakes || on == 0 {
+	if on == 0 || on >= ev.wakeBefore {
 		return
 	}
 	l := &ev.line
