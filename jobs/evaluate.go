@@ -2,11 +2,16 @@ package jobs
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"os"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/iec-almaty/sisnotify/jobs/config"
@@ -97,7 +102,7 @@ func (e *Evaluate) Run(ctx context.Context, conn *sql.Conn, asOf date.Date, dryR
 	}
 	inputs := inputsDigest(engine)
 	if !dryRun {
-		if res.Full, err = e.plan(ctx, ev, asOf, inputs, reps); err != nil {
+		if res.Full, err = e.plan(ctx, ev, log, asOf, inputs, reps); err != nil {
 			return res, err
 		}
 	} else {
@@ -140,7 +145,7 @@ func (e *Evaluate) Run(ctx context.Context, conn *sql.Conn, asOf date.Date, dryR
 // plan decides whether tonight evaluates every student or only the woken
 // ones, and prepares the evaluation for it; it reports whether it is
 // every student.
-func (e *Evaluate) plan(ctx context.Context, ev *store.Evaluation, asOf date.Date, inputs string, reps *studentReports) (full bool, err error) {
+func (e *Evaluate) plan(ctx context.Context, ev *store.Evaluation, log *slog.Logger, asOf date.Date, inputs string, reps *studentReports) (full bool, err error) {
 	last, ok, err := ev.LastEvalState(ctx)
 	if err != nil {
 		return false, err
@@ -153,13 +158,11 @@ func (e *Evaluate) plan(ctx context.Context, ev *store.Evaluation, asOf date.Dat
 		why = "first night"
 	case last.Inputs != inputs:
 		why = "rules, periods, calendar or program changed"
-	case asOf < last.Night || asOf.Sub(last.FullOn) >= fullEvery:
+	case asOf.Sub(last.FullOn) >= fullEvery:
 		why = "weekly"
 	}
 	if why != "" {
-		if e.Log != nil {
-			e.Log.InfoContext(ctx, "evaluate every student", "as_of", asOf.String(), "why", why)
-		}
+		log.InfoContext(ctx, "evaluate every student", "as_of", asOf.String(), "why", why)
 		return true, ev.PlanAll(ctx, asOf.AddDays(fullEvery))
 	}
 	// A wake date on or after the next night that evaluates everyone is of
@@ -168,9 +171,7 @@ func (e *Evaluate) plan(ctx context.Context, ev *store.Evaluation, asOf date.Dat
 	if err != nil {
 		return false, err
 	}
-	if e.Log != nil {
-		e.Log.InfoContext(ctx, "evaluate woken students", "as_of", asOf.String(), "woken", woken, "last_night", last.Night.String(), "last_full", last.FullOn.String())
-	}
+	log.InfoContext(ctx, "evaluate woken students", "as_of", asOf.String(), "woken", woken, "last_night", last.Night.String(), "last_full", last.FullOn.String())
 	return false, nil
 }
 
@@ -178,6 +179,22 @@ func (e *Evaluate) plan(ctx context.Context, ev *store.Evaluation, asOf date.Dat
 // the facts: the engine's inputs and this program (a new build may
 // evaluate differently, so its first night evaluates every student).
 func inputsDigest(engine *rules.Engine) string {
+	return engine.Digest() + " " + programDigest()
+}
+
+// programDigest identifies this build: the SHA-256 of its executable (an
+// image built without its git history has no revision to tell builds
+// apart), or, when the file cannot be read, the module's version.
+var programDigest = sync.OnceValue(func() string {
+	if path, err := os.Executable(); err == nil {
+		if f, err := os.Open(path); err == nil {
+			defer f.Close()
+			h := sha256.New()
+			if _, err := io.Copy(h, f); err == nil {
+				return hex.EncodeToString(h.Sum(nil))
+			}
+		}
+	}
 	prog := "sisnotify"
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		prog += " " + bi.Main.Version
@@ -187,8 +204,8 @@ func inputsDigest(engine *rules.Engine) string {
 			}
 		}
 	}
-	return engine.Digest() + " " + prog
-}
+	return prog
+})
 
 // engine builds the rules with the configuration and tonight's academic
 // periods.
