@@ -323,22 +323,29 @@ func (ev *Evaluation) Staged() int { return len(ev.lines) }
 func (ev *Evaluation) CopyStaged(ctx context.Context) error {
 	lines := ev.lines
 	ev.lines = ev.lines[:0]
-	if len(lines) > 0 {
-		cp, err := pgcopy.Start(ctx, ev.conn, "eval_obligations", "rule, subject_id, anchor, student_id, period_id, due_on, level, step_on, repeat_every, actions, moot")
-		if err != nil {
-			return fmt.Errorf("evaluate: %w", err)
-		}
-		for _, l := range lines {
-			if err := cp.Row(l); err != nil {
-				_ = cp.Finish()
-				return fmt.Errorf("evaluate: stage: %w", err)
-			}
-		}
-		if err := cp.Finish(); err != nil {
-			return fmt.Errorf("evaluate: stage: %w", err)
-		}
+	if err := ev.copyRows(ctx, "eval_obligations", "rule, subject_id, anchor, student_id, period_id, due_on, level, step_on, repeat_every, actions, moot", lines); err != nil {
+		return fmt.Errorf("evaluate: stage: %w", err)
 	}
 	return ev.copyWakes(ctx)
+}
+
+// copyRows copies rows (encoded by pgcopy.Line) into table's cols with one
+// COPY, none when there are none.
+func (ev *Evaluation) copyRows(ctx context.Context, table, cols string, rows [][]byte) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	cp, err := pgcopy.Start(ctx, ev.conn, table, cols)
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if err := cp.Row(r); err != nil {
+			_ = cp.Finish()
+			return err
+		}
+	}
+	return cp.Finish()
 }
 
 // OpenObligations counts the obligations open in sisnotify.obligations.

@@ -9,7 +9,6 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/iec-almaty/sisnotify/jobs/date"
-	"github.com/iec-almaty/sisnotify/store/internal/pgcopy"
 )
 
 // A night need not evaluate every student. The rules give each student the
@@ -126,20 +125,7 @@ func (ev *Evaluation) StageWake(id string, on date.Date) {
 func (ev *Evaluation) copyWakes(ctx context.Context) error {
 	lines := ev.wakeLines
 	ev.wakeLines = ev.wakeLines[:0]
-	if len(lines) == 0 {
-		return nil
-	}
-	cp, err := pgcopy.Start(ctx, ev.conn, "sisnotify.eval_wakes", "student_id, wake_on")
-	if err != nil {
-		return fmt.Errorf("evaluate: wake dates: %w", err)
-	}
-	for _, l := range lines {
-		if err := cp.Row(l); err != nil {
-			_ = cp.Finish()
-			return fmt.Errorf("evaluate: wake dates: %w", err)
-		}
-	}
-	if err := cp.Finish(); err != nil {
+	if err := ev.copyRows(ctx, "sisnotify.eval_wakes", "student_id, wake_on", lines); err != nil {
 		return fmt.Errorf("evaluate: wake dates: %w", err)
 	}
 	return nil
