@@ -131,9 +131,9 @@ func (ev *Evaluation) copyWakes(ctx context.Context) error {
 	return nil
 }
 
-// SaveEvalState records tonight's state: night asOf, the latest sync,
-// begun at the transaction's start, every student evaluated when full (else the last
-// full night is kept), built from inputs.
+// SaveEvalState records tonight's state: night asOf, the latest sync, the
+// transaction's start, asOf as the last full night when full (else the
+// last one is kept), and inputs.
 func (ev *Evaluation) SaveEvalState(ctx context.Context, asOf date.Date, full bool, inputs string) error {
 	if _, err := ev.conn.ExecContext(ctx, `
 		INSERT INTO sisnotify.eval_state AS s (night, sync_id, evaluated_at, full_on, inputs)
