@@ -49,7 +49,7 @@ type EvalResult struct {
 	AsOf     string `json:"as_of"`
 	Students int64  `json:"students"` // students evaluated
 	// Full: every student was evaluated; otherwise only those woken by
-	// their date, a change of their facts, an open obligation or a report.
+	// their date, a change of their facts or a report.
 	Full         bool          `json:"full"`
 	Reached      int64         `json:"reached"` // open in the rules' eyes, with a step reached tonight, of the students evaluated
 	Open         int64         `json:"open"`    // open in sisnotify.obligations after tonight (a closed one never reopens)

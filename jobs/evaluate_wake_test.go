@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/iec-almaty/sisnotify/integrations/sis"
 	"github.com/iec-almaty/sisnotify/integrations/testenv"
@@ -19,7 +20,8 @@ import (
 // worker databases night after night. One evaluates only the woken
 // students, as every night does; the other evaluates every student every
 // night. Through changes of passports, entries, registrations, trips and
-// contacts, students who arrive and leave, reports from the student page
+// contacts, a trip moved to another student, students who arrive and
+// leave, reports from the student page
 // and their decisions, a configuration change and three nights the
 // service did not run, both must record the same obligations, steps and
 // notices, night by night.
@@ -105,6 +107,17 @@ func TestEvaluateWokenMatchesEveryStudent(t *testing.T) {
 		},
 		10: func() {
 			e.exec(t, `UPDATE sis.students SET enrollment_status = 'graduated' WHERE student_id IN (SELECT student_id FROM sis.students WHERE enrollment_status = 'active' ORDER BY md5(student_id || 'g') LIMIT 10)`)
+		},
+		16: func() {
+			// A trip the SIS now files under another student, one out of
+			// every rule's scope: its obligations go with it and close.
+			var trips []string
+			if err := e.db.Select(&trips, `SELECT DISTINCT subject_id FROM sisnotify.obligations
+				WHERE closed_at IS NULL AND subject_id IN (SELECT request_id FROM sisnotify.travel_requests) ORDER BY 1 LIMIT 3`); err != nil || len(trips) == 0 {
+				t.Fatalf("trips with open obligations: %v %v", trips, err)
+			}
+			e.exec(t, `UPDATE sis.travel_requests SET student_id = (SELECT min(student_id) FROM sis.students WHERE enrollment_status = 'graduated')
+				WHERE request_id = ANY($1)`, pq.Array(trips))
 		},
 		15: func() {
 			e.exec(t, `DELETE FROM sis.students WHERE student_id IN ('NEW1', 'NEW2')`)

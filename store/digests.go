@@ -22,8 +22,8 @@ import (
 // are the driver's, except where a method says otherwise.
 
 // DigestLatestNights is the latest night evaluated (lastNight) and the
-// latest night with a digest
-// that was claimed, sent or failed, as YYYY-MM-DD; NULL for none.
+// latest night with a digest that was claimed, sent or failed, as
+// YYYY-MM-DD; NULL for none.
 func (s *Store) DigestLatestNights(ctx context.Context) (evaluated, digested sql.NullString, err error) {
 	err = s.db.QueryRowxContext(ctx, `SELECT
 		`+lastNight+`::text,

@@ -9,6 +9,7 @@ import (
 	"github.com/lib/pq"
 
 	"github.com/iec-almaty/sisnotify/jobs/date"
+	"github.com/iec-almaty/sisnotify/jobs/rules"
 )
 
 // A night need not evaluate every student. The rules give each student the
@@ -56,6 +57,16 @@ func (ev *Evaluation) onlyWoken(col string) string {
 	return " AND " + col + " IN (SELECT student_id FROM eval_set)"
 }
 
+// travelRules are the ids of the rules whose subject is a travel request.
+var travelRules = func() (ids []string) {
+	for _, r := range rules.Defaults() {
+		if r.Subject == rules.OnTravel {
+			ids = append(ids, string(r.ID))
+		}
+	}
+	return ids
+}()
+
 // reportsMargin is how far before the last night's start a report made or
 // decided is still read as new. The student page and the console write
 // reports outside the snapshot lock, so one of theirs can commit after a
@@ -79,9 +90,11 @@ func (ev *Evaluation) PlanAll(ctx context.Context, wakeBefore date.Date) error {
 // the last night's state: it fills the temporary table eval_set, which the
 // cursors then read, with the students whose wake date is asOf or earlier
 // (those wake dates are used up), the students and the students of travel
-// requests that a sync changed or removed since the last night, the
-// students whose reports were made or decided since it began, and
-// reported (the students with open reports). StageWake then writes the
+// requests that a sync changed or removed since the last night (and the
+// students whose open obligations are about such a request: a trip the
+// SIS moved to another student takes them with it), the students whose
+// reports were made or decided since it began, and reported (the
+// students with open reports). StageWake then writes the
 // wake dates before wakeBefore. It returns how many students it woke.
 func (ev *Evaluation) PlanWoken(ctx context.Context, asOf date.Date, last EvalState, reported []string, wakeBefore date.Date) (int64, error) {
 	if _, err := ev.conn.ExecContext(ctx, `CREATE TEMP TABLE eval_set (student_id text COLLATE "C" PRIMARY KEY) ON COMMIT DROP`); err != nil {
@@ -93,9 +106,12 @@ func (ev *Evaluation) PlanWoken(ctx context.Context, asOf date.Date, last EvalSt
 		SELECT student_id FROM woken
 		UNION SELECT student_id FROM sisnotify.students WHERE last_sync_id > $2
 		UNION SELECT student_id FROM sisnotify.travel_requests WHERE last_sync_id > $2 AND student_id IS NOT NULL
+		UNION SELECT o.student_id FROM sisnotify.travel_requests t
+		      JOIN sisnotify.obligations o ON o.rule = ANY($5) AND o.subject_id = t.request_id
+		      WHERE t.last_sync_id > $2 AND o.closed_at IS NULL
 		UNION SELECT student_id FROM sisnotify.student_reports WHERE reported_at >= $3 OR decided_at >= $3
 		UNION SELECT unnest($4::text[])`,
-		asOf.String(), last.SyncID, last.EvaluatedAt.Add(-reportsMargin), pq.Array(reported))
+		asOf.String(), last.SyncID, last.EvaluatedAt.Add(-reportsMargin), pq.Array(reported), pq.Array(travelRules))
 	if err != nil {
 		return 0, fmt.Errorf("evaluate: woken students: %w", err)
 	}

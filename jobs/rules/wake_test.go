@@ -20,7 +20,7 @@ func TestWakeHolds(t *testing.T) {
 	for name, unit := range map[string]Unit{"windows in working days": WorkingDays, "windows in months": Months} {
 		c := Defaults()
 		for i := range c {
-			if !c[i].Window.IsZero() {
+			if !c[i].Window.IsZero() { // 3d, 30d, 90d become 1, 1, 3 months or 20, 20, 60 working days
 				c[i].Window = Offset{N: max(1, c[i].Window.N/30), Unit: unit}
 				if unit == WorkingDays {
 					c[i].Window.N = c[i].Window.N * 20
