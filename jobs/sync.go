@@ -6,6 +6,7 @@
 package jobs
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -26,8 +27,10 @@ import (
 )
 
 // hashVersion is mixed into every row hash. Bump it when validation
-// changes, so the next sync re-validates every row.
-const hashVersion = "sisnotify-row-v2"
+// changes, so the next sync re-validates every row. The students' and
+// travel requests' hashes are the SIS's own (sis.HashVersion), and it is
+// part of this one.
+const hashVersion = "sisnotify-row-v3/" + sis.HashVersion
 
 // Sync reads the SIS in one consistent pass and brings the snapshot up to
 // date: new and changed rows validated and written, missing rows marked
@@ -47,6 +50,9 @@ type Sync struct {
 	// deleted), the sync reads in full.
 	TrustUpdatedAt bool
 	Log            *slog.Logger
+	// hashChanges overrides maxHashChanges when not 0; below 0, no table
+	// is read by hashes (tests compare the two reads).
+	hashChanges int
 }
 
 const (
@@ -155,13 +161,15 @@ func (s *Sync) stage(ctx context.Context, asOf date.Date, reader *sis.Reader) (w
 		for _, t := range []struct {
 			table  sis.Table
 			entity store.Entity
-			skip   int // the column left out of the hash (updated_at), or -1
+			// hashed: the SIS hashes the rows (every column but
+			// updated_at), and a full read compares the hashes first.
+			hashed bool
 			encode encodeFunc
 		}{
-			{sis.Faculties, store.EntityFaculty, -1, (*validator).faculty},
-			{sis.AcademicPeriods, store.EntityPeriod, -1, (*validator).period},
-			{sis.Students, store.EntityStudent, sis.StudentUpdatedAt, (*validator).student},
-			{sis.TravelRequests, store.EntityTravel, sis.TravelUpdatedAt, (*validator).travel},
+			{sis.Faculties, store.EntityFaculty, false, (*validator).faculty},
+			{sis.AcademicPeriods, store.EntityPeriod, false, (*validator).period},
+			{sis.Students, store.EntityStudent, true, (*validator).student},
+			{sis.TravelRequests, store.EntityTravel, true, (*validator).travel},
 		} {
 			tstart := time.Now()
 			byChanges := changes && t.table.UpdatedAt() != ""
@@ -178,14 +186,23 @@ func (s *Sync) stage(ctx context.Context, asOf date.Date, reader *sis.Reader) (w
 			if err != nil {
 				return err
 			}
-			err = syncTable(ctx, snap, tw, t.table, since, byChanges, t.skip, check, t.encode)
-			if byChanges && errors.Is(err, store.ErrIncomplete) {
-				log.InfoContext(ctx, "sync table: the changes do not account for every row; reading it in full", "table", string(t.entity), "err", err)
-				byChanges = false
+			limit := maxHashChanges
+			if s.hashChanges != 0 {
+				limit = s.hashChanges
+			}
+			byHashes := !byChanges && t.hashed && !tw.Direct() && limit >= 0
+			if byHashes {
+				err = syncByHashes(ctx, snap, tw, t.table, limit, check, t.encode)
+			} else {
+				err = syncTable(ctx, snap, tw, t.table, since, byChanges, t.hashed, check, t.encode)
+			}
+			if (byChanges && errors.Is(err, store.ErrIncomplete)) || (byHashes && errors.Is(err, errManyChanges)) {
+				log.InfoContext(ctx, "sync table: reading it in full", "table", string(t.entity), "why", err.Error())
+				byChanges, byHashes = false, false
 				if tw, err = w.Table(ctx, t.entity); err != nil {
 					return err
 				}
-				err = syncTable(ctx, snap, tw, t.table, since, false, t.skip, check, t.encode)
+				err = syncTable(ctx, snap, tw, t.table, since, false, t.hashed, check, t.encode)
 			}
 			if err != nil {
 				return err
@@ -196,7 +213,7 @@ func (s *Sync) stage(ctx context.Context, asOf date.Date, reader *sis.Reader) (w
 			c := w.Counts()[t.entity]
 			log.InfoContext(ctx, "sync table", "table", string(t.entity), "read", c.Read, "new", c.New,
 				"changed", c.Changed, "removed", c.Removed, "rejected", c.Rejected, "direct_load", tw.Direct(),
-				"changes_only", byChanges, "duration", time.Since(tstart).Round(time.Millisecond))
+				"changes_only", byChanges, "by_hashes", byHashes, "duration", time.Since(tstart).Round(time.Millisecond))
 		}
 		return nil
 	})
@@ -227,13 +244,21 @@ func (s *Sync) changesSince(ctx context.Context, w *store.SyncWriter, asOf strin
 }
 
 // syncTable streams one table into tw (its changes since since, or all
-// of it) and closes tw.
-func syncTable(ctx context.Context, snap *sis.Snapshot, tw *store.TableWriter, table sis.Table, since time.Time, byChanges bool, skip int, check *validate.Checker, encode encodeFunc) error {
+// of it) and closes tw. hashed: the SIS hashes the table's rows.
+func syncTable(ctx context.Context, snap *sis.Snapshot, tw *store.TableWriter, table sis.Table, since time.Time, byChanges, hashed bool, check *validate.Checker, encode encodeFunc) error {
 	stream := func(fn func(*sis.Row) error) error { return snap.Stream(ctx, table, fn) }
-	if byChanges {
+	switch {
+	case byChanges:
 		stream = func(fn func(*sis.Row) error) error { return snap.StreamSince(ctx, table, since, fn) }
+	case hashed:
+		stream = func(fn func(*sis.Row) error) error { return snap.StreamHashed(ctx, table, fn) }
 	}
-	if err := streamTable(ctx, stream, tw, skip, check, encode); err != nil {
+	return closeAfter(ctx, tw, table, streamTable(ctx, stream, tw, false, check, encode))
+}
+
+// closeAfter closes tw after its rows were streamed with err.
+func closeAfter(ctx context.Context, tw *store.TableWriter, table sis.Table, err error) error {
+	if err != nil {
 		_ = tw.Close(ctx)
 		if errors.Is(err, store.ErrOrder) {
 			return fmt.Errorf("%s: %w: the SIS view must return rows ordered by key (COLLATE \"C\")", table.Name, err)
@@ -241,6 +266,73 @@ func syncTable(ctx context.Context, snap *sis.Snapshot, tw *store.TableWriter, t
 		return err
 	}
 	return tw.Close(ctx)
+}
+
+// errManyChanges: more rows changed than a read by hashes keeps keys for.
+var errManyChanges = errors.New("more rows changed than a read by hashes gathers")
+
+// maxHashChanges bounds the keys a read by hashes gathers (a few MB); a
+// table with more changed rows is read in full. keysPerRead is how many
+// changed rows one read by keys asks for.
+const (
+	maxHashChanges = 100_000
+	keysPerRead    = 10_000
+)
+
+// syncByHashes syncs a table the snapshot already holds in two passes
+// over the same SIS snapshot: the keys and the SIS's row hashes, compared
+// with the snapshot's, give the rows new or changed (and those removed);
+// then only those rows are read, validated and written. On an ordinary
+// night that is a few hundred rows of a million, and the SIS sends
+// hashes instead of rows. When more than limit rows changed, tw is
+// discarded with nothing written and errManyChanges returned: the caller
+// reads the table in full.
+func syncByHashes(ctx context.Context, snap *sis.Snapshot, tw *store.TableWriter, table sis.Table, limit int, check *validate.Checker, encode encodeFunc) error {
+	var keys []string
+	many := false
+	err := snap.Hashes(ctx, table, func(r *sis.Row) error {
+		if many {
+			// The stream goes on to its end: a COPY stopped midway
+			// would end the SIS's connection, and the full read must
+			// come from the same snapshot.
+			return nil
+		}
+		id := r.Bytes(0)
+		if len(id) == 0 {
+			tw.Reject()
+			return nil
+		}
+		changed, err := tw.Next(id, r.Hash())
+		if err != nil || !changed {
+			return err
+		}
+		if len(keys) == limit {
+			many, keys = true, nil
+			return nil
+		}
+		keys = append(keys, string(id))
+		return nil
+	})
+	if err == nil && many {
+		if err := tw.Discard(); err != nil {
+			return err
+		}
+		return fmt.Errorf("%s: %w (%d)", table.Name, errManyChanges, limit)
+	}
+	if err != nil {
+		return closeAfter(ctx, tw, table, err)
+	}
+	stream := func(fn func(*sis.Row) error) error {
+		for len(keys) > 0 {
+			n := min(len(keys), keysPerRead)
+			if err := snap.StreamKeys(ctx, table, keys[:n], fn); err != nil {
+				return err
+			}
+			keys = keys[n:]
+		}
+		return nil
+	}
+	return closeAfter(ctx, tw, table, streamTable(ctx, stream, tw, true, check, encode))
 }
 
 // encodeFunc validates one changed row and encodes it for the table.
@@ -270,7 +362,10 @@ const (
 // changed are validated on every core (validation is the costly part of an
 // initial load) and written by one writer goroutine, while the stream goes
 // on reading: the SIS's COPY out and the snapshot's COPY in run at once.
-func streamTable(ctx context.Context, stream func(func(*sis.Row) error) error, tw *store.TableWriter, skip int, check *validate.Checker, encode encodeFunc) error {
+//
+// offered: the rows were offered to tw already (syncByHashes), and each
+// is written once, the first of its key.
+func streamTable(ctx context.Context, stream func(func(*sis.Row) error) error, tw *store.TableWriter, offered bool, check *validate.Checker, encode encodeFunc) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	free := make(chan *rowBatch, batchDepth)
@@ -299,16 +394,27 @@ func streamTable(ctx context.Context, stream func(func(*sis.Row) error) error, t
 
 	var h hasher
 	var cur *rowBatch
+	var last []byte // offered: the key of the last row
 	serr := stream(func(r *sis.Row) error {
 		id := r.Bytes(0)
-		if len(id) == 0 {
+		sum := r.Hash()
+		switch {
+		case offered:
+			if last != nil && bytes.Equal(id, last) {
+				return nil // a duplicate key, counted by Next
+			}
+			last = append(last[:0], id...)
+		case len(id) == 0:
 			tw.Reject()
 			return nil
-		}
-		sum := h.hash(r, skip)
-		changed, err := tw.Next(id, sum)
-		if err != nil || !changed {
-			return err
+		default:
+			if !r.Hashed() {
+				sum = h.hash(r, -1)
+			}
+			changed, err := tw.Next(id, sum)
+			if err != nil || !changed {
+				return err
+			}
 		}
 		if cur == nil {
 			select {

@@ -190,7 +190,7 @@ func (w *SyncWriter) Table(ctx context.Context, e Entity) (*TableWriter, error) 
 	w.counts[e] = c
 	rows := w.read.ExecParams(ctx, fmt.Sprintf(`SELECT %s, row_hash, removed_at IS NOT NULL FROM %s ORDER BY %s`, t.key, t.name, t.key),
 		nil, nil, nil, []int16{pgx.BinaryFormatCode})
-	tw := &TableWriter{w: w, t: t, counts: c, rows: rows, ctx: ctx}
+	tw := &TableWriter{w: w, t: t, counts: c, rows: rows, ctx: ctx, dupsBefore: len(w.dups)}
 	tw.advance()
 	if err := tw.start(ctx); err != nil {
 		tw.closeRows()
@@ -330,6 +330,9 @@ type TableWriter struct {
 	// revived counts rows the snapshot had marked removed that the SIS
 	// lists again.
 	revived int64
+	// dupsBefore is how many duplicate keys the sync had found before
+	// this table (Discard forgets this table's).
+	dupsBefore int
 }
 
 func (tw *TableWriter) advance() {
@@ -410,6 +413,26 @@ func (tw *TableWriter) Next(id []byte, hash uint64) (changed bool, err error) {
 	}
 	tw.counts.New++
 	return true, nil
+}
+
+// Discard abandons a table whose rows were offered (Next) but none
+// written: nothing of it reaches the snapshot, and the table may be
+// started again with Table. A direct load cannot be discarded.
+func (tw *TableWriter) Discard() error {
+	tw.closeRows()
+	if tw.direct || tw.copy == nil {
+		return fmt.Errorf("snapshot: %s: only a staged table with nothing written can be discarded", tw.t.entity)
+	}
+	err := tw.copy.Finish()
+	tw.copy = nil
+	if err == nil {
+		_, err = tw.w.conn.ExecContext(tw.ctx, "TRUNCATE "+tw.t.stage)
+	}
+	if err != nil {
+		return fmt.Errorf("snapshot: discard %s: %w", tw.t.entity, err)
+	}
+	tw.w.dups = tw.w.dups[:tw.dupsBefore]
+	return nil
 }
 
 // Reject counts a row that could not be kept at all (no key).

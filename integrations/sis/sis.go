@@ -131,11 +131,15 @@ func (t Table) UpdatedAt() string {
 // else by the key's own collation: the same byte order when that
 // collation sorts as bytes do (Snapshot.byteOrdered), and then the key's
 // index can serve it without a sort. where, when not empty, is the
-// query's WHERE clause.
-func (t Table) selectOrdered(collateC bool, where string) string {
-	cols := make([]string, len(t.Columns))
+// query's WHERE clause; hash, when not empty, a last column (the row
+// hash).
+func (t Table) selectOrdered(collateC bool, where, hash string) string {
+	cols := make([]string, len(t.Columns), len(t.Columns)+1)
 	for i, c := range t.Columns {
 		cols[i] = c + "::text"
+	}
+	if hash != "" {
+		cols = append(cols, hash)
 	}
 	q := "SELECT " + strings.Join(cols, ", ") + " FROM " + t.Name
 	if where != "" {
@@ -161,6 +165,10 @@ type Row struct {
 	null  []bool
 	line  int64
 	buf   []byte // the memory of a copy (CopyTo)
+	// hashed: the last column is the row's hash (hash), not one of
+	// the table's.
+	hashed bool
+	hash   uint64
 }
 
 // newRow returns an empty Row of ncols columns.
@@ -169,7 +177,12 @@ func newRow(ncols int) Row {
 }
 
 // Len is the number of columns.
-func (r *Row) Len() int { return len(r.null) }
+func (r *Row) Len() int {
+	if r.hashed {
+		return len(r.null) - 1
+	}
+	return len(r.null)
+}
 
 // Null reports whether column i is NULL.
 func (r *Row) Null(i int) bool { return r.null[i] }
@@ -205,6 +218,8 @@ type Snapshot struct {
 	conn     *pgconn.PgConn
 	collateC bool
 	began    time.Time
+	// hashExprs are the tables' row hash expressions, by table name.
+	hashExprs map[string]string
 }
 
 // Read connects, opens a REPEATABLE READ READ ONLY transaction, hands it to
@@ -220,7 +235,7 @@ func (r *Reader) Read(ctx context.Context, fn func(ctx context.Context, s *Snaps
 	// connection (loading LLVM first) to save less than it costs on a
 	// stream of plain columns. A server older than JIT (before 11) has no
 	// such setting, and is left as it is.
-	if err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL datestyle = 'ISO, YMD'; "+
+	if err := conn.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL datestyle = 'ISO, YMD'; SET LOCAL standard_conforming_strings = on; "+
 		"SELECT set_config('jit', 'off', true) WHERE current_setting('jit', true) IS NOT NULL").Close(); err != nil {
 		return fmt.Errorf("begin SIS snapshot: %w", err)
 	}
@@ -272,19 +287,7 @@ var ErrOrder = errors.New("rows out of key order")
 // whose column count is wrong stops the stream with an error: the table
 // does not match the reference schema.
 func (s *Snapshot) Stream(ctx context.Context, t Table, fn func(*Row) error) error {
-	return s.stream(ctx, t, "", fn)
-}
-
-// StreamSince is Stream for the rows of t whose updated_at is since or
-// later. t must have the column (Table.UpdatedAt).
-func (s *Snapshot) StreamSince(ctx context.Context, t Table, since time.Time, fn func(*Row) error) error {
-	col := t.UpdatedAt()
-	if col == "" {
-		return fmt.Errorf("read %s: the table has no updated_at", t.Name)
-	}
-	// A literal, as COPY takes no parameters: written from a time.Time,
-	// it holds nothing but digits and separators.
-	return s.stream(ctx, t, col+" >= '"+since.UTC().Format("2006-01-02 15:04:05.999999")+"+00'::timestamptz", fn)
+	return s.stream(ctx, t, "", nil, fn)
 }
 
 // Keys counts the rows of t that have a key (the rows a full Stream
@@ -310,12 +313,27 @@ func (s *Snapshot) Keys(ctx context.Context, t Table) (int64, error) {
 // may be earlier (a reader of changes since Began reads back a margin).
 func (s *Snapshot) Began() time.Time { return s.began }
 
-func (s *Snapshot) stream(ctx context.Context, t Table, where string, fn func(*Row) error) error {
-	q, err := s.copyQuery(ctx, t, where)
+// stream runs t's COPY with the WHERE clause where (none when empty),
+// and with the row hash of hashOf (usually t itself) as a last column
+// when hashOf is set.
+func (s *Snapshot) stream(ctx context.Context, t Table, where string, hashOf *Table, fn func(*Row) error) error {
+	var hash string
+	if hashOf != nil {
+		var err error
+		if hash, err = s.hashExpr(ctx, *hashOf); err != nil {
+			return err
+		}
+	}
+	q, err := s.copyQuery(ctx, t, where, hash)
 	if err != nil {
 		return err
 	}
-	w := &rowWriter{fn: fn, row: newRow(len(t.Columns))}
+	ncols := len(t.Columns)
+	if hashOf != nil {
+		ncols++
+	}
+	w := &rowWriter{fn: fn, row: newRow(ncols), hashed: hashOf != nil}
+	w.row.hashed = w.hashed
 	if _, err := s.conn.CopyTo(ctx, w, q); err != nil {
 		if w.err != nil {
 			return w.err
@@ -334,7 +352,7 @@ func (s *Snapshot) stream(ctx context.Context, t Table, where string, fn func(*R
 
 // copyQuery is the COPY that reads t in key order: by the key's own
 // collation when it sorts as bytes do, else COLLATE "C".
-func (s *Snapshot) copyQuery(ctx context.Context, t Table, where string) (string, error) {
+func (s *Snapshot) copyQuery(ctx context.Context, t Table, where, hash string) (string, error) {
 	collateC := s.collateC
 	if !collateC {
 		bytewise, err := s.byteOrdered(ctx, t)
@@ -343,7 +361,7 @@ func (s *Snapshot) copyQuery(ctx context.Context, t Table, where string) (string
 		}
 		collateC = !bytewise
 	}
-	return "COPY (" + t.selectOrdered(collateC, where) + ") TO STDOUT", nil
+	return "COPY (" + t.selectOrdered(collateC, where, hash) + ") TO STDOUT", nil
 }
 
 // byteOrdered reports whether t's key column has a collation that sorts
@@ -402,6 +420,7 @@ type rowWriter struct {
 	partial []byte
 	scratch []byte
 	err     error
+	hashed  bool // the last column is the row hash
 }
 
 func (w *rowWriter) Write(p []byte) (int, error) {
@@ -481,6 +500,14 @@ func (w *rowWriter) line(b []byte) error {
 	if inScratch {
 		r.data = w.scratch
 	}
+	if w.hashed {
+		h, ok := parseHash(r.data[r.start[ncols-1]:r.end[ncols-1]])
+		if !ok || r.null[ncols-1] {
+			w.err = fmt.Errorf("row %d: no row hash", r.line)
+			return w.err
+		}
+		r.hash = h
+	}
 	if err := w.fn(r); err != nil {
 		w.err = err
 		return err
@@ -555,7 +582,7 @@ func hexVal(c byte) int {
 // anything: what the sync's read costs the SIS, for a benchmark. It
 // returns the bytes read.
 func (s *Snapshot) CopyRaw(ctx context.Context, t Table, w io.Writer) (int64, error) {
-	q, err := s.copyQuery(ctx, t, "")
+	q, err := s.copyQuery(ctx, t, "", "")
 	if err != nil {
 		return 0, err
 	}
@@ -596,6 +623,6 @@ func (r *Row) CopyTo(dst *Row) *Row {
 	dst.start = append(dst.start[:0], r.start...)
 	dst.end = append(dst.end[:0], r.end...)
 	dst.null = append(dst.null[:0], r.null...)
-	dst.line = r.line
+	dst.line, dst.hashed, dst.hash = r.line, r.hashed, r.hash
 	return dst
 }
