@@ -76,6 +76,10 @@ var benchTargets = []benchTarget{
 		func(_, next nightRun) float64 { return ratio(next.fullSync.d, next.plain.d) }},
 	{"unchanged night", "unchanged-night-s", " s", 2, 6,
 		func(_, next nightRun) float64 { return next.total().Seconds() }},
+	// The same night with the default full read: its sync replaced by
+	// the full read measured after it.
+	{"unchanged night, full read", "unchanged-full-night-s", " s", 2, 6,
+		func(_, next nightRun) float64 { return (next.total() - next.phases[0].d + next.fullSync.d).Seconds() }},
 	{"peak RSS (any phase)", "peak-MiB", " MiB", 0, 192,
 		func(first, next nightRun) float64 { return mib(max(first.peak(), next.peak())) }},
 }

@@ -578,11 +578,19 @@ func hexVal(c byte) int {
 	return int(c - '0')
 }
 
-// CopyRaw runs the COPY that Stream runs for t into w without decoding
+// CopyRaw runs the COPY that a full read of t runs (StreamHashed for a
+// table with updated_at, Stream for the others) into w without decoding
 // anything: what the sync's read costs the SIS, for a benchmark. It
 // returns the bytes read.
 func (s *Snapshot) CopyRaw(ctx context.Context, t Table, w io.Writer) (int64, error) {
-	q, err := s.copyQuery(ctx, t, "", "")
+	var hash string
+	if t.UpdatedAt() != "" {
+		var err error
+		if hash, err = s.hashExpr(ctx, t); err != nil {
+			return 0, err
+		}
+	}
+	q, err := s.copyQuery(ctx, t, "", hash)
 	if err != nil {
 		return 0, err
 	}
