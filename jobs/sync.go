@@ -197,7 +197,11 @@ func (s *Sync) stage(ctx context.Context, asOf date.Date, reader *sis.Reader) (w
 				err = syncTable(ctx, snap, tw, t.table, since, byChanges, t.hashed, check, t.encode)
 			}
 			if (byChanges && errors.Is(err, store.ErrIncomplete)) || (byHashes && errors.Is(err, errManyChanges)) {
-				log.InfoContext(ctx, "sync table: reading it in full", "table", string(t.entity), "why", err.Error())
+				msg := "sync table: the changes do not account for every row; reading it in full"
+				if byHashes {
+					msg = "sync table: more rows changed than a read by hashes gathers; reading it in full"
+				}
+				log.InfoContext(ctx, msg, "table", string(t.entity), "err", err)
 				byChanges, byHashes = false, false
 				if tw, err = w.Table(ctx, t.entity); err != nil {
 					return err
@@ -322,13 +326,26 @@ func syncByHashes(ctx context.Context, snap *sis.Snapshot, tw *store.TableWriter
 	if err != nil {
 		return closeAfter(ctx, tw, table, err)
 	}
+	// Every key asked for must come back: a row that did not would be
+	// counted changed and never written.
+	want, got := len(keys), 0
+	var prev []byte
 	stream := func(fn func(*sis.Row) error) error {
+		counted := func(r *sis.Row) error {
+			if id := r.Bytes(0); got == 0 || !bytes.Equal(id, prev) {
+				got, prev = got+1, append(prev[:0], id...)
+			}
+			return fn(r)
+		}
 		for len(keys) > 0 {
 			n := min(len(keys), keysPerRead)
-			if err := snap.StreamKeys(ctx, table, keys[:n], fn); err != nil {
+			if err := snap.StreamKeys(ctx, table, keys[:n], counted); err != nil {
 				return err
 			}
 			keys = keys[n:]
+		}
+		if got != want {
+			return fmt.Errorf("read %s: the SIS gave %d of the %d changed rows asked for by key", table.Name, got, want)
 		}
 		return nil
 	}
