@@ -126,15 +126,7 @@ func TestRowHashes(t *testing.T) {
 	if _, err := db.ExecContext(ctx, `UPDATE sis.students SET updated_at = now() WHERE student_id = 'base'`); err != nil {
 		t.Fatal(err)
 	}
-	after := map[string]uint64{}
-	if err := sis.NewReader(d.URL).Read(ctx, func(ctx context.Context, s *sis.Snapshot) error {
-		return s.Hashes(ctx, sis.Students, func(r *sis.Row) error {
-			after[r.String(0)] = r.Hash()
-			return nil
-		})
-	}); err != nil {
-		t.Fatal(err)
-	}
+	after := hashesOf(t, d.URL, sis.Students)
 	if after["base"] != full["base"] {
 		t.Errorf("a change of updated_at alone changed the hash")
 	}
@@ -174,28 +166,31 @@ func TestTravelRowHashes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	read := func() map[string]uint64 {
-		got := map[string]uint64{}
-		if err := sis.NewReader(d.URL).Read(ctx, func(ctx context.Context, s *sis.Snapshot) error {
-			return s.Hashes(ctx, sis.TravelRequests, func(r *sis.Row) error {
-				got[r.String(0)] = r.Hash()
-				return nil
-			})
-		}); err != nil {
-			t.Fatal(err)
-		}
-		return got
-	}
-	before := read()
+	before := hashesOf(t, d.URL, sis.TravelRequests)
 	for _, c := range cols {
 		if _, err := db.ExecContext(ctx, "UPDATE sis.travel_requests SET "+c+" = "+change[c]+" WHERE request_id = $1", "T-"+c); err != nil {
 			t.Fatal(err)
 		}
 	}
-	after := read()
+	after := hashesOf(t, d.URL, sis.TravelRequests)
 	for _, c := range cols {
 		if before["T-"+c] == after["T-"+c] {
 			t.Errorf("a change of %s leaves the hash as it was", c)
 		}
 	}
+}
+
+// hashesOf reads t's row hashes by key (Snapshot.Hashes).
+func hashesOf(t *testing.T, url string, table sis.Table) map[string]uint64 {
+	t.Helper()
+	got := map[string]uint64{}
+	if err := sis.NewReader(url).Read(context.Background(), func(ctx context.Context, s *sis.Snapshot) error {
+		return s.Hashes(ctx, table, func(r *sis.Row) error {
+			got[r.String(0)] = r.Hash()
+			return nil
+		})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return got
 }
