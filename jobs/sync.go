@@ -28,8 +28,10 @@ import (
 
 // hashVersion is mixed into every row hash. Bump it when validation
 // changes, so the next sync re-validates every row. The students' and
-// travel requests' hashes are the SIS's own (sis.HashVersion), and it is
-// part of this one.
+// travel requests' hashes are the SIS's own (sis.HashVersion, part of
+// this one) or, from a SIS that cannot hash, made here like the others:
+// the two kinds never agree, so a SIS that changes kind has every row
+// taken for changed once, and no change is missed.
 const hashVersion = "sisnotify-row-v3/" + sis.HashVersion
 
 // Sync reads the SIS in one consistent pass and brings the snapshot up to
@@ -158,19 +160,25 @@ func (s *Sync) stage(ctx context.Context, asOf date.Date, reader *sis.Reader) (w
 	check := validate.NewChecker(asOf)
 	err = reader.Read(ctx, func(ctx context.Context, snap *sis.Snapshot) error {
 		w.SetRead(snap.Began(), hashVersion)
+		if !snap.CanHash() {
+			log.InfoContext(ctx, "sync: the SIS cannot hash its rows (PostgreSQL 11 or later can); its students and travel requests are read and hashed here")
+		}
 		for _, t := range []struct {
 			table  sis.Table
 			entity store.Entity
-			// hashed: the SIS hashes the rows (every column but
-			// updated_at), and a full read compares the hashes first.
-			hashed bool
+			// skip is the column left out of the hash (updated_at),
+			// or -1. A table with one is hashed by the SIS when it can
+			// (sis.Snapshot.CanHash), and a full read compares the
+			// hashes first.
+			skip   int
 			encode encodeFunc
 		}{
-			{sis.Faculties, store.EntityFaculty, false, (*validator).faculty},
-			{sis.AcademicPeriods, store.EntityPeriod, false, (*validator).period},
-			{sis.Students, store.EntityStudent, true, (*validator).student},
-			{sis.TravelRequests, store.EntityTravel, true, (*validator).travel},
+			{sis.Faculties, store.EntityFaculty, -1, (*validator).faculty},
+			{sis.AcademicPeriods, store.EntityPeriod, -1, (*validator).period},
+			{sis.Students, store.EntityStudent, sis.StudentUpdatedAt, (*validator).student},
+			{sis.TravelRequests, store.EntityTravel, sis.TravelUpdatedAt, (*validator).travel},
 		} {
+			hashed := t.skip >= 0 && snap.CanHash()
 			tstart := time.Now()
 			byChanges := changes && t.table.UpdatedAt() != ""
 			var tw *store.TableWriter
@@ -190,11 +198,11 @@ func (s *Sync) stage(ctx context.Context, asOf date.Date, reader *sis.Reader) (w
 			if s.hashChanges != 0 {
 				limit = s.hashChanges
 			}
-			byHashes := !byChanges && t.hashed && !tw.Direct() && limit >= 0
+			byHashes := !byChanges && hashed && !tw.Direct() && limit >= 0
 			if byHashes {
 				err = syncByHashes(ctx, snap, tw, t.table, limit, check, t.encode)
 			} else {
-				err = syncTable(ctx, snap, tw, t.table, since, byChanges, t.hashed, check, t.encode)
+				err = syncTable(ctx, snap, tw, t.table, since, byChanges, hashed, t.skip, check, t.encode)
 			}
 			if (byChanges && errors.Is(err, store.ErrIncomplete)) || (byHashes && errors.Is(err, errManyChanges)) {
 				msg := "sync table: the changes do not account for every row; reading it in full"
@@ -206,7 +214,7 @@ func (s *Sync) stage(ctx context.Context, asOf date.Date, reader *sis.Reader) (w
 				if tw, err = w.Table(ctx, t.entity); err != nil {
 					return err
 				}
-				err = syncTable(ctx, snap, tw, t.table, since, false, t.hashed, check, t.encode)
+				err = syncTable(ctx, snap, tw, t.table, since, false, hashed, t.skip, check, t.encode)
 			}
 			if err != nil {
 				return err
@@ -248,8 +256,9 @@ func (s *Sync) changesSince(ctx context.Context, w *store.SyncWriter, asOf strin
 }
 
 // syncTable streams one table into tw (its changes since since, or all
-// of it) and closes tw. hashed: the SIS hashes the table's rows.
-func syncTable(ctx context.Context, snap *sis.Snapshot, tw *store.TableWriter, table sis.Table, since time.Time, byChanges, hashed bool, check *validate.Checker, encode encodeFunc) error {
+// of it) and closes tw. hashed: the SIS hashes the table's rows; else
+// they are hashed here, every column but skip.
+func syncTable(ctx context.Context, snap *sis.Snapshot, tw *store.TableWriter, table sis.Table, since time.Time, byChanges, hashed bool, skip int, check *validate.Checker, encode encodeFunc) error {
 	stream := func(fn func(*sis.Row) error) error { return snap.Stream(ctx, table, fn) }
 	switch {
 	case byChanges:
@@ -257,7 +266,7 @@ func syncTable(ctx context.Context, snap *sis.Snapshot, tw *store.TableWriter, t
 	case hashed:
 		stream = func(fn func(*sis.Row) error) error { return snap.StreamHashed(ctx, table, fn) }
 	}
-	return closeAfter(ctx, tw, table, streamTable(ctx, stream, tw, false, check, encode))
+	return closeAfter(ctx, tw, table, streamTable(ctx, stream, tw, false, skip, check, encode))
 }
 
 // closeAfter closes tw after its rows were streamed with err.
@@ -349,7 +358,7 @@ func syncByHashes(ctx context.Context, snap *sis.Snapshot, tw *store.TableWriter
 		}
 		return nil
 	}
-	return closeAfter(ctx, tw, table, streamTable(ctx, stream, tw, true, check, encode))
+	return closeAfter(ctx, tw, table, streamTable(ctx, stream, tw, true, -1, check, encode))
 }
 
 // encodeFunc validates one changed row and encodes it for the table.
@@ -381,8 +390,9 @@ const (
 // on reading: the SIS's COPY out and the snapshot's COPY in run at once.
 //
 // offered: the rows were offered to tw already (syncByHashes), and each
-// is written once, the first of its key.
-func streamTable(ctx context.Context, stream func(func(*sis.Row) error) error, tw *store.TableWriter, offered bool, check *validate.Checker, encode encodeFunc) error {
+// is written once, the first of its key. A row without the SIS's hash
+// is hashed here, every column but skip.
+func streamTable(ctx context.Context, stream func(func(*sis.Row) error) error, tw *store.TableWriter, offered bool, skip int, check *validate.Checker, encode encodeFunc) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	free := make(chan *rowBatch, batchDepth)
@@ -426,7 +436,7 @@ func streamTable(ctx context.Context, stream func(func(*sis.Row) error) error, t
 			return nil
 		default:
 			if !r.Hashed() {
-				sum = h.hash(r, -1)
+				sum = h.hash(r, skip)
 			}
 			changed, err := tw.Next(id, sum)
 			if err != nil || !changed {

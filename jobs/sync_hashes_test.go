@@ -31,6 +31,12 @@ func TestSyncByHashesMatchesFullRead(t *testing.T) {
 	jobs.SetHashChanges(full, -1)
 	capped := &jobs.Sync{SIS: sis.NewReader(e.sisURL), DB: capDB}
 	jobs.SetHashChanges(capped, 5)
+	// A fourth reads a SIS that cannot hash (before PostgreSQL 11): its
+	// rows are hashed here, so only its hashes differ.
+	plainDB := testenv.New(t, dbTemplate.Name).Open(t)
+	plainSIS := sis.NewReader(e.sisURL)
+	plainSIS.NoHashes = true
+	plain := &jobs.Sync{SIS: plainSIS, DB: plainDB}
 	pick := func(table, key, salt string, n int) string {
 		return "(SELECT " + key + " FROM sis." + table + " ORDER BY md5(" + key + " || '" + salt + "') LIMIT " + itoa(n) + ")"
 	}
@@ -77,7 +83,7 @@ func TestSyncByHashesMatchesFullRead(t *testing.T) {
 			t.Fatalf("night %d, full: %v", i, err)
 		}
 		logs.Reset()
-		for name, s := range map[string]*jobs.Sync{"by hashes": byHashes, "capped": capped} {
+		for name, s := range map[string]*jobs.Sync{"by hashes": byHashes, "capped": capped, "hashed here": plain} {
 			res, err := s.Run(ctx, day)
 			if err != nil {
 				t.Fatalf("night %d, %s: %v", i, name, err)
@@ -97,6 +103,9 @@ func TestSyncByHashesMatchesFullRead(t *testing.T) {
 		}
 		if got := snapshotDigest(t, capDB); got != want {
 			t.Fatalf("night %d: the snapshots differ:\n capped %s\n full   %s", i, got, want)
+		}
+		if got, want := snapshotDigestOf(t, plainDB, "0"), snapshotDigestOf(t, fullDB, "0"); got != want {
+			t.Fatalf("night %d: the snapshots differ:\n hashed here %s\n full        %s", i, got, want)
 		}
 		// After the first night, the students and travel requests are
 		// read by their hashes.

@@ -2,6 +2,7 @@ package sis
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -29,6 +30,9 @@ const HashVersion = "sis-row-hash-v1"
 
 // hashExpr is the SQL expression of t's row hash.
 func (s *Snapshot) hashExpr(ctx context.Context, t Table) (string, error) {
+	if !s.canHash {
+		return "", fmt.Errorf("read %s: %w", t.Name, errNoHashes)
+	}
 	if e, ok := s.hashExprs[t.Name]; ok {
 		return e, nil
 	}
@@ -95,14 +99,24 @@ func pgIdent(s string) string {
 	return s
 }
 
+// CanHash reports whether the SIS computes row hashes: its server has
+// the hash functions (PostgreSQL 11 or later) and the Reader does not
+// forbid it (NoHashes). Without it, StreamHashed, Hashes and StreamKeys
+// fail, and StreamSince gives rows without their hash.
+func (s *Snapshot) CanHash() bool { return s.canHash }
+
+// errNoHashes is returned by the hashed reads of a SIS that cannot hash.
+var errNoHashes = errors.New("the SIS cannot compute row hashes (PostgreSQL 11 or later has the functions)")
+
 // StreamHashed is Stream with each row's hash (Row.Hash), computed by the
 // SIS.
 func (s *Snapshot) StreamHashed(ctx context.Context, t Table, fn func(*Row) error) error {
 	return s.stream(ctx, t, "", &t, fn)
 }
 
-// StreamSince is StreamHashed for the rows of t whose updated_at is since
-// or later. t must have the column (Table.UpdatedAt).
+// StreamSince reads the rows of t whose updated_at is since or later, with
+// their hash when the SIS can hash (CanHash). t must have the column
+// (Table.UpdatedAt).
 func (s *Snapshot) StreamSince(ctx context.Context, t Table, since time.Time, fn func(*Row) error) error {
 	col := t.UpdatedAt()
 	if col == "" {
@@ -110,7 +124,11 @@ func (s *Snapshot) StreamSince(ctx context.Context, t Table, since time.Time, fn
 	}
 	// A literal, as COPY takes no parameters: written from a time.Time,
 	// it holds nothing but digits and separators.
-	return s.stream(ctx, t, col+" >= '"+since.UTC().Format("2006-01-02 15:04:05.999999")+"+00'::timestamptz", &t, fn)
+	var hashOf *Table
+	if s.canHash {
+		hashOf = &t
+	}
+	return s.stream(ctx, t, col+" >= '"+since.UTC().Format("2006-01-02 15:04:05.999999")+"+00'::timestamptz", hashOf, fn)
 }
 
 // Hashes reads t's keys and row hashes in key order: rows of one column,

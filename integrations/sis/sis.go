@@ -207,6 +207,9 @@ type Reader struct {
 	// CollateC, when set, always orders by the key COLLATE "C", even
 	// when the key's own collation seems to sort as bytes do.
 	CollateC bool
+	// NoHashes, when set, never has the SIS hash rows, as on a server
+	// without the hash functions (Snapshot.CanHash).
+	NoHashes bool
 }
 
 // NewReader returns a Reader for the SIS at url (a PostgreSQL URL).
@@ -220,6 +223,8 @@ type Snapshot struct {
 	began    time.Time
 	// hashExprs are the tables' row hash expressions, by table name.
 	hashExprs map[string]string
+	// canHash: the server can hash rows (CanHash).
+	canHash bool
 }
 
 // Read connects, opens a REPEATABLE READ READ ONLY transaction, hands it to
@@ -240,10 +245,13 @@ func (r *Reader) Read(ctx context.Context, fn func(ctx context.Context, s *Snaps
 		return fmt.Errorf("begin SIS snapshot: %w", err)
 	}
 	// The clock in binary: an instant, whatever the session's time zone.
+	// And whether the server has the 64-bit hash functions (PostgreSQL
+	// 11 or later) that row hashes need.
 	var began time.Time
-	res := conn.ExecParams(ctx, "SELECT now()", nil, nil, nil, []int16{pgtype.BinaryFormatCode}).Read()
+	res := conn.ExecParams(ctx, `SELECT now(), to_regproc('pg_catalog.hashtextextended') IS NOT NULL AND to_regproc('pg_catalog.hashint4extended') IS NOT NULL`,
+		nil, nil, nil, []int16{pgtype.BinaryFormatCode}).Read()
 	err = res.Err
-	if err == nil && (len(res.Rows) != 1 || len(res.Rows[0]) != 1) {
+	if err == nil && (len(res.Rows) != 1 || len(res.Rows[0]) != 2 || len(res.Rows[0][1]) != 1) {
 		err = errors.New("no row")
 	}
 	if err == nil {
@@ -253,7 +261,8 @@ func (r *Reader) Read(ctx context.Context, fn func(ctx context.Context, s *Snaps
 		_ = conn.Exec(context.Background(), "ROLLBACK").Close()
 		return fmt.Errorf("begin SIS snapshot: clock: %w", err)
 	}
-	if err := fn(ctx, &Snapshot{conn: conn, collateC: r.CollateC, began: began}); err != nil {
+	canHash := res.Rows[0][1][0] == 1 && !r.NoHashes
+	if err := fn(ctx, &Snapshot{conn: conn, collateC: r.CollateC, began: began, canHash: canHash}); err != nil {
 		_ = conn.Exec(context.Background(), "ROLLBACK").Close()
 		return err
 	}
@@ -579,12 +588,12 @@ func hexVal(c byte) int {
 }
 
 // CopyRaw runs the COPY that a full read of t runs (StreamHashed for a
-// table with updated_at, Stream for the others) into w without decoding
+// table with updated_at when the SIS can hash, else Stream) into w without decoding
 // anything: what the sync's read costs the SIS, for a benchmark. It
 // returns the bytes read.
 func (s *Snapshot) CopyRaw(ctx context.Context, t Table, w io.Writer) (int64, error) {
 	var hash string
-	if t.UpdatedAt() != "" {
+	if t.UpdatedAt() != "" && s.canHash {
 		var err error
 		if hash, err = s.hashExpr(ctx, t); err != nil {
 			return 0, err
