@@ -169,3 +169,27 @@ func TestSyncFailureKeepsPreviousSnapshot(t *testing.T) {
 		t.Fatalf("after recovery: %+v", res.Tables[store.EntityStudent])
 	}
 }
+
+// A faculty or an academic period that leaves the SIS is kept, marked
+// removed, and the sync goes on: those tables keep no last sync of their
+// own, and marking them used to fail every night's sync from then on.
+func TestSyncRemovedFacultyAndPeriod(t *testing.T) {
+	e := newEnv(t)
+	e.exec(t, baseFixture)
+	e.sync(t)
+	e.exec(t, `UPDATE sis.students SET faculty_id = 'ENG' WHERE faculty_id = 'LAW';
+		DELETE FROM sis.faculties WHERE faculty_id = 'LAW';
+		DELETE FROM sis.academic_periods WHERE period_id = '2026-winter'`)
+	res := e.sync(t)
+	if f, p := res.Tables[store.EntityFaculty].Removed, res.Tables[store.EntityPeriod].Removed; f != 1 || p != 1 {
+		t.Fatalf("removed %d faculties and %d periods, want 1 and 1", f, p)
+	}
+	var gone []string
+	if err := e.db.Select(&gone, `SELECT faculty_id FROM sisnotify.faculties WHERE removed_at IS NOT NULL
+		UNION ALL SELECT period_id FROM sisnotify.academic_periods WHERE removed_at IS NOT NULL ORDER BY 1`); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(gone, ",") != "2026-winter,LAW" {
+		t.Fatalf("marked removed: %v", gone)
+	}
+}

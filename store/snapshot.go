@@ -533,7 +533,13 @@ func (tw *TableWriter) Close(ctx context.Context) error {
 	}
 	if len(tw.removed) > 0 {
 		t := tw.t
-		if _, err := tw.w.conn.ExecContext(ctx, fmt.Sprintf(`UPDATE %s SET removed_at = now(), last_sync_id = $1 WHERE %s = ANY($2)`, t.name, t.key), tw.w.syncID, pq.Array(tw.removed)); err != nil {
+		// Only the students and travel requests keep the sync that last
+		// changed them (a faculty or period has no last_sync_id).
+		q, args := fmt.Sprintf(`UPDATE %s SET removed_at = now() WHERE %s = ANY($1)`, t.name, t.key), []any{pq.Array(tw.removed)}
+		if t.entity == EntityStudent || t.entity == EntityTravel {
+			q, args = fmt.Sprintf(`UPDATE %s SET removed_at = now(), last_sync_id = $2 WHERE %s = ANY($1)`, t.name, t.key), append(args, tw.w.syncID)
+		}
+		if _, err := tw.w.conn.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("snapshot: remove %s: %w", t.entity, err)
 		}
 		if _, err := tw.w.conn.ExecContext(ctx, `DELETE FROM sisnotify.data_problems WHERE entity = $1 AND row_id = ANY($2)`, string(t.entity), pq.Array(tw.removed)); err != nil {
