@@ -323,23 +323,8 @@ func (n *Night) run(ctx context.Context, phase string, night date.Date, force bo
 		if wait <= 0 {
 			wait = 30 * time.Minute
 		}
-		deadline := time.Now().Add(wait)
-		st := store.New(n.DB)
-		for {
-			left, err := st.NoticesToGo(ctx, night)
-			if err != nil {
-				return nil, fmt.Errorf("digest: %w", err)
-			}
-			if left == 0 || time.Now().After(deadline) {
-				break
-			}
-			select {
-			case <-ctx.Done():
-				return nil, ctx.Err()
-			case <-n.Stopping:
-				return nil, ErrStopping
-			case <-time.After(2 * time.Second):
-			}
+		if err := WaitDeliveries(ctx, store.New(n.DB), night, time.Now().Add(wait), n.Stopping); err != nil {
+			return nil, err
 		}
 		if n.Digest == nil {
 			return nil, nil
@@ -347,4 +332,50 @@ func (n *Night) run(ctx context.Context, phase string, night date.Date, force bo
 		return n.Digest.Run(ctx, night)
 	}
 	return nil, fmt.Errorf("unknown phase %q: %w", phase, asynq.SkipRetry)
+}
+
+// WaitDeliveries waits until no notice of night is left to go
+// (store.Store.NoticesToGo), or until deadline, whichever comes first:
+// the digest says what was sent. It counts again after digestPoll, so
+// the digest follows the last delivery within a fraction of a second
+// without counting ten times a second through a long, rate-limited
+// night. It returns ErrStopping when stopping closes.
+func WaitDeliveries(ctx context.Context, st *store.Store, night date.Date, deadline time.Time, stopping <-chan struct{}) error {
+	before, last := int64(-1), time.Duration(0)
+	for {
+		left, err := st.NoticesToGo(ctx, night)
+		if err != nil {
+			return fmt.Errorf("digest: %w", err)
+		}
+		if left == 0 || time.Now().After(deadline) {
+			return nil
+		}
+		last = digestPoll(left, before-left, last)
+		before = left
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-stopping:
+			return ErrStopping
+		case <-time.After(last):
+		}
+	}
+}
+
+// digestPoll is how long WaitDeliveries sleeps before it counts again,
+// left notices being left, gone of them having gone in the last sleep
+// (of length last; gone < 0 before the first): half of what that pace
+// says the rest will take, between 100 ms and 2 s; 250 ms at first, and
+// 2 s while nothing moves (a provider that is down, a rate limit's
+// wait).
+func digestPoll(left, gone int64, last time.Duration) time.Duration {
+	const least, most = 100 * time.Millisecond, 2 * time.Second
+	switch {
+	case gone < 0 || last <= 0:
+		return 250 * time.Millisecond
+	case gone == 0:
+		return most
+	}
+	d := time.Duration(float64(last) * float64(left) / float64(gone) / 2)
+	return min(max(d, least), most)
 }

@@ -311,3 +311,69 @@ func TestNightPhaseRedeliveredRunsOnce(t *testing.T) {
 		t.Fatalf("the evaluate phase after the sync: %+v, %v", info, err)
 	}
 }
+
+// The digest's wait counts again after half of what the deliveries'
+// last pace says the rest will take: soon near the end of a fast night,
+// rarely in a long or stalled one.
+func TestDigestPoll(t *testing.T) {
+	for _, c := range []struct {
+		left, gone int64
+		last, want time.Duration
+	}{
+		{100, -101, 0, 250 * time.Millisecond},                     // the first count: no pace yet
+		{15000, 700, 250 * time.Millisecond, 2 * time.Second},      // 5 s to go: at most 2 s
+		{1800, 3600, 2 * time.Second, 500 * time.Millisecond},      // 1 s to go: half of it
+		{20, 1800, time.Second, 100 * time.Millisecond},            // 11 ms to go: at least 100 ms
+		{500, 0, 2 * time.Second, 2 * time.Second},                 // nothing moved
+		{500, -10, 250 * time.Millisecond, 250 * time.Millisecond}, // more to go than before
+	} {
+		if got := digestPoll(c.left, c.gone, c.last); got != c.want {
+			t.Errorf("digestPoll(%d, %d, %s) = %s, want %s", c.left, c.gone, c.last, got, c.want)
+		}
+	}
+}
+
+// WaitDeliveries returns once the night's last notice has gone, at its
+// deadline with notices still to go, and at once when the worker stops.
+func TestWaitDeliveries(t *testing.T) {
+	db, _ := httpTestDB(t)
+	st := store.New(db)
+	ctx := context.Background()
+	night := date.MustParse("2026-11-01")
+	insertTestNotices(t, db, "registration", [2]string{"email", "pending"}, [2]string{"email", "pending"}, [2]string{"email", "sent"})
+	// Another night's pending notice is not waited for.
+	if err := WaitDeliveries(ctx, st, night.AddDays(1), time.Now().Add(time.Minute), nil); err != nil {
+		t.Fatal(err)
+	}
+	// At the deadline, with two to go.
+	if err := WaitDeliveries(ctx, st, night, time.Now(), nil); err != nil {
+		t.Fatal(err)
+	}
+	stopping := make(chan struct{})
+	close(stopping)
+	if err := WaitDeliveries(ctx, st, night, time.Now().Add(time.Minute), stopping); !errors.Is(err, ErrStopping) {
+		t.Fatalf("stopping: %v, want ErrStopping", err)
+	}
+	// The deliveries finish while it waits.
+	done := make(chan error, 1)
+	go func() { done <- WaitDeliveries(ctx, st, night, time.Now().Add(time.Minute), nil) }()
+	if _, err := db.Exec(`UPDATE sisnotify.notices SET status = 'sent' WHERE notice_id = (SELECT min(notice_id) FROM sisnotify.notices WHERE status = 'pending')`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("returned with a notice still to go: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if _, err := db.Exec(`UPDATE sisnotify.notices SET status = 'sent' WHERE status = 'pending'`); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("still waiting after the last notice went")
+	}
+}
