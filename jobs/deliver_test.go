@@ -105,12 +105,7 @@ func (r *rig) enqueue(t testing.TB) jobs.EnqueueResult {
 // drain runs a worker until no notice is pending or sending.
 func (r *rig) drain(t testing.TB) {
 	t.Helper()
-	srv := worker.NewServer(worker.Options{Redis: r.rdb, Concurrency: rigConcurrency,
-		RetryDelay: func(int, error, *asynq.Task) time.Duration { return 20 * time.Millisecond }})
-	if err := srv.Start(worker.NewMux(r.d)); err != nil {
-		t.Fatal(err)
-	}
-	defer srv.Shutdown()
+	defer r.serve(t)()
 	deadline := time.Now().Add(2 * time.Minute)
 	for {
 		var left int
@@ -125,6 +120,18 @@ func (r *rig) drain(t testing.TB) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// serve starts the rig's asynq server, as serve runs one all the time;
+// the returned func stops it.
+func (r *rig) serve(t testing.TB) (stop func()) {
+	t.Helper()
+	srv := worker.NewServer(worker.Options{Redis: r.rdb, Concurrency: rigConcurrency,
+		RetryDelay: func(int, error, *asynq.Task) time.Duration { return 20 * time.Millisecond }})
+	if err := srv.Start(worker.NewMux(r.d)); err != nil {
+		t.Fatal(err)
+	}
+	return srv.Shutdown
 }
 
 func (r *rig) smsLines(t *testing.T) []map[string]any {

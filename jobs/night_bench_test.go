@@ -19,6 +19,7 @@ import (
 	"github.com/iec-almaty/sisnotify/jobs"
 	"github.com/iec-almaty/sisnotify/jobs/date"
 	"github.com/iec-almaty/sisnotify/store"
+	"github.com/iec-almaty/sisnotify/worker"
 )
 
 // BenchmarkNight runs whole nights on generated SISes of 10,000, 100,000
@@ -331,10 +332,23 @@ func (nb *nightBench) night(title string, day date.Date) nightRun {
 		enqueue.note = fmt.Sprintf("Redis used %.1f MiB more, %d bytes a task", float64(grew)/(1<<20), grew/er.Pending)
 	}
 	sinkBefore := r.smtp.Count()
+	// The workers run all the time in serve: started before the delivery
+	// is measured and stopped after it, which then ends as the night's
+	// digest phase sees it end (worker.WaitDeliveries). The enqueue is
+	// measured alone, before them: in serve the workers start on the
+	// first task while the rest are enqueued.
+	b.StopTimer()
+	stop := r.serve(b)
+	b.StartTimer()
 	deliver := measure("deliver", "notices", func() int64 {
-		r.drain(b)
+		if err := worker.WaitDeliveries(ctx, store.New(e.db), day, time.Now().Add(2*time.Minute), nil); err != nil {
+			b.Fatal(err)
+		}
 		return er.Pending
 	})
+	b.StopTimer()
+	stop()
+	b.StartTimer()
 	deliver.note = nb.deliveryNote(deliver, int64(r.smtp.Count()-sinkBefore))
 	digest := measure("digest", "obligations", func() int64 {
 		// The deliverer's templates, as the worker's digest uses: the
