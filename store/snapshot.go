@@ -770,7 +770,7 @@ func (w *SyncWriter) crossChecks(ctx context.Context) error {
 	}
 	if w.fullChecks || w.direct[EntityStudent] || w.direct[EntityTravel] {
 		whole = append(whole, validate.CodeOrphan)
-		stmts = append(stmts, unknownStudent(`sisnotify.travel_requests t`))
+		stmts = append(stmts, everyTravelRequest)
 	} else {
 		stmts = append(stmts, unknownStudent(travels+` x JOIN sisnotify.travel_requests t ON t.request_id = x.request_id`))
 		stale = append(stale, `DELETE FROM sisnotify.data_problems p USING `+travels+` x
@@ -788,7 +788,7 @@ func (w *SyncWriter) crossChecks(ctx context.Context) error {
 		}
 	}
 	for _, q := range append(stmts, stale...) {
-		if _, err := c.ExecContext(ctx, q, args[:argsOf(q)]...); err != nil {
+		if err := execCheck(ctx, c, q, args[:argsOf(q)]...); err != nil {
 			return fmt.Errorf("snapshot: cross-table checks: %w", err)
 		}
 	}
@@ -808,6 +808,40 @@ func (w *SyncWriter) crossChecks(ctx context.Context) error {
 	}
 	if _, err := c.ExecContext(ctx, `DELETE FROM sisnotify.data_problems WHERE code = ANY($1) AND last_sync_id <> $2`, pq.Array(whole), w.syncID); err != nil {
 		return fmt.Errorf("snapshot: cross-table checks: %w", err)
+	}
+	return nil
+}
+
+// everyTravelRequest is the check of every travel request for its
+// student (unknownStudent of the whole table).
+var everyTravelRequest = unknownStudent(`sisnotify.travel_requests t`)
+
+// execCheck runs one statement of crossChecks. The check of every travel
+// request runs as a merge of the two key-ordered indexes (the travel
+// requests' by student, the students' primary key): the planner, without
+// statistics on the tables an initial load has just filled, takes a
+// nested loop of a million index probes instead (at a million students
+// 1.0-1.1 s against 0.38-0.53 s; a hash join 0.83 s), and with
+// statistics it may pick the hash join. The settings are reset after
+// the statement (and go with the transaction if it fails).
+func execCheck(ctx context.Context, c *txConn, q string, args ...any) error {
+	if q != everyTravelRequest {
+		_, err := c.ExecContext(ctx, q, args...)
+		return err
+	}
+	plan := []string{"enable_nestloop", "enable_hashjoin", "enable_sort"}
+	for _, p := range plan {
+		if _, err := c.ExecContext(ctx, `SET LOCAL `+p+` = off`); err != nil {
+			return err
+		}
+	}
+	if _, err := c.ExecContext(ctx, q, args...); err != nil {
+		return err
+	}
+	for _, p := range plan {
+		if _, err := c.ExecContext(ctx, `RESET `+p); err != nil {
+			return err
+		}
 	}
 	return nil
 }
