@@ -191,6 +191,17 @@ var ErrClaimed = errors.New("claimed by another worker")
 // deliveries that wait on it forever.
 const batchTimeout = 30 * time.Second
 
+// A claim or record that follows another (the deliveries are busy) waits
+// up to batchLinger for batchFill deliveries to go with it. On two cores
+// that halves the statements (10,000 emails: 889 claims instead of 1,963)
+// and their time in PostgreSQL (1.5 s instead of 2.9 s), and delivers
+// 9-22 % more a second (make bench-deliver, interleaved). A delivery on an
+// idle worker never waits.
+const (
+	batchLinger = 2 * time.Millisecond
+	batchFill   = 32
+)
+
 // init makes the combiners that batch claims and records of concurrent
 // deliveries into one statement each (jobs/internal/batch).
 func (d *Deliverer) init() {
@@ -201,7 +212,7 @@ func (d *Deliverer) init() {
 		}
 		d.store = store.New(d.DB)
 		d.batches = d.store.NoticeBatches()
-		d.claims = &batch.Combiner[int64, *store.ClaimedNotice]{Run: func(ctx context.Context, ids []int64) ([]*store.ClaimedNotice, error) {
+		d.claims = &batch.Combiner[int64, *store.ClaimedNotice]{Linger: batchLinger, Fill: batchFill, Run: func(ctx context.Context, ids []int64) ([]*store.ClaimedNotice, error) {
 			ctx, cancel := context.WithTimeout(ctx, batchTimeout)
 			defer cancel()
 			var self int64
@@ -225,7 +236,7 @@ func (d *Deliverer) init() {
 			}
 			return out, nil
 		}}
-		d.records = &batch.Combiner[store.NoticeOutcome, struct{}]{Run: func(ctx context.Context, outs []store.NoticeOutcome) ([]struct{}, error) {
+		d.records = &batch.Combiner[store.NoticeOutcome, struct{}]{Linger: batchLinger, Fill: batchFill, Run: func(ctx context.Context, outs []store.NoticeOutcome) ([]struct{}, error) {
 			ctx, cancel := context.WithTimeout(ctx, batchTimeout)
 			defer cancel()
 			if err := d.batches.Record(ctx, outs); err != nil {

@@ -3,16 +3,19 @@
 // recorded in PostgreSQL, and one statement (one round trip, one commit)
 // for all of them costs little more than one for each.
 //
-// There is no timer and no background goroutine between calls: a lone call
-// runs at once; calls that arrive while a batch is in flight wait for it
-// and go together in the next. So batching adds no latency when the
-// service is idle and grows with the load.
+// There is no background goroutine between calls: a lone call runs at
+// once; calls that arrive while a batch is in flight wait for it and go
+// together in the next. So batching adds no latency when the service is
+// idle and grows with the load. Under load a batch may also linger a
+// moment for more (Combiner.Linger): fewer, larger statements cost the
+// database less per request.
 package batch
 
 import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Func runs one batch: it returns one result per request, in order, or an
@@ -25,10 +28,18 @@ type Combiner[Req, Res any] struct {
 	Run Func[Req, Res]
 	// Max bounds a batch; default 256.
 	Max int
+	// Linger: a batch that follows another (calls arrived while one ran,
+	// so the caller is busy) and holds fewer than Fill requests waits up
+	// to Linger for Fill of them before it runs. 0: it runs at once. A
+	// call that finds the combiner idle never waits.
+	Linger time.Duration
+	// Fill is the batch that ends a linger early; default Max.
+	Fill int
 
 	mu      sync.Mutex
 	waiting []*call[Req, Res]
 	running bool
+	filled  chan struct{} // closed when Fill are waiting, during a linger
 }
 
 type call[Req, Res any] struct {
@@ -47,6 +58,10 @@ func (c *Combiner[Req, Res]) Do(ctx context.Context, req Req) (Res, error) {
 	cl := &call[Req, Res]{req: req, done: make(chan struct{})}
 	c.mu.Lock()
 	c.waiting = append(c.waiting, cl)
+	if c.filled != nil && len(c.waiting) >= c.fill() {
+		close(c.filled)
+		c.filled = nil
+	}
 	if !c.running {
 		c.running = true
 		c.mu.Unlock()
@@ -68,7 +83,7 @@ func (c *Combiner[Req, Res]) Do(ctx context.Context, req Req) (Res, error) {
 // meanwhile is drained by a goroutine (own == nil) that ends when the
 // queue is empty.
 func (c *Combiner[Req, Res]) drain(ctx context.Context, own *call[Req, Res]) {
-	for {
+	for busy := own == nil; ; busy = true {
 		c.mu.Lock()
 		if len(c.waiting) == 0 {
 			c.running = false
@@ -82,16 +97,49 @@ func (c *Combiner[Req, Res]) drain(ctx context.Context, own *call[Req, Res]) {
 			go c.drain(ctx, nil)
 			return
 		}
-		max := c.Max
-		if max <= 0 {
-			max = 256
+		if busy && c.Linger > 0 && len(c.waiting) < c.fill() {
+			// Only this loop takes calls off waiting: it cannot
+			// shrink meanwhile.
+			c.linger()
 		}
-		n := min(len(c.waiting), max)
+		n := min(len(c.waiting), c.max())
 		calls := make([]*call[Req, Res], n)
 		copy(calls, c.waiting)
 		c.waiting = append(c.waiting[:0], c.waiting[n:]...)
 		c.mu.Unlock()
 		c.run(ctx, calls)
+	}
+}
+
+func (c *Combiner[Req, Res]) max() int {
+	if c.Max <= 0 {
+		return 256
+	}
+	return c.Max
+}
+
+func (c *Combiner[Req, Res]) fill() int {
+	if c.Fill <= 0 {
+		return c.max()
+	}
+	return min(c.Fill, c.max())
+}
+
+// linger waits, c.mu held on entry and on return, until Fill calls wait
+// or Linger has passed.
+func (c *Combiner[Req, Res]) linger() {
+	filled := make(chan struct{})
+	c.filled = filled
+	c.mu.Unlock()
+	t := time.NewTimer(c.Linger)
+	select {
+	case <-filled:
+	case <-t.C:
+	}
+	t.Stop()
+	c.mu.Lock()
+	if c.filled == filled {
+		c.filled = nil
 	}
 }
 

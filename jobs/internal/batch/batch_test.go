@@ -10,7 +10,9 @@ import (
 
 func TestLoneCallRunsAtOnce(t *testing.T) {
 	var batches [][]int
-	c := &Combiner[int, int]{Run: func(_ context.Context, reqs []int) ([]int, error) {
+	// A linger of an hour: a lone call that waited for company would
+	// time the test out.
+	c := &Combiner[int, int]{Linger: time.Hour, Fill: 8, Run: func(_ context.Context, reqs []int) ([]int, error) {
 		batches = append(batches, append([]int(nil), reqs...))
 		out := make([]int, len(reqs))
 		for i, r := range reqs {
@@ -19,7 +21,9 @@ func TestLoneCallRunsAtOnce(t *testing.T) {
 		return out, nil
 	}}
 	for i := 1; i <= 3; i++ {
-		got, err := c.Do(context.Background(), i)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		got, err := c.Do(ctx, i)
+		cancel()
 		if err != nil || got != i*10 {
 			t.Fatalf("Do(%d) = %d, %v", i, got, err)
 		}
@@ -70,6 +74,93 @@ func TestCallsArrivingDuringABatchGoTogether(t *testing.T) {
 		if r != -i {
 			t.Fatalf("call %d got %d, want %d", i, r, -i)
 		}
+	}
+}
+
+// blockedFirst is a combiner whose first batch runs until release is
+// closed, recording each batch's size in sizes.
+type blockedFirst struct {
+	c       *Combiner[int, int]
+	release chan struct{}
+	mu      sync.Mutex
+	sizes   []int
+}
+
+func newBlockedFirst(linger time.Duration, fill int) *blockedFirst {
+	b := &blockedFirst{release: make(chan struct{})}
+	b.c = &Combiner[int, int]{Linger: linger, Fill: fill, Run: func(_ context.Context, reqs []int) ([]int, error) {
+		b.mu.Lock()
+		b.sizes = append(b.sizes, len(reqs))
+		n := len(b.sizes)
+		b.mu.Unlock()
+		if n == 1 {
+			<-b.release
+		}
+		return make([]int, len(reqs)), nil
+	}}
+	return b
+}
+
+func (b *blockedFirst) batches() []int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]int(nil), b.sizes...)
+}
+
+func (b *blockedFirst) waiting() int {
+	b.c.mu.Lock()
+	defer b.c.mu.Unlock()
+	return len(b.c.waiting)
+}
+
+// Under load (calls arrived while a batch ran) the next batch lingers
+// until Fill calls wait; the linger here is an hour, so only the Fill
+// can end it.
+func TestBusyBatchLingersUntilFilled(t *testing.T) {
+	b := newBlockedFirst(time.Hour, 8)
+	var wg sync.WaitGroup
+	do := func(i int) { wg.Add(1); go func() { defer wg.Done(); b.c.Do(context.Background(), i) }() }
+	do(0)
+	waitFor(t, func() bool { return len(b.batches()) == 1 })
+	for i := 1; i <= 5; i++ {
+		do(i)
+	}
+	waitFor(t, func() bool { return b.waiting() == 5 })
+	close(b.release)
+	// The second batch is lingering with 5 of 8: give it the rest.
+	waitFor(t, func() bool {
+		b.c.mu.Lock()
+		defer b.c.mu.Unlock()
+		return b.c.filled != nil
+	})
+	if got := b.batches(); len(got) != 1 {
+		t.Fatalf("batches %v ran during the linger", got)
+	}
+	for i := 6; i <= 8; i++ {
+		do(i)
+	}
+	waitGroup(t, &wg)
+	if got := b.batches(); len(got) != 2 || got[1] != 8 {
+		t.Fatalf("batch sizes %v, want [1 8]", got)
+	}
+}
+
+// A lingering batch that never fills runs when Linger has passed.
+func TestLingerEnds(t *testing.T) {
+	b := newBlockedFirst(20*time.Millisecond, 100)
+	var wg sync.WaitGroup
+	for i := 0; i <= 5; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); b.c.Do(context.Background(), i) }()
+		if i == 0 {
+			waitFor(t, func() bool { return len(b.batches()) == 1 })
+		}
+	}
+	waitFor(t, func() bool { return b.waiting() == 5 })
+	close(b.release)
+	wg.Wait()
+	if got := b.batches(); len(got) != 2 || got[1] != 5 {
+		t.Fatalf("batch sizes %v, want [1 5]", got)
 	}
 }
 
@@ -137,6 +228,18 @@ func TestCancelledCallerDoesNotCancelTheBatch(t *testing.T) {
 	}
 	if ran == nil || ran.Err() != nil {
 		t.Fatal("the batch ran under a cancelled context")
+	}
+}
+
+// waitGroup waits for wg, failing the test after 5 s.
+func waitGroup(t *testing.T, wg *sync.WaitGroup) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("calls not done in 5 s")
 	}
 }
 
