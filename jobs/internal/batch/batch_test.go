@@ -158,7 +158,7 @@ func TestLingerEnds(t *testing.T) {
 	}
 	waitFor(t, func() bool { return b.waiting() == 5 })
 	close(b.release)
-	wg.Wait()
+	waitGroup(t, &wg)
 	if got := b.batches(); len(got) != 2 || got[1] != 5 {
 		t.Fatalf("batch sizes %v, want [1 5]", got)
 	}
