@@ -49,13 +49,14 @@ type env struct {
 	sisDB  *sqlx.DB
 	sisURL string
 	db     *sqlx.DB
+	dbURL  string
 }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	s := testenv.New(t, sisTemplate.Name)
 	d := testenv.New(t, dbTemplate.Name)
-	return &env{sisDB: s.Open(t), sisURL: s.URL, db: d.Open(t)}
+	return &env{sisDB: s.Open(t), sisURL: s.URL, db: d.Open(t), dbURL: d.URL}
 }
 
 func (e *env) exec(t testing.TB, q string, args ...any) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -84,6 +85,23 @@ var benchTargets = []benchTarget{
 		func(first, next nightRun) float64 { return mib(max(first.peak(), next.peak())) }},
 }
 
+// floorMetric is the unit b.ReportMetric reports the first sync's floor
+// under: PostgreSQL's own load of the rows, over the plain read.
+const floorMetric = "first-sync-floor-x-plain"
+
+// floorRatio is the first sync's floor (loadFloor) over the plain read.
+func (nr nightRun) floorRatio() float64 {
+	return ratio(nr.floor.d, nr.plain.d)
+}
+
+// printFloor prints the first sync's floor (a range after several runs)
+// under the targets: not a target, but the least time the first sync
+// could take on this machine.
+func printFloor(v string) {
+	fmt.Printf("  %-26s %-18s %22s  PostgreSQL's own load of the same rows: the first sync cannot be faster\n",
+		"first sync's floor", "", v+"× plain read")
+}
+
 // format prints a figure of t with its unit.
 func (t benchTarget) format(v float64) string {
 	return strconv.FormatFloat(v, 'f', t.prec, 64) + t.unit
@@ -106,8 +124,9 @@ func targetsScope(n int) string {
 	return "stated for 1,000,000 students; measured here at " + commas(int64(n))
 }
 
-// printTargets prints one run's figures against the targets.
-func printTargets(n int, figures []float64) {
+// printTargets prints one run's figures against the targets, and the
+// first sync's floor.
+func printTargets(n int, figures []float64, floor float64) {
 	fmt.Printf("\nAgainst the targets (%s)\n", targetsScope(n))
 	for i, t := range benchTargets {
 		verdict := "met"
@@ -116,11 +135,12 @@ func printTargets(n int, figures []float64) {
 		}
 		fmt.Printf("  %-26s %-18s %22s  %s\n", t.name, t.limit(), t.format(figures[i]), verdict)
 	}
+	printFloor(strconv.FormatFloat(floor, 'f', 2, 64))
 }
 
 // printRanges prints, after several runs of one size, each target's figure
-// as its range over the runs.
-func printRanges(n int, runs [][]float64) {
+// and the first sync's floor as their ranges over the runs.
+func printRanges(n int, runs [][]float64, floors []float64) {
 	if len(runs) == 0 {
 		return
 	}
@@ -136,6 +156,8 @@ func printRanges(n int, runs [][]float64) {
 		fmt.Printf("  %-26s %-18s %22s  met in %d of %d runs\n", t.name, t.limit(),
 			strconv.FormatFloat(lo, 'f', t.prec, 64)+"–"+t.format(hi), met, len(runs))
 	}
+	lo, hi := slices.Min(floors), slices.Max(floors)
+	printFloor(strconv.FormatFloat(lo, 'f', 2, 64) + "–" + strconv.FormatFloat(hi, 'f', 2, 64))
 }
 
 // phaseIndent indents the continuation lines of a phase's note.
@@ -155,6 +177,9 @@ func (nr nightRun) print(students int, rows int64) {
 	fmt.Printf(phaseFormat, "", "wall", "rate", "", "peak RSS", "CPU busy", "next to")
 	nr.plain.print()
 	nr.sorted.print()
+	if nr.floor != nil {
+		nr.floor.print()
+	}
 	for _, p := range nr.phases {
 		p.print()
 	}

@@ -31,8 +31,10 @@ import (
 // (SELECT * FROM sis.<table>) TO STDOUT, the targets' baseline) and the
 // sync's own read in key order; each phase's wall time, rate, peak RSS and CPU
 // busy, beside the limits measured in the same run (the sink's
-// one-connection rate, asynq's no-op rate); the night's notices; and the
-// figures against the targets of issue 18 (benchTargets).
+// one-connection rate, asynq's no-op rate); the night's notices; after
+// the first night, PostgreSQL's own load of the rows its sync wrote (the
+// first sync's floor, loadFloor); and the figures against the targets of
+// issue 18 (benchTargets).
 // SISNOTIFY_BENCH_RUNS=N runs each size N times and ends with the range of
 // each figure.
 //
@@ -49,16 +51,18 @@ func BenchmarkNight(b *testing.B) {
 			// A sub-benchmark a run, so that each run's databases, Redis
 			// database and SMTP sink go when it ends.
 			var figures [][]float64
+			var floors []float64
 			for run := 1; run <= runs; run++ {
 				ok := b.Run(fmt.Sprintf("run%d", run), func(b *testing.B) {
 					fmt.Printf("\n=== %s students, run %d of %d\n", commas(int64(n)), run, runs)
-					figures = append(figures, benchNight(b, n, run == 1))
+					f, floor := benchNight(b, n, run == 1)
+					figures, floors = append(figures, f), append(floors, floor)
 				})
 				if !ok {
 					return
 				}
 			}
-			printRanges(n, figures)
+			printRanges(n, figures, floors)
 		})
 	}
 }
@@ -115,7 +119,10 @@ type nightRun struct {
 	// fullSync is a full read of the unchanged SIS after the night
 	// (SISNOTIFY_SIS_UPDATED_AT=ignored); only the next night has one.
 	fullSync *phaseRow
-	notices  noticeCount
+	// floor is PostgreSQL's own load of the rows the sync wrote
+	// (loadFloor); only the first night has one.
+	floor   *phaseRow
+	notices noticeCount
 }
 
 // total is the night's wall time: its phases, without the reads before it.
@@ -157,8 +164,8 @@ type nightBench struct {
 
 // benchNight runs the two nights on a new SIS of n students, prints them
 // (after the machine when showMachine), and returns the figures of
-// benchTargets.
-func benchNight(b *testing.B, n int, showMachine bool) []float64 {
+// benchTargets and the first sync's floor (nightRun.floorRatio).
+func benchNight(b *testing.B, n int, showMachine bool) ([]float64, float64) {
 	if b.N != 1 {
 		b.Fatalf("one run per iteration (b.N is %d): -benchtime 1x, and SISNOTIFY_BENCH_RUNS to repeat", b.N)
 	}
@@ -188,6 +195,8 @@ func benchNight(b *testing.B, n int, showMachine bool) []float64 {
 	nb.readSIS(plainRead, (*sis.Snapshot).CopyPlain)
 	nb.readSIS(sortedRead, (*sis.Snapshot).CopyRaw)
 	first := nb.night("first night (initial load)", firstNight)
+	floor := nb.loadFloor(first.plain)
+	first.floor = &floor
 	first.print(n, nb.rows)
 	nb.dayBetween()
 	next := nb.night("next night, SIS unchanged", nextNight)
@@ -200,8 +209,9 @@ func benchNight(b *testing.B, n int, showMachine bool) []float64 {
 		figures[i] = t.of(first, next)
 		b.ReportMetric(figures[i], t.metric)
 	}
-	printTargets(n, figures)
-	return figures
+	b.ReportMetric(first.floorRatio(), floorMetric)
+	printTargets(n, figures, first.floorRatio())
+	return figures, first.floorRatio()
 }
 
 // redisUsed is Redis's used_memory (INFO memory), in bytes.
