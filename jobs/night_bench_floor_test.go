@@ -21,8 +21,9 @@ var floorTables = []string{"students", "travel_requests"}
 // format and with the columns the sync writes, to files; then, as one
 // phase, they are copied back into empty copies of the two tables (with
 // their indexes and defaults) in one transaction, as the sync writes
-// them: no SIS read, no validation, no hashing, no Go between the rows. The sync cannot be faster than this
-// load, whatever the worker does. The copies are dropped after.
+// them: no SIS read, no validation, no hashing, no Go between the rows.
+// The sync cannot be faster than this load, whatever the worker does.
+// The copies are dropped after.
 func (nb *nightBench) loadFloor(plain phaseRow) phaseRow {
 	b := nb.b
 	ctx := context.Background()
