@@ -69,7 +69,13 @@ func (nb *nightBench) loadFloor(plain phaseRow) phaseRow {
 		}
 	}
 	exec(`CREATE SCHEMA bench_floor`)
-	defer exec(`DROP SCHEMA bench_floor CASCADE`)
+	defer func() {
+		// Not exec: after a Fatal in the load this runs while the
+		// goroutine is already exiting, and it must only report.
+		if _, err := conn.Exec(ctx, `DROP SCHEMA bench_floor CASCADE`); err != nil {
+			b.Errorf("drop the floor's copies: %v", err)
+		}
+	}()
 	for _, t := range floorTables {
 		exec(fmt.Sprintf(`CREATE TABLE bench_floor.%s (LIKE sisnotify.%[1]s INCLUDING ALL)`, t))
 	}
